@@ -1,0 +1,55 @@
+# Stemma: `make demo` runs the main job, `make test` runs the tests. Both set everything up first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Development defaults; production sets DEBUG=0 and a real SECRET_KEY (see README).
+export DEBUG ?= 1
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps demo demo-data serve test lint format worker-attribution worker-io beat
+
+setup: system-deps $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+demo: demo-data serve
+
+demo-data: setup
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py demo_build
+
+serve: setup
+	@echo "Stemma is at http://$(HOST):$(PORT)/  (sign in as demo / stemma-demo)"
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# The production processes (deploy/ runs the same commands).
+worker-attribution: setup
+	$(BIN)/celery -A config worker -Q attribution --concurrency=$${CONCURRENCY:-2} -n attribution@%h
+
+worker-io: setup
+	$(BIN)/celery -A config worker -Q io --concurrency=$${CONCURRENCY:-4} -n io@%h
+
+beat: setup
+	$(BIN)/celery -A config beat

@@ -1,0 +1,13 @@
+from config.errors import Conflict, InvalidInput
+
+
+class SplitInvalid(InvalidInput):
+    code = "split_invalid"
+
+
+class SplitNotRetroactive(Conflict):
+    code = "split_retroactive"
+
+
+class ImportInvalid(InvalidInput):
+    code = "import_invalid"

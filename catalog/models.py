@@ -1,0 +1,251 @@
+"""The catalog: labels (tenants), their people, recordings, works and ownership splits.
+
+Invariants:
+- Every catalog row belongs to exactly one `Label`; requests only ever see rows of labels the user is a
+  member of (`LabelScopedQuerySet.for_user`, applied once in `catalog.tenancy`).
+- A `Split` is one effective-dated version of who owns a recording for one right type. Versions are
+  never edited or back-dated: a change is a new version starting after the latest one. The shares of a
+  version sum to exactly 1 (checked by `catalog.services.split_create`, the only writer).
+"""
+
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from catalog.identifiers import validate_ipi, validate_isni, validate_isrc, validate_iswc
+
+SHARE_PLACES = 6
+ONE = Decimal(1)
+
+
+class Label(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True)
+    default_currency = models.CharField(max_length=3, default="EUR")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    RIGHTS_MANAGER = "rights_manager", "Rights manager"
+    VIEWER = "viewer", "Viewer"
+
+
+ROLE_RANK = {Role.VIEWER: 0, Role.RIGHTS_MANAGER: 1, Role.ADMIN: 2}
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.VIEWER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "label"], name="membership_unique_user_label")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.label} ({self.role})"
+
+    def allows(self, role: str) -> bool:
+        return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(role)]
+
+
+class LabelScopedQuerySet(models.QuerySet):
+    """Rows of the labels a user belongs to. The one place tenant scoping is written."""
+
+    label_path = "label"
+
+    def for_user(self, user) -> "LabelScopedQuerySet":
+        if not user or not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self
+        return self.filter(**{f"{self.label_path}__memberships__user": user}).distinct()
+
+    def for_label(self, label: Label) -> "LabelScopedQuerySet":
+        return self.filter(**{self.label_path: label})
+
+
+class Partner(models.Model):
+    """An AI music platform that labels license their catalogs to (through deals, in royalties)."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PartyKind(models.TextChoices):
+    ARTIST = "artist", "Artist"
+    WRITER = "writer", "Writer"
+    PUBLISHER = "publisher", "Publisher"
+    RIGHTS_HOLDER = "rights_holder", "Rights holder"
+
+
+class Party(models.Model):
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="parties")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=PartyKind.choices, default=PartyKind.ARTIST)
+    ipi = models.CharField("IPI name number", max_length=11, blank=True, validators=[validate_ipi])
+    isni = models.CharField("ISNI", max_length=16, blank=True, validators=[validate_isni])
+    email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = LabelScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "parties"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["label", "ipi"], condition=~Q(ipi=""), name="party_unique_ipi_per_label"
+            ),
+            models.UniqueConstraint(
+                fields=["label", "isni"], condition=~Q(isni=""), name="party_unique_isni_per_label"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RecordingStatus(models.TextChoices):
+    NO_AUDIO = "no_audio", "No audio"
+    PENDING = "pending", "Pending fingerprinting"
+    PROCESSING = "processing", "Processing"
+    INDEXED = "indexed", "Indexed"
+    FAILED = "failed", "Failed"
+
+
+def recording_audio_path(instance: "Recording", filename: str) -> str:
+    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"labels/{instance.label_id}/recordings/{instance.isrc}.{suffix}"
+
+
+class RecordingQuerySet(LabelScopedQuerySet):
+    def search(self, text: str) -> "RecordingQuerySet":
+        text = (text or "").strip()
+        if not text:
+            return self
+        compact = text.replace("-", "").upper()
+        return self.filter(Q(title__icontains=text) | Q(display_artist__icontains=text) | Q(isrc=compact))
+
+
+class Recording(models.Model):
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="recordings")
+    isrc = models.CharField("ISRC", max_length=12, validators=[validate_isrc])
+    title = models.CharField(max_length=300)
+    display_artist = models.CharField(max_length=300)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    audio = models.FileField(upload_to=recording_audio_path, blank=True, max_length=300)
+    audio_sha256 = models.CharField(max_length=64, blank=True)
+    status = models.CharField(
+        max_length=20, choices=RecordingStatus.choices, default=RecordingStatus.NO_AUDIO
+    )
+    status_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RecordingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["title", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["label", "isrc"], name="recording_unique_isrc_per_label")
+        ]
+        indexes = [models.Index(fields=["label", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.display_artist} - {self.title} ({self.isrc})"
+
+
+class Work(models.Model):
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="works")
+    iswc = models.CharField("ISWC", max_length=11, validators=[validate_iswc])
+    title = models.CharField(max_length=300)
+    recordings = models.ManyToManyField(Recording, related_name="works", blank=True)
+
+    objects = LabelScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [models.UniqueConstraint(fields=["label", "iswc"], name="work_unique_iswc_per_label")]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.iswc})"
+
+
+class RightType(models.TextChoices):
+    MASTER = "master", "Master"
+    PUBLISHING = "publishing", "Publishing"
+
+
+class SplitQuerySet(LabelScopedQuerySet):
+    label_path = "recording__label"
+
+    def in_force(self, *, on: date) -> "SplitQuerySet":
+        """The version in force on a date for each (recording, right type): the latest starting on or before it."""
+        newer = Split.objects.filter(
+            recording=models.OuterRef("recording"),
+            right_type=models.OuterRef("right_type"),
+            effective_from__lte=on,
+            effective_from__gt=models.OuterRef("effective_from"),
+        )
+        return self.filter(effective_from__lte=on).exclude(models.Exists(newer))
+
+
+class Split(models.Model):
+    """One version of a recording's ownership for one right type, from `effective_from` on."""
+
+    recording = models.ForeignKey(Recording, on_delete=models.PROTECT, related_name="splits")
+    right_type = models.CharField(max_length=20, choices=RightType.choices)
+    effective_from = models.DateField()
+    note = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SplitQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["recording_id", "right_type", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recording", "right_type", "effective_from"], name="split_one_version_per_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recording.isrc} {self.right_type} from {self.effective_from}"
+
+
+class SplitShare(models.Model):
+    split = models.ForeignKey(Split, on_delete=models.CASCADE, related_name="shares")
+    party = models.ForeignKey(Party, on_delete=models.PROTECT, related_name="split_shares")
+    share = models.DecimalField(max_digits=SHARE_PLACES + 1, decimal_places=SHARE_PLACES)
+
+    class Meta:
+        ordering = ["-share", "party_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["split", "party"], name="split_share_one_per_party"),
+            models.CheckConstraint(
+                condition=Q(share__gt=0) & Q(share__lte=1), name="split_share_between_0_and_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.party} {self.share}"

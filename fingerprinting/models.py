@@ -1,0 +1,150 @@
+"""Clips submitted by partners and their attributions.
+
+Invariants:
+- An `Attribution` is immutable once written: re-attribution (new index, a person's review) creates a
+  new version (`version` = previous + 1) and moves `Clip.current_attribution`; nothing is overwritten.
+- For every attribution, the sum of its `AttributionShare.share` plus `unattributed` is exactly 1
+  (Decimal, SHARE_PLACES places), checked by the service that writes it.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+from catalog.models import Label, LabelScopedQuerySet, Partner, Recording
+
+SHARE_PLACES = 6
+SHARE_QUANTUM = Decimal(1).scaleb(-SHARE_PLACES)
+
+
+class ClipStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    PROCESSING = "processing", "Processing"
+    ATTRIBUTED = "attributed", "Attributed"
+    REJECTED = "rejected", "Rejected"
+
+
+class Clip(models.Model):
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="clips")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="clips")
+    external_id = models.CharField(max_length=200)
+    title = models.CharField(max_length=300, blank=True)
+    model_name = models.CharField(max_length=200, blank=True)
+    model_version = models.CharField(max_length=100, blank=True)
+    generated_at = models.DateTimeField(null=True, blank=True)
+    declared_references = models.JSONField(
+        default=list, blank=True
+    )  # ISRCs the generation was conditioned on
+    extra = models.JSONField(default=dict, blank=True)
+    audio = models.FileField(upload_to="clips/%Y/%m/", max_length=300)
+    audio_sha256 = models.CharField(max_length=64, blank=True)
+    audio_format = models.CharField(max_length=20, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=ClipStatus.choices, default=ClipStatus.QUEUED)
+    reject_code = models.CharField(max_length=50, blank=True)
+    reject_message = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    processing_started_at = models.DateTimeField(null=True, blank=True)
+    current_attribution = models.ForeignKey(
+        "Attribution", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = LabelScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "external_id"], name="clip_unique_external_id_per_partner"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["label", "status"]),
+            models.Index(fields=["status", "processing_started_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"clip {self.pk} ({self.partner_id}:{self.external_id})"
+
+
+class ReviewState(models.TextChoices):
+    AUTO_ACCEPTED = "auto_accepted", "Accepted automatically"
+    NEEDS_REVIEW = "needs_review", "Needs review"
+    CONFIRMED = "confirmed", "Confirmed by a person"
+    ADJUSTED = "adjusted", "Adjusted by a person"
+    DISPUTED = "disputed", "Disputed"
+
+
+# Attributions in these states are paid on at a close; others wait (their revenue is held undistributed).
+PAYABLE_REVIEW_STATES = (ReviewState.AUTO_ACCEPTED, ReviewState.CONFIRMED, ReviewState.ADJUSTED)
+
+
+class AttributionQuerySet(LabelScopedQuerySet):
+    label_path = "clip__label"
+
+
+class Attribution(models.Model):
+    clip = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="attributions")
+    version = models.PositiveIntegerField()
+    unattributed = models.DecimalField(max_digits=SHARE_PLACES + 1, decimal_places=SHARE_PLACES)
+    review_state = models.CharField(max_length=20, choices=ReviewState.choices)
+    confidence = models.FloatField(default=0.0)
+    engine_name = models.CharField(max_length=100)
+    engine_version = models.CharField(max_length=50)
+    embedder_version = models.CharField(max_length=100, blank=True)
+    index_version = models.CharField(max_length=100, blank=True)
+    parameters = models.JSONField(default=dict)
+    evidence = models.JSONField(default=dict)  # clip-level: declared references check, windows, lanes
+    timings = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    supersedes = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AttributionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["clip_id", "-version"]
+        constraints = [models.UniqueConstraint(fields=["clip", "version"], name="attribution_unique_version")]
+
+    def __str__(self) -> str:
+        return f"attribution v{self.version} of clip {self.clip_id}"
+
+    @property
+    def is_payable(self) -> bool:
+        return self.review_state in PAYABLE_REVIEW_STATES
+
+
+class Lane(models.TextChoices):
+    VERBATIM = "verbatim", "Verbatim (fingerprint)"
+    STYLE = "style", "Style (embedding)"
+    BOTH = "both", "Verbatim and style"
+    MANUAL = "manual", "Set by a person"
+
+
+class AttributionShare(models.Model):
+    attribution = models.ForeignKey(Attribution, on_delete=models.PROTECT, related_name="shares")
+    recording = models.ForeignKey(Recording, on_delete=models.PROTECT, related_name="attribution_shares")
+    rank = models.PositiveSmallIntegerField()
+    share = models.DecimalField(max_digits=SHARE_PLACES + 1, decimal_places=SHARE_PLACES)
+    lane = models.CharField(max_length=20, choices=Lane.choices)
+    evidence = models.JSONField(default=dict)  # reused runs, per-window and per-aspect similarity
+
+    class Meta:
+        ordering = ["attribution_id", "rank"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["attribution", "recording"], name="attribution_share_one_per_recording"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(share__gt=0) & models.Q(share__lte=1), name="attribution_share_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recording_id}: {self.share}"

@@ -1,0 +1,1 @@
+"""The double-entry ledger (filled in by the ledger issue). Knows nothing about music."""

@@ -1,0 +1,1 @@
+"""Deals, usage, periods, statements and payouts (filled in by the ledger issue)."""
