@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "catalog",
     "fingerprinting",
     "royalties",
+    "partner_api",
 ]
 
 MIDDLEWARE = [
@@ -137,6 +138,10 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "partner": env_str("API_THROTTLE_RATE", "1200/min"),
+        "partner_burst": env_str("API_THROTTLE_BURST_RATE", "100/s"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Stemma API",

@@ -1,0 +1,1 @@
+"""API keys, idempotency records, usage reports and webhooks for partner platforms."""
