@@ -12,7 +12,15 @@ import numpy as np
 SAMPLE_RATE = 22050
 MAJOR = (0, 2, 4, 5, 7, 9, 11)
 MINOR = (0, 2, 3, 5, 7, 8, 10)
-PROGRESSIONS = ((0, 4, 5, 3), (0, 5, 3, 4), (5, 3, 0, 4), (0, 3, 4, 4), (1, 4, 0, 0), (0, 2, 5, 4), (3, 4, 2, 5))
+PROGRESSIONS = (
+    (0, 4, 5, 3),
+    (0, 5, 3, 4),
+    (5, 3, 0, 4),
+    (0, 3, 4, 4),
+    (1, 4, 0, 0),
+    (0, 2, 5, 4),
+    (3, 4, 2, 5),
+)
 # Harmonic amplitude profiles: each a recognisably different timbre.
 TIMBRES = {
     "flute": (1.0, 0.15, 0.05, 0.02),
@@ -112,7 +120,11 @@ def synthesize(seed: int, seconds: float, sr: int = SAMPLE_RATE) -> np.ndarray:
         degree = spec.progression[b % len(spec.progression)]
         chord = [scale[(degree + i) % 7] + 12 * ((degree + i) // 7) for i in (0, 2, 4)]
         for note in chord:
-            _place(out, 0.18 * _tone(float(_midi_hz(spec.key_root - 12 + note)), bar, spec.pad, sr, 0.8), int(start * sr))
+            _place(
+                out,
+                0.18 * _tone(float(_midi_hz(spec.key_root - 12 + note)), bar, spec.pad, sr, 0.8),
+                int(start * sr),
+            )
         bass = _tone(float(_midi_hz(spec.key_root - 24 + chord[0])), beat * 0.9, "pluck", sr, 4.0)
         for q in range(4):
             _place(out, 0.35 * bass, int((start + q * beat) * sr))
@@ -121,7 +133,9 @@ def synthesize(seed: int, seconds: float, sr: int = SAMPLE_RATE) -> np.ndarray:
             step = int(motif[i] + (b // 2 % 2) * (i % 3 == 0))
             pitch = spec.key_root + scale[step % 7] + 12 * (step // 7)
             dur = rhythm[i] * beat / 2
-            _place(out, 0.3 * _tone(float(_midi_hz(pitch)), float(dur * 1.1), spec.lead, sr, 3.0), int(t * sr))
+            _place(
+                out, 0.3 * _tone(float(_midi_hz(pitch)), float(dur * 1.1), spec.lead, sr, 3.0), int(t * sr)
+            )
             t += dur
             if t >= start + bar:
                 break
