@@ -11,7 +11,7 @@ def recording_list(*, label: Label, search: str = "", status: str = "") -> Query
     recordings = Recording.objects.for_label(label).search(search)
     if status:
         recordings = recordings.filter(status=status)
-    return recordings.annotate(split_count=Count("splits", distinct=True))
+    return recordings.annotate(split_count=Count("splits", distinct=True)).order_by("title", "id")
 
 
 def recording_split_history(*, recording: Recording) -> QuerySet[Split]:
