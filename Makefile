@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps demo demo-data serve test lint format worker-attribution worker-io beat
+.PHONY: setup system-deps demo demo-data serve test lint format migrate web worker-attribution worker-io beat
 
 setup: system-deps $(STAMP)
 
@@ -44,7 +44,13 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The production processes (deploy/ runs the same commands).
+# The production processes: deploy/ (compose, systemd) runs these same commands; tests/test_deploy.py checks.
+migrate: setup
+	$(BIN)/python manage.py migrate --noinput
+
+web: setup
+	$(BIN)/gunicorn config.wsgi:application --bind $(HOST):$(PORT) --workers $${WEB_WORKERS:-3} --access-logfile -
+
 worker-attribution: setup
 	$(BIN)/celery -A config worker -Q attribution --concurrency=$${CONCURRENCY:-2} -n attribution@%h
 

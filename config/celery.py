@@ -1,9 +1,41 @@
 import os
+import time
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("stemma")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+BEAT_HEARTBEAT_KEY = "stemma:beat:heartbeat"
+BEAT_HEARTBEAT_SECONDS = 30
+
+
+@app.task(name="config.beat_heartbeat", ignore_result=True)
+def beat_heartbeat() -> None:
+    """Beat schedules this every BEAT_HEARTBEAT_SECONDS; /readyz reports beat stale when it stops."""
+    from django.core.cache import cache
+
+    cache.set(BEAT_HEARTBEAT_KEY, time.time(), timeout=BEAT_HEARTBEAT_SECONDS * 10)
+
+
+_task_tokens: dict[str, object] = {}
+
+
+@task_prerun.connect
+def _bind_task_id(task_id=None, **_):
+    from config.observability import bind_task_id
+
+    _task_tokens[task_id] = bind_task_id(task_id)
+
+
+@task_postrun.connect
+def _unbind_task_id(task_id=None, **_):
+    from config.observability import unbind_task_id
+
+    token = _task_tokens.pop(task_id, None)
+    if token is not None:
+        unbind_task_id(token)
