@@ -1,2 +1,18 @@
+from django.urls import path
+
+from partner_api import apis
+
 app_name = "partner_api"
-urlpatterns: list = []
+urlpatterns = [
+    path("clips", apis.ClipCollectionApi.as_view(), name="clip-list"),
+    path("clips/<int:clip_id>", apis.ClipDetailApi.as_view(), name="clip-detail"),
+    path("clips/<int:clip_id>/attribution", apis.ClipAttributionApi.as_view(), name="clip-attribution"),
+    path("clips/<int:clip_id>/attributions", apis.ClipAttributionListApi.as_view(), name="clip-attributions"),
+    path("webhooks", apis.WebhookEndpointCollectionApi.as_view(), name="webhook-list"),
+    path("webhooks/<int:endpoint_id>", apis.WebhookEndpointDetailApi.as_view(), name="webhook-detail"),
+    path(
+        "webhooks/<int:endpoint_id>/deliveries",
+        apis.WebhookDeliveryListApi.as_view(),
+        name="webhook-deliveries",
+    ),
+]

@@ -1,0 +1,352 @@
+"""Partner REST API views: parse, call one service or selector, shape the answer.
+
+Where one URL carries two operations (GET and POST /clips), one class holds both methods, each with
+its own serializers and schema: Django routes by path, and drf-spectacular documents per method.
+List endpoints use `ListAPIView` so that drf-spectacular derives the cursor pagination and the filter
+parameters from the same classes that run, which keeps the schema accurate.
+"""
+
+import hashlib
+import json
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.urls import reverse
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog.identifiers import normalize_isrc
+from config.errors import InvalidInput
+from partner_api import selectors, services
+from partner_api.authentication import ApiKeyAuthentication
+from partner_api.errors import PayloadTooLarge
+from partner_api.filters import ClipFilter
+from partner_api.idempotency import idempotency_key_clean, idempotent_answer, request_fingerprint
+from partner_api.models import ApiKey, WebhookEvent
+from partner_api.pagination import CreatedCursorPagination
+from partner_api.request_id import HEADER as REQUEST_ID_HEADER
+from partner_api.request_id import request_id_from
+from partner_api.schema import error_responses
+from partner_api.serializers import (
+    AttributionSerializer,
+    ClipSerializer,
+    WebhookDeliverySerializer,
+    WebhookEndpointSerializer,
+)
+from partner_api.throttles import PartnerBurstThrottle, PartnerRateThrottle
+
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Retry-safe key: a replay answers the first answer; a different body with it is 409.",
+)
+MAX_EXTRA_BYTES = 16 * 1024
+
+
+class PartnerApiMixin:
+    """Bearer key auth, per-key throttles, body size limits and a request id on every answer."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [PartnerBurstThrottle, PartnerRateThrottle]
+    max_body_bytes: int | None = None  # None: DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    def initial(self, request, *args, **kwargs):
+        request_id_from(request)
+        super().initial(request, *args, **kwargs)
+        limit = self.max_body_bytes or settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        length = request.META.get("CONTENT_LENGTH") or ""
+        if length.isdigit() and int(length) > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+
+    def handle_exception(self, exc):
+        if isinstance(exc, RequestDataTooBig):
+            exc = PayloadTooLarge("The request body is too large.")
+        elif isinstance(exc, TooManyFieldsSent):
+            exc = InvalidInput("The request has too many fields.")
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response[REQUEST_ID_HEADER] = request_id_from(request)
+        return response
+
+    @property
+    def api_key(self) -> ApiKey:
+        return self.request.auth
+
+    @property
+    def scope(self) -> dict:
+        """The (partner, label) every read and write of this request is confined to."""
+        return {"partner": self.request.auth.partner, "label": self.request.auth.label}
+
+
+class PartnerAPIView(PartnerApiMixin, APIView):
+    pass
+
+
+def _file_sha256(upload) -> str:
+    digest = hashlib.sha256()
+    upload.seek(0)
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------- clips
+
+
+class ClipCollectionApi(PartnerApiMixin, generics.ListAPIView):
+    serializer_class = ClipSerializer
+    pagination_class = CreatedCursorPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = ClipFilter
+    parser_classes = [MultiPartParser]
+    max_body_bytes = settings.MAX_AUDIO_UPLOAD_BYTES + 256 * 1024  # the file plus its metadata fields
+
+    class SubmitInput(serializers.Serializer):
+        audio = serializers.FileField(allow_empty_file=False, help_text="WAV, FLAC, OGG/Opus, MP3, AIFF...")
+        external_id = serializers.CharField(max_length=200)
+        title = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+        model_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+        model_version = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+        generated_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+        declared_references = serializers.ListField(
+            child=serializers.CharField(max_length=20), required=False, default=list, max_length=100
+        )
+        extra = serializers.CharField(
+            required=False, allow_blank=True, default="", help_text="A JSON object, as text (max 16 KiB)."
+        )
+
+        def validate_declared_references(self, values: list[str]) -> list[str]:
+            try:
+                return [normalize_isrc(value) for value in values]
+            except Exception as exc:  # django ValidationError with the ISRC's problem
+                raise serializers.ValidationError(getattr(exc, "messages", [str(exc)]))
+
+        def validate_extra(self, raw: str) -> dict:
+            if not raw:
+                return {}
+            if len(raw.encode()) > MAX_EXTRA_BYTES:
+                raise serializers.ValidationError(f"extra is larger than {MAX_EXTRA_BYTES} bytes.")
+            try:
+                value = json.loads(raw, parse_constant=_reject_constant)
+            except ValueError as exc:
+                raise serializers.ValidationError(f"extra is not JSON: {exc}")
+            if not isinstance(value, dict):
+                raise serializers.ValidationError("extra must be a JSON object.")
+            return value
+
+        def validate_external_id(self, value: str) -> str:
+            if "\x00" in value:
+                raise serializers.ValidationError("external_id must not contain NUL characters.")
+            return value
+
+        def validate(self, attrs):
+            for name in ("title", "model_name", "model_version"):
+                if "\x00" in attrs.get(name, ""):
+                    raise serializers.ValidationError({name: ["NUL characters are not allowed."]})
+            return attrs
+
+    def get_queryset(self):
+        return selectors.clip_queryset(**self.scope)
+
+    @extend_schema(
+        operation_id="clips_list",
+        summary="List clips",
+        responses={200: ClipSerializer(many=True), **error_responses()},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="clips_submit",
+        summary="Submit a clip for attribution",
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        request={"multipart/form-data": SubmitInput},
+        responses={
+            202: OpenApiResponse(ClipSerializer, description="Accepted and queued."),
+            200: OpenApiResponse(ClipSerializer, description="A replay: the clip already submitted."),
+            **error_responses(409, 413, 415, 422),
+        },
+    )
+    def post(self, request, *args, **kwargs):
+        key = idempotency_key_clean(request.headers.get("Idempotency-Key"))
+        serializer = self.SubmitInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        audio = data.pop("audio")
+        if audio.size > settings.MAX_AUDIO_UPLOAD_BYTES:
+            raise PayloadTooLarge(f"The audio file is larger than {settings.MAX_AUDIO_UPLOAD_BYTES} bytes.")
+        audio_sha256 = _file_sha256(audio)
+        metadata = services.ClipMetadata(
+            **{**data, "declared_references": tuple(data["declared_references"])}
+        )
+        fingerprint = request_fingerprint(
+            method="POST",
+            path=request.path,
+            label=self.api_key.label,
+            payload={**data, "audio_sha256": audio_sha256},
+        )
+
+        def submit() -> tuple[int, dict]:
+            clip, created = services.partner_clip_submit(
+                **self.scope, audio=audio, audio_sha256=audio_sha256, metadata=metadata
+            )
+            return (status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK), ClipSerializer(clip).data
+
+        answer = idempotent_answer(**self.scope, key=key, fingerprint=fingerprint, produce=submit)
+        headers = {"Location": answer.body["links"]["self"]}
+        if answer.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(answer.body, status=answer.status, headers=headers)
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+class ClipDetailApi(PartnerAPIView):
+    @extend_schema(operation_id="clips_retrieve", responses={200: ClipSerializer, **error_responses()})
+    def get(self, request, clip_id: int):
+        clip = selectors.clip_get(**self.scope, clip_id=clip_id)
+        return Response(ClipSerializer(clip).data)
+
+
+class ClipAttributionApi(PartnerAPIView):
+    @extend_schema(
+        operation_id="clips_attribution_current",
+        summary="The clip's current attribution",
+        responses={200: AttributionSerializer, **error_responses()},
+    )
+    def get(self, request, clip_id: int):
+        attribution = selectors.attribution_current(**self.scope, clip_id=clip_id)
+        return Response(AttributionSerializer(attribution).data)
+
+
+class ClipAttributionListApi(PartnerAPIView):
+    @extend_schema(
+        operation_id="clips_attributions_list",
+        summary="Every attribution version of the clip, newest first",
+        responses={200: AttributionSerializer(many=True), **error_responses()},
+    )
+    def get(self, request, clip_id: int):
+        attributions = selectors.attribution_list(**self.scope, clip_id=clip_id)
+        return Response(AttributionSerializer(attributions, many=True).data)
+
+
+# ------------------------------------------------------------------------------------------ webhooks
+
+
+class _EndpointFields(serializers.Serializer):
+    url = serializers.URLField(max_length=500)
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEvent.choices), allow_empty=False, max_length=10
+    )
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
+    secret = serializers.CharField(help_text="The signing secret; shown only in this answer.")
+
+    class Meta(WebhookEndpointSerializer.Meta):
+        fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
+
+
+class WebhookEndpointCollectionApi(PartnerApiMixin, generics.ListAPIView):
+    serializer_class = WebhookEndpointSerializer
+    pagination_class = CreatedCursorPagination
+    parser_classes = [JSONParser]
+
+    class CreateInput(_EndpointFields):
+        pass
+
+    def get_queryset(self):
+        return selectors.webhook_endpoint_list(**self.scope)
+
+    @extend_schema(
+        operation_id="webhooks_list",
+        responses={200: WebhookEndpointSerializer(many=True), **error_responses()},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="webhooks_create",
+        request=CreateInput,
+        responses={201: WebhookEndpointCreatedSerializer, **error_responses(413, 415)},
+    )
+    def post(self, request, *args, **kwargs):
+        serializer = self.CreateInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint, secret = services.webhook_endpoint_create(**self.scope, **serializer.validated_data)
+        endpoint.secret = secret
+        return Response(
+            WebhookEndpointCreatedSerializer(endpoint).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": reverse("partner_api:webhook-detail", args=[endpoint.pk])},
+        )
+
+
+class WebhookEndpointDetailApi(PartnerAPIView):
+    parser_classes = [JSONParser]
+
+    class UpdateInput(_EndpointFields):
+        url = serializers.URLField(max_length=500, required=False)
+        event_types = serializers.ListField(
+            child=serializers.ChoiceField(choices=WebhookEvent.choices),
+            allow_empty=False,
+            max_length=10,
+            required=False,
+        )
+        description = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        is_active = serializers.BooleanField(required=False)
+
+    @extend_schema(
+        operation_id="webhooks_retrieve", responses={200: WebhookEndpointSerializer, **error_responses()}
+    )
+    def get(self, request, endpoint_id: int):
+        endpoint = selectors.webhook_endpoint_get(**self.scope, endpoint_id=endpoint_id)
+        return Response(WebhookEndpointSerializer(endpoint).data)
+
+    @extend_schema(
+        operation_id="webhooks_update",
+        request=UpdateInput,
+        responses={200: WebhookEndpointSerializer, **error_responses(413, 415)},
+    )
+    def patch(self, request, endpoint_id: int):
+        endpoint = selectors.webhook_endpoint_get(**self.scope, endpoint_id=endpoint_id)
+        serializer = self.UpdateInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint = services.webhook_endpoint_update(endpoint=endpoint, **serializer.validated_data)
+        return Response(WebhookEndpointSerializer(endpoint).data)
+
+    @extend_schema(operation_id="webhooks_delete", responses={204: None, **error_responses()})
+    def delete(self, request, endpoint_id: int):
+        endpoint = selectors.webhook_endpoint_get(**self.scope, endpoint_id=endpoint_id)
+        services.webhook_endpoint_delete(endpoint=endpoint)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WebhookDeliveryListApi(PartnerApiMixin, generics.ListAPIView):
+    serializer_class = WebhookDeliverySerializer
+    pagination_class = CreatedCursorPagination
+
+    def get_queryset(self):
+        return selectors.webhook_delivery_list(**self.scope, endpoint_id=self.kwargs["endpoint_id"])
+
+    @extend_schema(
+        operation_id="webhooks_deliveries_list",
+        responses={200: WebhookDeliverySerializer(many=True), **error_responses()},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)

@@ -1,0 +1,69 @@
+"""Reads for the partner API. Every query is scoped to one (partner, label) pair: the API key's."""
+
+from django.db.models import Prefetch, QuerySet
+
+from catalog.models import Label, Partner
+from config.errors import NotFound
+from fingerprinting.models import Attribution, AttributionShare, Clip
+from partner_api.errors import AttributionNotReady
+from partner_api.models import UsageReport, WebhookDelivery, WebhookEndpoint
+
+
+def clip_queryset(*, partner: Partner, label: Label) -> QuerySet[Clip]:
+    return Clip.objects.filter(partner=partner, label=label)
+
+
+def clip_get(*, partner: Partner, label: Label, clip_id: int) -> Clip:
+    clip = clip_queryset(partner=partner, label=label).filter(pk=clip_id).first()
+    if clip is None:
+        raise NotFound(f"No clip {clip_id}.")
+    return clip
+
+
+def _attributions(clip: Clip) -> QuerySet[Attribution]:
+    shares = AttributionShare.objects.select_related("recording").order_by("rank")
+    return (
+        Attribution.objects.filter(clip=clip)
+        .select_related("clip")
+        .prefetch_related(Prefetch("shares", queryset=shares))
+    )
+
+
+def attribution_current(*, partner: Partner, label: Label, clip_id: int) -> Attribution:
+    clip = clip_get(partner=partner, label=label, clip_id=clip_id)
+    if clip.current_attribution_id is None:
+        raise AttributionNotReady(f"Clip {clip.pk} has no attribution yet (status: {clip.status}).")
+    return _attributions(clip).get(pk=clip.current_attribution_id)
+
+
+def attribution_list(*, partner: Partner, label: Label, clip_id: int) -> list[Attribution]:
+    clip = clip_get(partner=partner, label=label, clip_id=clip_id)
+    return list(_attributions(clip).order_by("-version"))
+
+
+def usage_report_get(*, partner: Partner, label: Label, report_id: int) -> UsageReport:
+    report = UsageReport.objects.filter(partner=partner, label=label, pk=report_id).first()
+    if report is None:
+        raise NotFound(f"No usage report {report_id}.")
+    return report
+
+
+def webhook_endpoint_list(*, partner: Partner, label: Label) -> QuerySet[WebhookEndpoint]:
+    return WebhookEndpoint.objects.filter(partner=partner, label=label)
+
+
+def webhook_endpoint_get(*, partner: Partner, label: Label, endpoint_id: int) -> WebhookEndpoint:
+    endpoint = webhook_endpoint_list(partner=partner, label=label).filter(pk=endpoint_id).first()
+    if endpoint is None:
+        raise NotFound(f"No webhook endpoint {endpoint_id}.")
+    return endpoint
+
+
+def webhook_delivery_list(*, partner: Partner, label: Label, endpoint_id: int) -> QuerySet[WebhookDelivery]:
+    endpoint = webhook_endpoint_get(partner=partner, label=label, endpoint_id=endpoint_id)
+    return WebhookDelivery.objects.filter(endpoint=endpoint)
+
+
+def webhook_endpoints_for_event(*, partner: Partner, label: Label, event_type: str) -> list[WebhookEndpoint]:
+    endpoints = webhook_endpoint_list(partner=partner, label=label).filter(is_active=True)
+    return [endpoint for endpoint in endpoints if endpoint.wants(event_type)]

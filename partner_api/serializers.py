@@ -1,0 +1,188 @@
+"""Representations shared by several views and by webhook payloads (one shape per resource).
+
+Views keep their own nested Input/Output serializers; these are the resources they answer with.
+"""
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from fingerprinting.models import Attribution, AttributionShare, Clip
+from partner_api.models import UsageReport, WebhookDelivery, WebhookEndpoint
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.JSONField())
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every 4xx answer: `{"error": {"code", "message", "fields"}}`."""
+
+    error = ErrorDetailSerializer()
+
+
+class ClipRejectSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ClipLinksSerializer(serializers.Serializer):
+    self = serializers.CharField()
+    attribution = serializers.CharField()
+    attributions = serializers.CharField()
+
+
+class ClipSerializer(serializers.ModelSerializer):
+    reject = serializers.SerializerMethodField()
+    links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Clip
+        fields = [
+            "id",
+            "external_id",
+            "status",
+            "title",
+            "model_name",
+            "model_version",
+            "generated_at",
+            "declared_references",
+            "extra",
+            "audio_format",
+            "duration_seconds",
+            "reject",
+            "created_at",
+            "updated_at",
+            "links",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(ClipRejectSerializer(allow_null=True))
+    def get_reject(self, clip: Clip) -> dict | None:
+        if not clip.reject_code:
+            return None
+        return {"code": clip.reject_code, "message": clip.reject_message}
+
+    @extend_schema_field(ClipLinksSerializer)
+    def get_links(self, clip: Clip) -> dict:
+        return {
+            "self": reverse("partner_api:clip-detail", args=[clip.pk]),
+            "attribution": reverse("partner_api:clip-attribution", args=[clip.pk]),
+            "attributions": reverse("partner_api:clip-attributions", args=[clip.pk]),
+        }
+
+
+class RecordingRefSerializer(serializers.Serializer):
+    isrc = serializers.CharField()
+    title = serializers.CharField()
+    display_artist = serializers.CharField()
+
+
+class AttributionShareSerializer(serializers.ModelSerializer):
+    recording = RecordingRefSerializer()
+    share = serializers.DecimalField(max_digits=7, decimal_places=6)
+
+    class Meta:
+        model = AttributionShare
+        fields = ["rank", "recording", "share", "lane", "evidence"]
+        read_only_fields = fields
+
+
+class EngineSerializer(serializers.Serializer):
+    name = serializers.CharField(source="engine_name")
+    version = serializers.CharField(source="engine_version")
+    embedder_version = serializers.CharField()
+    index_version = serializers.CharField()
+
+
+class AttributionSerializer(serializers.ModelSerializer):
+    clip_id = serializers.IntegerField()
+    unattributed = serializers.DecimalField(max_digits=7, decimal_places=6)
+    engine = EngineSerializer(source="*")
+    shares = AttributionShareSerializer(many=True)
+    is_current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Attribution
+        fields = [
+            "clip_id",
+            "version",
+            "is_current",
+            "review_state",
+            "confidence",
+            "unattributed",
+            "shares",
+            "engine",
+            "evidence",
+            "reason",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_is_current(self, attribution: Attribution) -> bool:
+        return attribution.clip.current_attribution_id == attribution.pk
+
+
+class RejectedLineSerializer(serializers.Serializer):
+    line = serializers.IntegerField(help_text="1-based line number in the file, or index in the batch.")
+    line_id = serializers.CharField(allow_blank=True)
+    code = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class UsageReportSerializer(serializers.ModelSerializer):
+    rejected_lines = RejectedLineSerializer(many=True)
+    error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = UsageReport
+        fields = [
+            "id",
+            "report_ref",
+            "period_start",
+            "period_end",
+            "currency",
+            "status",
+            "line_count",
+            "accepted_count",
+            "duplicate_count",
+            "rejected_count",
+            "rejected_lines",
+            "error",
+            "created_at",
+            "processed_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(ClipRejectSerializer(allow_null=True))
+    def get_error(self, report: UsageReport) -> dict | None:
+        if not report.error_code:
+            return None
+        return {"code": report.error_code, "message": report.error_message}
+
+
+class WebhookEndpointSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["id", "url", "event_types", "description", "is_active", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id",
+            "event_id",
+            "event_type",
+            "status",
+            "attempts",
+            "last_status_code",
+            "last_error",
+            "next_attempt_at",
+            "delivered_at",
+            "created_at",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,133 @@
+"""POST/GET /clips, idempotency, external_id replays, filters, cursor pagination, attributions."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from fingerprinting.models import Clip, ClipStatus
+from partner_api.models import IdempotencyRecord
+from tests.partner_api.conftest import make_attribution, make_clip, wav_bytes
+
+pytestmark = pytest.mark.django_db
+
+CLIPS = "/api/v1/clips"
+
+
+def submit(client, audio: bytes, idempotency_key: str | None = None, **fields):
+    data = {"external_id": "gen-1", "title": "Night drive", "model_name": "tg-2", **fields}
+    data["audio"] = SimpleUploadedFile("clip.wav", audio, content_type="audio/wav")
+    headers = {"HTTP_IDEMPOTENCY_KEY": idempotency_key} if idempotency_key else {}
+    return client.post(CLIPS, data, format="multipart", **headers)
+
+
+def test_submit_answers_202_with_links_and_belongs_to_the_keys_label(world, audio):
+    response = submit(
+        world.a1.client(),
+        audio,
+        declared_references=["QZ-S7M-26-00001", "QZS7M2600002"],
+        extra='{"prompt": "lofi", "seed": 4}',
+        generated_at="2026-11-01T10:00:00Z",
+    )
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    clip = Clip.objects.get(pk=body["id"])
+    assert (clip.label, clip.partner, clip.status) == (world.a1.label, world.a1.partner, ClipStatus.QUEUED)
+    assert body["status"] == "queued"
+    assert body["declared_references"] == ["QZS7M2600001", "QZS7M2600002"]
+    assert body["extra"] == {"prompt": "lofi", "seed": 4}
+    assert body["audio_format"] == "wav"
+    assert body["links"]["self"] == f"/api/v1/clips/{clip.pk}"
+    assert response["Location"] == body["links"]["self"]
+
+
+def test_idempotency_key_replay_returns_the_first_answer(world, audio):
+    client = world.a1.client()
+    first = submit(client, audio, idempotency_key="k-1")
+    Clip.objects.filter(pk=first.json()["id"]).update(status=ClipStatus.PROCESSING)
+    replay = submit(client, audio, idempotency_key="k-1")
+    assert replay.status_code == first.status_code == 202
+    assert replay.json() == first.json()  # the first answer, not the clip's state now
+    assert replay["Idempotent-Replayed"] == "true"
+    assert Clip.objects.count() == 1
+
+
+def test_idempotency_key_with_another_body_is_409(world, audio):
+    client = world.a1.client()
+    assert submit(client, audio, idempotency_key="k-1").status_code == 202
+    conflict = submit(client, audio, idempotency_key="k-1", title="Another title")
+    assert conflict.status_code == 409
+    assert conflict.json()["error"]["code"] == "idempotency_conflict"
+    assert Clip.objects.count() == 1
+    assert IdempotencyRecord.objects.count() == 1
+
+
+def test_idempotency_keys_are_per_partner(world, audio):
+    assert submit(world.a1.client(), audio, idempotency_key="same").status_code == 202
+    assert submit(world.a2.client(), audio, idempotency_key="same").status_code == 202
+    assert Clip.objects.count() == 2
+
+
+def test_same_external_id_same_body_returns_the_existing_clip(world, audio):
+    client = world.a1.client()
+    first = submit(client, audio)
+    again = submit(client, audio)
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert Clip.objects.count() == 1
+
+
+@pytest.mark.parametrize("change", [{"title": "Other"}, {"audio": "other"}])
+def test_same_external_id_other_body_is_409(world, audio, change):
+    client = world.a1.client()
+    assert submit(client, audio).status_code == 202
+    other_audio = wav_bytes(seed=99) if change.pop("audio", None) else audio
+    response = submit(client, other_audio, **change)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "external_id_conflict"
+
+
+def test_detail_and_list_with_filters_and_cursor(world):
+    clips = [make_clip(world.a1, external_id=f"gen-{n}") for n in range(5)]
+    Clip.objects.filter(pk=clips[0].pk).update(status=ClipStatus.REJECTED, reject_code="silent")
+    client = world.a1.client()
+    detail = client.get(f"{CLIPS}/{clips[0].pk}").json()
+    assert detail["reject"] == {"code": "silent", "message": ""}
+
+    page = client.get(CLIPS, {"limit": 2}).json()
+    assert [c["external_id"] for c in page["results"]] == ["gen-4", "gen-3"]
+    seen = [c["id"] for c in page["results"]]
+    while page["next"]:
+        page = client.get(page["next"]).json()
+        seen += [c["id"] for c in page["results"]]
+    assert sorted(seen) == sorted(c.pk for c in clips)
+
+    rejected = client.get(CLIPS, {"status": "rejected"}).json()["results"]
+    assert [c["id"] for c in rejected] == [clips[0].pk]
+    by_external = client.get(CLIPS, {"external_id": "gen-2"}).json()["results"]
+    assert [c["id"] for c in by_external] == [clips[2].pk]
+    assert client.get(CLIPS, {"created_after": "2999-01-01T00:00:00Z"}).json()["results"] == []
+    assert len(client.get(CLIPS, {"created_before": "2999-01-01T00:00:00Z"}).json()["results"]) == 5
+
+
+def test_attribution_current_and_all_versions(world):
+    clip = make_clip(world.a1)
+    client = world.a1.client()
+    pending = client.get(f"{CLIPS}/{clip.pk}/attribution")
+    assert pending.status_code == 404
+    assert pending.json()["error"]["code"] == "attribution_not_ready"
+
+    make_attribution(clip, version=1, shares=("0.600000", "0.250000"))
+    make_attribution(clip, version=2, shares=("0.700000",), reason="review")
+    current = client.get(f"{CLIPS}/{clip.pk}/attribution").json()
+    assert current["version"] == 2 and current["is_current"] is True
+    assert current["unattributed"] == "0.300000"
+    assert current["engine"] == {
+        "name": "stemma-test",
+        "version": "0.1",
+        "embedder_version": "",
+        "index_version": "idx-1",
+    }
+    assert current["shares"][0]["share"] == "0.700000"
+    assert set(current["shares"][0]["recording"]) == {"isrc", "title", "display_artist"}
+    versions = client.get(f"{CLIPS}/{clip.pk}/attributions").json()
+    assert [(v["version"], v["is_current"]) for v in versions] == [(2, True), (1, False)]
+    assert [s["share"] for s in versions[1]["shares"]] == ["0.600000", "0.250000"]
