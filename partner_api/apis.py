@@ -30,8 +30,6 @@ from partner_api.filters import ClipFilter
 from partner_api.idempotency import idempotency_key_clean, idempotent_answer, request_fingerprint
 from partner_api.models import ApiKey, WebhookEvent
 from partner_api.pagination import CreatedCursorPagination
-from partner_api.request_id import HEADER as REQUEST_ID_HEADER
-from partner_api.request_id import request_id_from
 from partner_api.schema import error_responses
 from partner_api.serializers import (
     AttributionSerializer,
@@ -52,7 +50,7 @@ MAX_EXTRA_BYTES = 16 * 1024
 
 
 class PartnerApiMixin:
-    """Bearer key auth, per-key throttles, body size limits and a request id on every answer."""
+    """Bearer key auth, per-key throttles and body size limits (request ids: config.observability)."""
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsAuthenticated]
@@ -60,7 +58,6 @@ class PartnerApiMixin:
     max_body_bytes: int | None = None  # None: DATA_UPLOAD_MAX_MEMORY_SIZE
 
     def initial(self, request, *args, **kwargs):
-        request_id_from(request)
         super().initial(request, *args, **kwargs)
         limit = self.max_body_bytes or settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         length = request.META.get("CONTENT_LENGTH") or ""
@@ -73,11 +70,6 @@ class PartnerApiMixin:
         elif isinstance(exc, TooManyFieldsSent):
             exc = InvalidInput("The request has too many fields.")
         return super().handle_exception(exc)
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        response[REQUEST_ID_HEADER] = request_id_from(request)
-        return response
 
     @property
     def api_key(self) -> ApiKey:
