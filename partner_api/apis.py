@@ -55,11 +55,13 @@ class PartnerApiMixin:
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [PartnerBurstThrottle, PartnerRateThrottle]
-    max_body_bytes: int | None = None  # None: DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    def max_body_bytes(self) -> int:
+        return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        limit = self.max_body_bytes or settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        limit = self.max_body_bytes()
         length = request.META.get("CONTENT_LENGTH") or ""
         if length.isdigit() and int(length) > limit:
             raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
@@ -103,7 +105,9 @@ class ClipCollectionApi(PartnerApiMixin, generics.ListAPIView):
     filter_backends = [DjangoFilterBackend]
     filterset_class = ClipFilter
     parser_classes = [MultiPartParser]
-    max_body_bytes = settings.MAX_AUDIO_UPLOAD_BYTES + 256 * 1024  # the file plus its metadata fields
+
+    def max_body_bytes(self) -> int:
+        return settings.MAX_AUDIO_UPLOAD_BYTES + 256 * 1024  # the file plus its metadata fields
 
     class SubmitInput(serializers.Serializer):
         audio = serializers.FileField(allow_empty_file=False, help_text="WAV, FLAC, OGG/Opus, MP3, AIFF...")

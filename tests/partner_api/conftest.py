@@ -63,6 +63,12 @@ def _no_attribution_engine(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _local_webhooks(settings):
+    """Tests deliver to servers on 127.0.0.1 and have no DNS; production refuses private hosts."""
+    settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = True
+
+
+@pytest.fixture(autouse=True)
 def _fresh_throttles():
     cache.clear()
     yield
