@@ -11,3 +11,7 @@ class SplitNotRetroactive(Conflict):
 
 class ImportInvalid(InvalidInput):
     code = "import_invalid"
+
+
+class AudioInvalid(InvalidInput):
+    code = "audio_invalid"

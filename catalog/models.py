@@ -249,3 +249,82 @@ class SplitShare(models.Model):
 
     def __str__(self) -> str:
         return f"{self.party} {self.share}"
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    INVALID = "invalid", "Invalid, nothing imported"
+    FAILED = "failed", "Failed"
+
+
+class ImportJobQuerySet(LabelScopedQuerySet):
+    pass
+
+
+class ImportJob(models.Model):
+    """A catalog CSV import started from the web UI, run by a task so the page can show progress."""
+
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="import_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    file = models.FileField(upload_to="imports/%Y/%m/", max_length=300)
+    file_name = models.CharField(max_length=300)
+    skip_invalid = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    total_lines = models.PositiveIntegerField(default=0)
+    processed_lines = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)  # counts from ImportReport
+    errors = models.JSONField(default=list, blank=True)  # [{"line", "isrc", "reason"}]
+    rejects_csv = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ImportJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} of {self.file_name}"
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.processed_lines / self.total_lines) if self.total_lines else 0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (ImportStatus.DONE, ImportStatus.INVALID, ImportStatus.FAILED)
+
+
+class AuditEventQuerySet(LabelScopedQuerySet):
+    pass
+
+
+class AuditEvent(models.Model):
+    """Who changed what, when: splits, imports, attributions, periods, keys. Append-only."""
+
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="audit_events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=60)  # e.g. "split.created", "attribution.adjusted", "period.closed"
+    object_type = models.CharField(max_length=60)
+    object_id = models.CharField(max_length=64)
+    summary = models.CharField(max_length=500)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["label", "action"]),
+            models.Index(fields=["label", "object_type", "object_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.object_type}:{self.object_id}"

@@ -7,11 +7,25 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
+from django.utils import timezone
 
-from catalog.errors import SplitInvalid, SplitNotRetroactive
-from catalog.models import ONE, SHARE_PLACES, Party, Recording, RecordingStatus, Split, SplitShare
+from catalog.errors import AudioInvalid, ImportInvalid, SplitInvalid, SplitNotRetroactive
+from catalog.models import (
+    ONE,
+    SHARE_PLACES,
+    AuditEvent,
+    ImportJob,
+    ImportStatus,
+    Label,
+    Party,
+    Recording,
+    RecordingStatus,
+    Split,
+    SplitShare,
+)
 
 
 @dataclass(frozen=True)
@@ -95,9 +109,18 @@ def split_create(
         created_by=created_by,
         note=note,
     )
+    pairs = list(zip(shares, checked, strict=True))
     SplitShare.objects.bulk_create(
-        SplitShare(split=split, party=line.party, share=share)
-        for line, share in zip(shares, checked, strict=True)
+        SplitShare(split=split, party=line.party, share=share) for line, share in pairs
+    )
+    audit_record(
+        label=recording.label,
+        actor=created_by,
+        action="split.created",
+        obj=split,
+        summary=f"{right_type} split of {recording.isrc} from {effective_from}: "
+        + ", ".join(f"{line.party.name} {share}" for line, share in pairs),
+        data={"recording": recording.isrc, "shares": {line.party.name: str(share) for line, share in pairs}},
     )
     return split
 
@@ -122,3 +145,136 @@ def recording_attach_audio(*, recording: Recording, path: Path, sha256: str | No
     recording.status_reason = ""
     recording.save(update_fields=["audio", "audio_sha256", "status", "status_reason", "updated_at"])
     return True
+
+
+def audit_record(*, label, actor, action: str, obj, summary: str, data: dict | None = None) -> AuditEvent:
+    """Append an audit event. Callers run it inside the transaction of the change it describes."""
+    return AuditEvent.objects.create(
+        label=label,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        action=action,
+        object_type=obj._meta.model_name,
+        object_id=str(obj.pk),
+        summary=summary[:500],
+        data=data or {},
+    )
+
+
+def recording_upload_audio(*, recording: Recording, uploaded, actor) -> Recording:
+    """Store an uploaded audio file for a recording (checked to be audio we can read) and mark it pending."""
+    import tempfile
+
+    import soundfile
+
+    if uploaded.size > settings.MAX_AUDIO_UPLOAD_BYTES:
+        raise AudioInvalid(f"the file is larger than {settings.MAX_AUDIO_UPLOAD_BYTES // (1024 * 1024)} MiB")
+    suffix = Path(uploaded.name).suffix.lower() or ".bin"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{recording.isrc}{suffix}"
+        with path.open("wb") as handle:
+            for chunk in uploaded.chunks():
+                handle.write(chunk)
+        try:
+            info = soundfile.info(str(path))
+        except (RuntimeError, soundfile.LibsndfileError) as exc:
+            raise AudioInvalid(
+                f"{uploaded.name} is not audio we can read (WAV, FLAC, OGG/Opus or MP3): {exc}"
+            )
+        if info.frames == 0:
+            raise AudioInvalid(f"{uploaded.name} holds no audio")
+        with transaction.atomic():
+            changed = recording_attach_audio(recording=recording, path=path)
+            if changed:
+                recording.duration_seconds = round(info.frames / info.samplerate, 3)
+                recording.save(update_fields=["duration_seconds", "updated_at"])
+                audit_record(
+                    label=recording.label,
+                    actor=actor,
+                    action="recording.audio_uploaded",
+                    obj=recording,
+                    summary=f"audio {uploaded.name} uploaded for {recording.isrc}",
+                    data={"sha256": recording.audio_sha256},
+                )
+    return recording
+
+
+def import_job_create(*, label: Label, created_by, uploaded, skip_invalid: bool) -> ImportJob:
+    if uploaded.size > settings.MAX_CSV_UPLOAD_BYTES:
+        raise ImportInvalid(f"the file is larger than {settings.MAX_CSV_UPLOAD_BYTES // (1024 * 1024)} MiB")
+    with transaction.atomic():
+        job = ImportJob.objects.create(
+            label=label,
+            created_by=created_by,
+            file=uploaded,
+            file_name=uploaded.name[:300],
+            skip_invalid=skip_invalid,
+        )
+        from catalog.tasks import import_job_run_task
+
+        transaction.on_commit(lambda: import_job_run_task.delay(job.pk))
+    return job
+
+
+def import_job_run(*, job: ImportJob) -> ImportJob:
+    """Run a queued import job once (a second run finds it claimed and does nothing)."""
+    from catalog.importer import CsvHeaderError, catalog_import, rejects_csv
+
+    claimed = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.QUEUED).update(
+        status=ImportStatus.RUNNING
+    )
+    if not claimed:
+        return job
+    job.refresh_from_db()
+    try:
+        text = job.file.open("rb").read().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return _import_job_finish(
+            job, ImportStatus.INVALID, errors=[{"line": 0, "isrc": "", "reason": f"not UTF-8 text: {exc}"}]
+        )
+    job.total_lines = max(text.count("\n") - 1, 1)
+    job.save(update_fields=["total_lines"])
+    done = {"lines": 0}
+
+    def progress(step: int) -> None:
+        done["lines"] += step
+        if (
+            done["lines"] % 200 == 0
+        ):  # a write per 200 lines keeps the progress bar live without slowing the import
+            ImportJob.objects.filter(pk=job.pk).update(processed_lines=done["lines"])
+
+    try:
+        report = catalog_import(
+            label=job.label, csv_text=text, skip_invalid=job.skip_invalid, progress=progress
+        )
+    except CsvHeaderError as exc:
+        return _import_job_finish(
+            job, ImportStatus.INVALID, errors=[{"line": 1, "isrc": "", "reason": str(exc)}]
+        )
+    errors = [{"line": e.line, "isrc": e.isrc, "reason": e.reason} for e in report.errors]
+    summary = {
+        name: getattr(report, name)
+        for name in ("rows_read", "recordings_created", "recordings_updated", "recordings_unchanged",
+                     "parties_created", "splits_created", "splits_unchanged", "audio_stored")
+    }  # fmt: skip
+    job.processed_lines = report.rows_read
+    job.rejects_csv = rejects_csv(report) if report.rejected_rows else ""
+    status = ImportStatus.DONE if report.written else ImportStatus.INVALID
+    if report.written:
+        audit_record(
+            label=job.label,
+            actor=job.created_by,
+            action="catalog.imported",
+            obj=job,
+            summary=f"{job.file_name}: {report.recordings_created} recordings created, "
+            f"{report.recordings_updated} updated, {report.splits_created} split versions, {len(errors)} problems",
+            data=summary,
+        )
+    return _import_job_finish(job, status, errors=errors, summary=summary)
+
+
+def _import_job_finish(
+    job: ImportJob, status: str, *, errors: list, summary: dict | None = None
+) -> ImportJob:
+    job.status, job.errors, job.summary, job.finished_at = status, errors, summary or {}, timezone.now()
+    job.save(update_fields=["status", "errors", "summary", "finished_at", "processed_lines", "rejects_csv"])
+    return job

@@ -42,7 +42,10 @@ class CurrentLabelMiddleware:
 
 
 def current_label_context(request: HttpRequest) -> dict:
+    from catalog.ui import nav_links
+
     return {
+        "nav_links": nav_links,
         "current_label": getattr(request, "label", None),
         "current_membership": getattr(request, "membership", None),
         "memberships": getattr(request, "memberships", []),

@@ -6,5 +6,11 @@ app_name = "catalog"
 urlpatterns = [
     path("recordings/", views.recording_list, name="recording-list"),
     path("recordings/<int:pk>/", views.recording_detail, name="recording-detail"),
+    path("recordings/<int:pk>/audio.bin", views.recording_audio, name="recording-audio"),
+    path("recordings/<int:pk>/audio/", views.recording_audio_upload, name="recording-audio-upload"),
+    path("imports/", views.import_start, name="import-start"),
+    path("imports/<int:pk>/", views.import_detail, name="import-detail"),
+    path("imports/<int:pk>/rejects.csv", views.import_rejects, name="import-rejects"),
+    path("audit/", views.audit_log, name="audit-log"),
     path("switch-label/", views.label_switch, name="label-switch"),
 ]

@@ -1,13 +1,17 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from catalog import selectors
-from catalog.models import Recording, RecordingStatus
-from catalog.tenancy import get_scoped_or_404, switch_label
+from catalog import selectors, ui
+from catalog.errors import AudioInvalid, ImportInvalid
+from catalog.models import AuditEvent, ImportJob, Recording, RecordingStatus, Role
+from catalog.services import import_job_create, recording_upload_audio
+from catalog.tenancy import get_scoped_or_404, require_role, scoped, switch_label
 
 
 @login_required
@@ -29,6 +33,7 @@ def recording_list(request):
 @login_required
 def recording_detail(request, pk: int):
     recording = get_scoped_or_404(request, Recording.objects.all(), pk=pk)
+    panels = [(panel, panel.context(request, recording)) for panel in ui.recording_panels]
     return render(
         request,
         "catalog/recording_detail.html",
@@ -37,6 +42,98 @@ def recording_detail(request, pk: int):
             "history": selectors.recording_split_history(recording=recording),
             "in_force": selectors.splits_in_force(recording=recording, on=timezone.localdate()),
             "works": recording.works.all(),
+            "panels": panels,
+            "can_edit": request.membership.allows(Role.RIGHTS_MANAGER),
+        },
+    )
+
+
+@login_required
+def recording_audio(request, pk: int):
+    """The recording's audio, streamed after the tenancy check (media is never served unauthenticated)."""
+    recording = get_scoped_or_404(request, Recording.objects.all(), pk=pk)
+    if not recording.audio:
+        raise Http404("This recording has no audio.")
+    return FileResponse(
+        recording.audio.open("rb"), as_attachment=False, filename=recording.audio.name.rsplit("/", 1)[-1]
+    )
+
+
+@login_required
+@require_POST
+def recording_audio_upload(request, pk: int):
+    require_role(request, Role.RIGHTS_MANAGER)
+    recording = get_scoped_or_404(request, Recording.objects.all(), pk=pk)
+    uploaded = request.FILES.get("audio")
+    if uploaded is None:
+        messages.error(request, "Choose an audio file to upload.")
+    else:
+        try:
+            recording_upload_audio(recording=recording, uploaded=uploaded, actor=request.user)
+            messages.success(request, f"Audio stored; {recording.isrc} is queued for fingerprinting.")
+        except AudioInvalid as exc:
+            messages.error(request, exc.message)
+    return redirect("catalog:recording-detail", pk=recording.pk)
+
+
+@login_required
+def import_start(request):
+    if request.method == "POST":
+        require_role(request, Role.RIGHTS_MANAGER)
+        uploaded = request.FILES.get("csv_file")
+        if uploaded is None:
+            messages.error(request, "Choose a CSV file to import.")
+        else:
+            try:
+                job = import_job_create(
+                    label=request.label,
+                    created_by=request.user,
+                    uploaded=uploaded,
+                    skip_invalid=bool(request.POST.get("skip_invalid")),
+                )
+                return redirect("catalog:import-detail", pk=job.pk)
+            except ImportInvalid as exc:
+                messages.error(request, exc.message)
+    jobs = scoped(request, ImportJob.objects.select_related("created_by"))[:20]
+    return render(request, "catalog/import_start.html", {"jobs": jobs})
+
+
+@login_required
+def import_detail(request, pk: int):
+    job = get_scoped_or_404(request, ImportJob.objects.all(), pk=pk)
+    template = (
+        "catalog/_import_progress.html" if request.headers.get("HX-Request") else "catalog/import_detail.html"
+    )
+    return render(request, template, {"job": job})
+
+
+@login_required
+def import_rejects(request, pk: int):
+    job = get_scoped_or_404(request, ImportJob.objects.all(), pk=pk)
+    response = HttpResponse(job.rejects_csv, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-rejects.csv"'
+    return response
+
+
+@login_required
+def audit_log(request):
+    events = scoped(request, AuditEvent.objects.select_related("actor"))
+    action, object_type, actor = (request.GET.get(k, "") for k in ("action", "object_type", "actor"))
+    if action:
+        events = events.filter(action=action)
+    if object_type:
+        events = events.filter(object_type=object_type)
+    if actor:
+        events = events.filter(actor__username=actor)
+    choices = scoped(request, AuditEvent.objects.all())
+    return render(
+        request,
+        "catalog/audit_log.html",
+        {
+            "page": Paginator(events, 50).get_page(request.GET.get("page")),
+            "actions": choices.order_by("action").values_list("action", flat=True).distinct(),
+            "object_types": choices.order_by("object_type").values_list("object_type", flat=True).distinct(),
+            "filters": {"action": action, "object_type": object_type, "actor": actor},
         },
     )
 
