@@ -25,7 +25,7 @@ from catalog.identifiers import normalize_isrc
 from config.errors import InvalidInput
 from partner_api import selectors, services
 from partner_api.authentication import ApiKeyAuthentication
-from partner_api.errors import PayloadTooLarge
+from partner_api.errors import PayloadTooLarge, UsageBatchTooLarge
 from partner_api.filters import ClipFilter
 from partner_api.idempotency import idempotency_key_clean, idempotent_answer, request_fingerprint
 from partner_api.models import ApiKey, WebhookEvent
@@ -34,9 +34,14 @@ from partner_api.schema import error_responses
 from partner_api.serializers import (
     AttributionSerializer,
     ClipSerializer,
+    RejectedLineSerializer,
+    UsageHeaderSerializer,
+    UsageLineInputSerializer,
+    UsageReportSerializer,
     WebhookDeliverySerializer,
     WebhookEndpointSerializer,
 )
+from partner_api.services import MAX_USAGE_BATCH_LINES
 from partner_api.throttles import PartnerBurstThrottle, PartnerRateThrottle
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
@@ -346,3 +351,92 @@ class WebhookDeliveryListApi(PartnerApiMixin, generics.ListAPIView):
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------- usage
+
+
+class UsageOutcomeSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected_count = serializers.IntegerField()
+    rejected = RejectedLineSerializer(many=True)
+
+
+class UsageBatchApi(PartnerAPIView):
+    parser_classes = [JSONParser]
+
+    class InputSerializer(UsageHeaderSerializer):
+        lines = UsageLineInputSerializer(many=True, allow_empty=False, max_length=MAX_USAGE_BATCH_LINES)
+
+    @extend_schema(
+        operation_id="usage_report_batch",
+        summary="Report usage and net revenue (JSON, up to 10,000 lines)",
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        request=InputSerializer,
+        responses={200: UsageOutcomeSerializer, **error_responses(409, 413, 415)},
+    )
+    def post(self, request):
+        key = idempotency_key_clean(request.headers.get("Idempotency-Key"))
+        lines = request.data.get("lines") if isinstance(request.data, dict) else None
+        if isinstance(lines, list) and len(lines) > MAX_USAGE_BATCH_LINES:
+            raise UsageBatchTooLarge(f"A batch holds at most {MAX_USAGE_BATCH_LINES} lines; split it.")
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        header = services.UsageHeader(
+            currency=data["currency"], period_start=data["period_start"], period_end=data["period_end"]
+        )
+        batch = [services.UsageLineIn(line_no=n, **line) for n, line in enumerate(data["lines"], start=1)]
+        fingerprint = request_fingerprint(
+            method="POST", path=request.path, label=self.api_key.label, payload=request.data
+        )
+
+        def ingest() -> tuple[int, dict]:
+            outcome = services.usage_lines_ingest(**self.scope, header=header, lines=batch)
+            body = {
+                "accepted": outcome.accepted,
+                "duplicates": outcome.duplicates,
+                "rejected_count": len(outcome.rejected),
+                "rejected": outcome.rejected,
+            }
+            return status.HTTP_200_OK, UsageOutcomeSerializer(body).data
+
+        answer = idempotent_answer(**self.scope, key=key, fingerprint=fingerprint, produce=ingest)
+        headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
+        return Response(answer.body, status=answer.status, headers=headers)
+
+
+class UsageReportCreateApi(PartnerAPIView):
+    parser_classes = [MultiPartParser]
+
+    def max_body_bytes(self) -> int:
+        return settings.MAX_CSV_UPLOAD_BYTES + 64 * 1024
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField(allow_empty_file=False, help_text="The CSV report (layout in the docs).")
+
+    @extend_schema(
+        operation_id="usage_reports_create",
+        summary="Upload a CSV usage report, processed asynchronously",
+        request={"multipart/form-data": InputSerializer},
+        responses={202: UsageReportSerializer, **error_responses(413, 415)},
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        report = services.usage_report_create(**self.scope, upload=serializer.validated_data["file"])
+        return Response(
+            UsageReportSerializer(report).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": reverse("partner_api:usage-report-detail", args=[report.pk])},
+        )
+
+
+class UsageReportDetailApi(PartnerAPIView):
+    @extend_schema(
+        operation_id="usage_reports_retrieve", responses={200: UsageReportSerializer, **error_responses()}
+    )
+    def get(self, request, report_id: int):
+        report = selectors.usage_report_get(**self.scope, report_id=report_id)
+        return Response(UsageReportSerializer(report).data)

@@ -3,11 +3,16 @@
 Views keep their own nested Input/Output serializers; these are the resources they answer with.
 """
 
+from datetime import date
+from decimal import Decimal
+
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from fingerprinting.models import Attribution, AttributionShare, Clip
+from ledger.money import is_known_currency
 from partner_api.models import UsageReport, WebhookDelivery, WebhookEndpoint
 
 
@@ -186,3 +191,60 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+
+# ------------------------------------------------------------------------------------ usage (input)
+# One definition of a valid usage line, used by POST /usage (JSON) and by the CSV report processing.
+
+EARLIEST_USAGE_DATE = date(2000, 1, 1)
+MAX_PERIOD_DAYS = 366
+MAX_USAGE_COUNT = 10**15
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise serializers.ValidationError("NUL characters are not allowed.")
+    return value
+
+
+class UsageHeaderSerializer(serializers.Serializer):
+    currency = serializers.CharField(min_length=3, max_length=3, help_text="ISO 4217, e.g. EUR.")
+    period_start = serializers.DateField()
+    period_end = serializers.DateField()
+
+    def validate_currency(self, value: str) -> str:
+        if not is_known_currency(value):
+            raise serializers.ValidationError(f"{value!r} is not an ISO 4217 currency code.")
+        return value
+
+    def validate(self, attrs):
+        start, end = attrs["period_start"], attrs["period_end"]
+        today = timezone.now().date()
+        if start < EARLIEST_USAGE_DATE or start > today:
+            raise serializers.ValidationError(
+                {"period_start": [f"must be between {EARLIEST_USAGE_DATE} and today."]}
+            )
+        if end < start or (end - start).days >= MAX_PERIOD_DAYS:
+            raise serializers.ValidationError(
+                {"period_end": [f"must be on or after period_start and within {MAX_PERIOD_DAYS} days of it."]}
+            )
+        return attrs
+
+
+class UsageLineInputSerializer(serializers.Serializer):
+    line_id = serializers.CharField(max_length=100, validators=[_no_nul], help_text="Your id for the line.")
+    clip_id = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
+    external_id = serializers.CharField(required=False, max_length=200, validators=[_no_nul])
+    usage_count = serializers.IntegerField(min_value=0, max_value=MAX_USAGE_COUNT)
+    net_revenue = serializers.DecimalField(
+        max_digits=24, decimal_places=6, min_value=Decimal(0), help_text="Net revenue in the batch currency."
+    )
+    territory = serializers.RegexField(
+        r"^[A-Z]{2}$", required=False, default="", help_text="ISO 3166-1 alpha-2."
+    )
+    usage_date = serializers.DateField(required=False, help_text="Within the period; default period_start.")
+
+    def validate(self, attrs):
+        if "clip_id" not in attrs and not attrs.get("external_id"):
+            raise serializers.ValidationError({"clip_id": ["Give clip_id or external_id."]})
+        return attrs

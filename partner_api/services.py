@@ -10,14 +10,16 @@ import socket
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -26,17 +28,27 @@ from catalog.models import Label, Membership, Partner, Role
 from fingerprinting.errors import ClipExists
 from fingerprinting.models import Clip
 from fingerprinting.services import clip_submit
-from partner_api.errors import ApiKeyCreateError, ExternalIdConflict, WebhookUrlInvalid
+from partner_api.errors import (
+    ApiKeyCreateError,
+    ExternalIdConflict,
+    PayloadTooLarge,
+    UsageReportInvalid,
+    WebhookUrlInvalid,
+)
 from partner_api.models import (
     ApiKey,
     DeliveryStatus,
+    UsageReport,
+    UsageReportStatus,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookEvent,
     api_key_hash,
 )
+from partner_api.usage_csv import usage_csv_decode, usage_csv_lines, usage_csv_parse_header
 
 logger = logging.getLogger(__name__)
+MAX_LISTED_REJECTIONS = 10_000  # a report lists at most this many rejected lines (the count is exact)
 
 # ---------------------------------------------------------------------------------------------- keys
 
@@ -208,14 +220,14 @@ def webhook_endpoint_create(
 @transaction.atomic
 def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **changes: Any) -> WebhookEndpoint:
     allowed = {"url", "event_types", "description", "is_active"}
-    for field, value in changes.items():
-        if field not in allowed:
-            raise TypeError(f"cannot change {field}")
-        if field == "url":
+    for name, value in changes.items():
+        if name not in allowed:
+            raise TypeError(f"cannot change {name}")
+        if name == "url":
             value = webhook_url_check(value)
-        if field == "event_types":
+        if name == "event_types":
             value = sorted(set(value))
-        setattr(endpoint, field, value)
+        setattr(endpoint, name, value)
     endpoint.save()
     return endpoint
 
@@ -322,3 +334,227 @@ def webhook_delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
     delivery.save(update_fields=["status", "next_attempt_at", "last_status_code", "last_error", "updated_at"])
     logger.info("webhook delivery %s attempt %s failed: %s", delivery.pk, delivery.attempts, error)
     return AttemptOutcome(attempted=True, retry_in=retry_in)
+
+
+# --------------------------------------------------------------------------------------------- usage
+
+MAX_USAGE_BATCH_LINES = 10_000
+USAGE_REASONS = {
+    "clip_unknown": "No clip with this clip_id or external_id for this key.",
+    "date_out_of_range": "usage_date is outside the period, before 2000 or in the future.",
+    "line_id_reused": "This line_id was already reported with different content.",
+    "period_closed": "The royalty period of this usage_date is closed; report an adjustment instead.",
+    "partner_line_id_invalid": "line_id must be 1 to 100 characters.",
+    "revenue_invalid": "net_revenue must be a finite number.",
+    "revenue_precision": "net_revenue has more than 6 decimal places.",
+    "currency_unknown": "Unknown currency.",
+    "usage_count_invalid": "usage_count must be a whole number >= 0.",
+    "negative_revenue_not_adjustment": "net_revenue must not be negative.",
+    "territory_invalid": "territory must be an ISO 3166-1 alpha-2 code.",
+    "line_invalid": "The line does not have the right fields.",
+}
+
+
+@dataclass(frozen=True)
+class UsageHeader:
+    currency: str
+    period_start: date
+    period_end: date
+
+
+@dataclass(frozen=True)
+class UsageLineIn:
+    line_no: int  # 1-based: position in the batch, or line number in the CSV file
+    line_id: str
+    usage_count: int
+    net_revenue: Decimal
+    usage_date: date | None = None
+    territory: str = ""
+    clip_id: int | None = None
+    external_id: str | None = None
+
+
+@dataclass
+class UsageOutcome:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+def usage_rejection(*, line_no: int, line_id: str, code: str, detail: str = "") -> dict[str, Any]:
+    return {
+        "line": line_no,
+        "line_id": line_id,
+        "code": code,
+        "reason": detail or USAGE_REASONS.get(code, code),
+    }
+
+
+def _clips_in_scope(*, partner: Partner, label: Label, lines: Sequence[UsageLineIn]) -> dict[tuple, int]:
+    """{("id", n) or ("ext", s): clip id} for the lines' clips that belong to this (partner, label)."""
+    clips = Clip.objects.filter(partner=partner, label=label)
+    ids = {line.clip_id for line in lines if line.clip_id is not None}
+    externals = {line.external_id for line in lines if line.clip_id is None and line.external_id}
+    found: dict[tuple, int] = {}
+    id_list, ext_list = sorted(ids), sorted(externals)
+    for start in range(0, len(id_list), 5000):
+        for pk in clips.filter(pk__in=id_list[start : start + 5000]).values_list("pk", flat=True):
+            found["id", pk] = pk
+    for start in range(0, len(ext_list), 5000):
+        rows = clips.filter(external_id__in=ext_list[start : start + 5000]).values_list("pk", "external_id")
+        for pk, external_id in rows:
+            found["ext", external_id] = pk
+    return found
+
+
+@transaction.atomic
+def usage_lines_ingest(
+    *, partner: Partner, label: Label, header: UsageHeader, lines: Sequence[UsageLineIn]
+) -> UsageOutcome:
+    """Usage lines of one (partner, label) for the ledger; each line accepted, duplicate or rejected.
+
+    Clips are resolved within the key's label here (the royalties service resolves per partner), so a
+    key never reports usage on another label's clip. Rejected lines write nothing; a line id already
+    reported with the same content is a duplicate, counted once.
+    """
+    from royalties.ingest import UsageLineInput, usage_ingest
+
+    outcome = UsageOutcome()
+    clips = _clips_in_scope(partner=partner, label=label, lines=lines)
+    inputs: list[UsageLineInput] = []
+    sources: list[UsageLineIn] = []
+    for line in lines:
+        key = ("id", line.clip_id) if line.clip_id is not None else ("ext", line.external_id)
+        usage_date = line.usage_date or header.period_start
+        if key not in clips:
+            outcome.rejected.append(
+                usage_rejection(line_no=line.line_no, line_id=line.line_id, code="clip_unknown")
+            )
+        elif not header.period_start <= usage_date <= header.period_end:
+            outcome.rejected.append(
+                usage_rejection(line_no=line.line_no, line_id=line.line_id, code="date_out_of_range")
+            )
+        else:
+            sources.append(line)
+            inputs.append(
+                UsageLineInput(
+                    partner_line_id=line.line_id,
+                    usage_date=usage_date,
+                    usage_count=line.usage_count,
+                    net_revenue=line.net_revenue,
+                    currency=header.currency,
+                    clip_id=clips[key],
+                    territory=line.territory,
+                )
+            )
+    if inputs:
+        result = usage_ingest(partner=partner, lines=inputs)
+        outcome.accepted += result.accepted
+        outcome.duplicates += result.duplicates
+        for line_outcome in result.rejections:
+            source = sources[line_outcome.index]
+            code = line_outcome.reasons[0] if line_outcome.reasons else "line_invalid"
+            outcome.rejected.append(
+                usage_rejection(line_no=source.line_no, line_id=source.line_id, code=code)
+            )
+    outcome.rejected.sort(key=lambda r: r["line"])
+    return outcome
+
+
+@transaction.atomic
+def usage_report_create(*, partner: Partner, label: Label, upload: File) -> UsageReport:
+    """Store a CSV usage report whose header is valid and queue its lines; a bad file writes nothing."""
+    from partner_api.serializers import UsageHeaderSerializer
+    from partner_api.tasks import usage_report_process_task
+
+    if upload.size > settings.MAX_CSV_UPLOAD_BYTES:
+        raise PayloadTooLarge(f"The file is larger than {settings.MAX_CSV_UPLOAD_BYTES} bytes.")
+    upload.seek(0)
+    data = upload.read()
+    parsed = usage_csv_parse_header(usage_csv_decode(data))
+    header = UsageHeaderSerializer(data=parsed.header)
+    if not header.is_valid():
+        raise UsageReportInvalid("The HEAD line has invalid values.", fields=header.errors)
+    report = UsageReport(partner=partner, label=label, report_ref=parsed.report_ref, **header.validated_data)
+    report.file.save("report.csv", ContentFile(data), save=False)
+    report.save()
+    transaction.on_commit(lambda: usage_report_process_task.delay(report.pk))
+    return report
+
+
+def _usage_line_from_row(line_no: int, row: dict[str, str] | None) -> UsageLineIn | dict[str, Any]:
+    """A checked line, or its rejection."""
+    from partner_api.serializers import UsageLineInputSerializer
+
+    line_id = (row or {}).get("line_id", "")[:100]
+    if row is None:
+        return usage_rejection(
+            line_no=line_no, line_id="", code="line_invalid", detail="The line has the wrong number of cells."
+        )
+    serializer = UsageLineInputSerializer(data=row)
+    if not serializer.is_valid():
+        detail = "; ".join(
+            f"{name}: {' '.join(map(str, errors))}" for name, errors in serializer.errors.items()
+        )
+        return usage_rejection(line_no=line_no, line_id=line_id, code="line_invalid", detail=detail[:500])
+    return UsageLineIn(line_no=line_no, **serializer.validated_data)
+
+
+@transaction.atomic
+def usage_report_process(*, report: UsageReport) -> UsageReport:
+    """Check and ingest a queued report's lines, record the outcome and tell the partner's webhooks.
+
+    Claimed with an UPDATE on its status, so a task run twice processes it once; one transaction, so
+    a crash leaves it queued with nothing written.
+    """
+    from partner_api.serializers import UsageReportSerializer
+
+    claimed = UsageReport.objects.filter(pk=report.pk, status=UsageReportStatus.QUEUED).update(
+        status=UsageReportStatus.PROCESSING
+    )
+    if not claimed:
+        return report
+    report.refresh_from_db()
+    with report.file.open("rb") as handle:
+        parsed = usage_csv_parse_header(usage_csv_decode(handle.read()))
+    header = UsageHeader(
+        currency=report.currency, period_start=report.period_start, period_end=report.period_end
+    )
+    outcome = UsageOutcome()
+    batch: list[UsageLineIn] = []
+    line_count = 0
+
+    def flush() -> None:
+        if batch:
+            part = usage_lines_ingest(partner=report.partner, label=report.label, header=header, lines=batch)
+            outcome.accepted += part.accepted
+            outcome.duplicates += part.duplicates
+            outcome.rejected.extend(part.rejected)
+            batch.clear()
+
+    for line_no, row in usage_csv_lines(parsed):
+        line_count += 1
+        line = _usage_line_from_row(line_no, row)
+        if isinstance(line, UsageLineIn):
+            batch.append(line)
+            if len(batch) >= MAX_USAGE_BATCH_LINES:
+                flush()
+        else:
+            outcome.rejected.append(line)
+    flush()
+    outcome.rejected.sort(key=lambda r: r["line"])
+    report.line_count = line_count
+    report.accepted_count = outcome.accepted
+    report.duplicate_count = outcome.duplicates
+    report.rejected_count = len(outcome.rejected)
+    report.rejected_lines = outcome.rejected[:MAX_LISTED_REJECTIONS]
+    report.status = UsageReportStatus.PROCESSED
+    report.processed_at = timezone.now()
+    report.save()
+    webhook_event_emit(
+        partner=report.partner,
+        label=report.label,
+        event_type=WebhookEvent.USAGE_REPORT_PROCESSED,
+        data={"usage_report": UsageReportSerializer(report).data},
+    )
+    return report

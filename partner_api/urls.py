@@ -8,6 +8,9 @@ urlpatterns = [
     path("clips/<int:clip_id>", apis.ClipDetailApi.as_view(), name="clip-detail"),
     path("clips/<int:clip_id>/attribution", apis.ClipAttributionApi.as_view(), name="clip-attribution"),
     path("clips/<int:clip_id>/attributions", apis.ClipAttributionListApi.as_view(), name="clip-attributions"),
+    path("usage", apis.UsageBatchApi.as_view(), name="usage-batch"),
+    path("usage/reports", apis.UsageReportCreateApi.as_view(), name="usage-report-create"),
+    path("usage/reports/<int:report_id>", apis.UsageReportDetailApi.as_view(), name="usage-report-detail"),
     path("webhooks", apis.WebhookEndpointCollectionApi.as_view(), name="webhook-list"),
     path("webhooks/<int:endpoint_id>", apis.WebhookEndpointDetailApi.as_view(), name="webhook-detail"),
     path(

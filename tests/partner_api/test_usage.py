@@ -1,0 +1,287 @@
+"""POST /usage (JSON batches) and CSV usage reports: accepted, duplicates counted once, rejected lines
+listed with reasons and never written; whole-batch problems are a 4xx that writes nothing."""
+
+import json
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from partner_api.models import IdempotencyRecord, UsageReport
+from royalties.models import Period, UsageLine
+from tests.partner_api.conftest import make_clip
+
+pytestmark = pytest.mark.django_db
+
+USAGE = "/api/v1/usage"
+REPORTS = "/api/v1/usage/reports"
+START, END = date(2026, 10, 1), date(2026, 10, 31)
+
+
+def batch(*lines, currency="EUR", start=START, end=END):
+    return {"currency": currency, "period_start": str(start), "period_end": str(end), "lines": list(lines)}
+
+
+def line(n=1, **fields):
+    return {"line_id": f"L-{n}", "external_id": "gen-1", "usage_count": 10, "net_revenue": "1.50", **fields}
+
+
+@pytest.fixture
+def clip(world):
+    return make_clip(world.a1, external_id="gen-1")
+
+
+def test_batch_accepts_and_counts_replays_once(world, clip):
+    client = world.a1.client()
+    body = batch(line(1), line(2, clip_id=clip.pk, external_id=None, territory="DE", usage_date="2026-10-15"))
+    body["lines"][1].pop("external_id")
+    first = client.post(USAGE, body, format="json")
+    assert first.status_code == 200, first.json()
+    assert first.json() == {"accepted": 2, "duplicates": 0, "rejected_count": 0, "rejected": []}
+    again = client.post(USAGE, batch(line(1), line(3)), format="json")
+    assert again.json()["accepted"] == 1 and again.json()["duplicates"] == 1
+    lines = UsageLine.objects.order_by("partner_line_id")
+    assert [(u.partner_line_id, u.clip_id, u.usage_date, u.net_revenue) for u in lines] == [
+        ("L-1", clip.pk, START, Decimal("1.500000")),
+        ("L-2", clip.pk, date(2026, 10, 15), Decimal("1.500000")),
+        ("L-3", clip.pk, START, Decimal("1.500000")),
+    ]
+
+
+def test_bad_lines_are_listed_and_not_written(world, clip):
+    other_label_clip = make_clip(world.b1, external_id="gen-b")
+    body = batch(
+        line(1),
+        line(2, external_id="nope"),
+        line(3, clip_id=other_label_clip.pk),
+        line(4, usage_date="2026-11-02"),
+    )
+    body["lines"][2].pop("external_id")
+    response = world.a1.client().post(USAGE, body, format="json")
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 1
+    assert [(r["line"], r["line_id"], r["code"]) for r in response.json()["rejected"]] == [
+        (2, "L-2", "clip_unknown"),
+        (3, "L-3", "clip_unknown"),
+        (4, "L-4", "date_out_of_range"),
+    ]
+    assert list(UsageLine.objects.values_list("partner_line_id", flat=True)) == ["L-1"]
+
+
+def test_a_reused_line_id_with_other_content_is_rejected(world, clip):
+    client = world.a1.client()
+    client.post(USAGE, batch(line(1)), format="json")
+    response = client.post(USAGE, batch(line(1, net_revenue="9.99")), format="json")
+    assert response.json()["rejected"][0]["code"] == "line_id_reused"
+    assert UsageLine.objects.get().net_revenue == Decimal("1.5")
+
+
+def test_idempotent_batch_replay_and_conflict(world, clip):
+    client = world.a1.client()
+    first = client.post(USAGE, batch(line(1)), format="json", HTTP_IDEMPOTENCY_KEY="u-1")
+    replay = client.post(USAGE, batch(line(1)), format="json", HTTP_IDEMPOTENCY_KEY="u-1")
+    assert replay.json() == first.json() and replay["Idempotent-Replayed"] == "true"
+    conflict = client.post(USAGE, batch(line(2)), format="json", HTTP_IDEMPOTENCY_KEY="u-1")
+    assert conflict.status_code == 409 and conflict.json()["error"]["code"] == "idempotency_conflict"
+    assert UsageLine.objects.count() == 1
+
+
+def snapshot():
+    return (
+        UsageLine.objects.count(),
+        Period.objects.count(),
+        UsageReport.objects.count(),
+        IdempotencyRecord.objects.count(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "field"),
+    [
+        (b"", 400, "invalid", "currency"),
+        (b"{", 400, "parse_error", None),
+        (b'{"currency": "EUR", "lines": [{"net_revenue": NaN}]}', 400, "parse_error", None),
+        (json.dumps(batch(line(1, net_revenue="NaN"))).encode(), 400, "invalid", "lines"),
+        (json.dumps(batch(line(1, net_revenue="Infinity"))).encode(), 400, "invalid", "lines"),
+        (json.dumps(batch(line(1, net_revenue="-1.00"))).encode(), 400, "invalid", "lines"),
+        (json.dumps(batch(line(1, usage_count=-5))).encode(), 400, "invalid", "lines"),
+        (json.dumps(batch(line(1, net_revenue="1e400"))).encode(), 400, "invalid", "lines"),
+        (json.dumps(batch(line(1), currency="XYZ")).encode(), 400, "invalid", "currency"),
+        (json.dumps(batch(line(1), currency="eur")).encode(), 400, "invalid", "currency"),
+        (json.dumps(batch(line(1), start="1899-01-01")).encode(), 400, "invalid", "period_start"),
+        (
+            json.dumps(batch(line(1), start="2026-10-01", end="2026-09-01")).encode(),
+            400,
+            "invalid",
+            "period_end",
+        ),
+        (
+            json.dumps(batch(line(1), start="9999-01-01", end="9999-01-31")).encode(),
+            400,
+            "invalid",
+            "period_start",
+        ),
+        (json.dumps(batch(line(1), start="2026-02-30")).encode(), 400, "invalid", "period_start"),
+        (json.dumps(batch(line(1, usage_date="20261-01-01"))).encode(), 400, "invalid", "lines"),
+        (json.dumps(batch(line(1, territory="Germany"))).encode(), 400, "invalid", "lines"),
+        (json.dumps(batch(line(1, line_id="\x00"))).encode(), 400, "invalid", "lines"),
+        (json.dumps(batch()).encode(), 400, "invalid", "lines"),
+        (json.dumps(["not", "an", "object"]).encode(), 400, "invalid", None),
+    ],
+)
+def test_bad_batches_are_4xx_and_write_nothing(world, clip, body, status, code, field):
+    before = snapshot()
+    response = world.a1.client().post(
+        USAGE, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="b-1"
+    )
+    assert response.status_code == status, response.content
+    error = response.json()["error"]
+    assert error["code"] == code
+    if field:
+        assert field in error["fields"]
+    assert snapshot() == before
+
+
+def test_too_many_lines_is_413(world, clip):
+    body = batch(*[line(n) for n in range(10_001)])
+    response = world.a1.client().post(USAGE, body, format="json")
+    assert response.status_code == 413 and response.json()["error"]["code"] == "usage_batch_too_large"
+    assert UsageLine.objects.count() == 0
+
+
+# ------------------------------------------------------------------------------------- CSV reports
+
+GOOD_CSV = (
+    "HEAD,RPT-2026-10,2026-10-01,2026-10-31,EUR\n"
+    "line_id,clip_id,external_id,usage_count,net_revenue,territory\n"
+    "L-1,,gen-1,1200,14.400000,DE\n"
+    "L-2,,missing,10,1.00,FR\n"
+    "L-3,,gen-1,-4,1.00,FR\n"
+    "L-4,,gen-1,5,NaN,FR\n"
+    "L-5,,gen-1,5\n"
+    'L-6,,gen-1,7,"0.70",\n'
+    "L-\U0001f4a5\u202e,,gen-1,1,abc\u00e9,\u00c9\u00c9\n"
+    "L-1,,gen-1,1200,14.400000,DE\n"
+)
+
+
+def upload(client, text: bytes | str, name="report.csv"):
+    data = text.encode() if isinstance(text, str) else text
+    return client.post(REPORTS, {"file": SimpleUploadedFile(name, data, "text/csv")}, format="multipart")
+
+
+def test_csv_report_is_processed_with_rejected_lines_listed(world, clip, django_capture_on_commit_callbacks):
+    client = world.a1.client()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(client, GOOD_CSV)
+    assert response.status_code == 202, response.json()
+    report = client.get(f"{REPORTS}/{response.json()['id']}").json()
+    assert report["status"] == "processed"
+    assert (report["report_ref"], report["currency"], report["period_start"]) == (
+        "RPT-2026-10",
+        "EUR",
+        "2026-10-01",
+    )
+    assert (report["line_count"], report["accepted_count"], report["duplicate_count"]) == (8, 2, 1)
+    assert report["rejected_count"] == 5
+    assert [(r["line"], r["code"]) for r in report["rejected_lines"]] == [
+        (4, "clip_unknown"),
+        (5, "line_invalid"),
+        (6, "line_invalid"),
+        (7, "line_invalid"),
+        (9, "line_invalid"),
+    ]
+    assert "usage_count" in report["rejected_lines"][1]["reason"]
+    assert sorted(UsageLine.objects.values_list("partner_line_id", flat=True)) == ["L-1", "L-6"]
+
+
+def test_processing_twice_changes_nothing(world, clip, django_capture_on_commit_callbacks):
+    from partner_api.services import usage_report_process
+
+    with django_capture_on_commit_callbacks(execute=True):
+        report_id = upload(world.a1.client(), GOOD_CSV).json()["id"]
+    report = UsageReport.objects.get(pk=report_id)
+    usage_report_process(report=report)
+    assert UsageLine.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "code"),
+    [
+        (b"", 400, "invalid"),
+        (b"\xff\xfe\x00g\x00a\x00r\x00b\x00a\x00g\x00e", 400, "usage_report_invalid"),
+        (bytes(range(256)) * 4, 400, "usage_report_invalid"),
+        ("\U0001f4a5\u202e\u0000\ufffd,,,\n".encode(), 400, "usage_report_invalid"),
+        ("\u00e9\u00e8\u00ea garbage \u2603\nmore \u2603".encode(), 400, "usage_report_invalid"),
+        (
+            b"HEAD,R1,2026-10-01,2026-10-31\nline_id,external_id,usage_count,net_revenue\n",
+            400,
+            "usage_report_invalid",
+        ),
+        (
+            b"HEAD,R1,2026-10-01,2026-10-31,XYZ\nline_id,external_id,usage_count,net_revenue\n",
+            400,
+            "usage_report_invalid",
+        ),
+        (
+            b"HEAD,R1,2026-13-01,2026-10-31,EUR\nline_id,external_id,usage_count,net_revenue\n",
+            400,
+            "usage_report_invalid",
+        ),
+        (
+            b"HEAD,R1,2026-10-01,2026-10-31,EUR\nline_id,usage_count,net_revenue\n",
+            400,
+            "usage_report_invalid",
+        ),
+        (
+            b"HEAD,R1,2026-10-01,2026-10-31,EUR\nline_id,external_id,usage_count,bogus\n",
+            400,
+            "usage_report_invalid",
+        ),
+        (b'HEAD,R1,2026-10-01,2026-10-31,EUR\n"unclosed,quote\n', 400, "usage_report_invalid"),
+    ],
+)
+def test_bad_csv_files_are_4xx_and_write_nothing(world, clip, data, status, code):
+    before = snapshot()
+    response = upload(world.a1.client(), data)
+    assert response.status_code == status, response.content
+    assert response.json()["error"]["code"] == code
+    assert snapshot() == before
+
+
+def test_oversized_csv_is_413(world, clip, settings):
+    settings.MAX_CSV_UPLOAD_BYTES = 1024
+    response = upload(world.a1.client(), GOOD_CSV + "L-9,,gen-1,1,1.00,DE\n" * 100)
+    assert response.status_code == 413 and response.json()["error"]["code"] == "payload_too_large"
+    assert UsageReport.objects.count() == 0
+
+
+def test_report_processed_webhook(world, clip, django_capture_on_commit_callbacks, monkeypatch):
+    from partner_api import services
+
+    sent = []
+    monkeypatch.setattr(
+        services, "_delivery_send", lambda delivery: (sent.append(delivery.payload), (200, ""))[1]
+    )
+    world.a1.client().post(
+        "/api/v1/webhooks",
+        {"url": "http://127.0.0.1:9/h", "event_types": ["usage_report.processed"]},
+        format="json",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        report_id = upload(world.a1.client(), GOOD_CSV).json()["id"]
+    assert [p["type"] for p in sent] == ["usage_report.processed"]
+    assert sent[0]["data"]["usage_report"]["id"] == report_id
+    assert sent[0]["data"]["usage_report"]["accepted_count"] == 2
+
+
+def test_future_usage_dates_are_refused(world, clip):
+    today = date.today()
+    body = batch(
+        line(1, usage_date=str(today + timedelta(days=2))),
+        start=today - timedelta(days=1),
+        end=today + timedelta(days=5),
+    )
+    response = world.a1.client().post(USAGE, body, format="json")
+    assert response.json()["rejected"][0]["code"] == "date_out_of_range"
