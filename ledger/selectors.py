@@ -23,10 +23,12 @@ def account_balance_by_code(*, code: str, currency: str, as_of: date | None = No
 
 
 def balances_for_codes(
-    *, codes: list[str], as_of: date | None = None, key_prefix: str | None = None
+    *, codes: list[str], as_of: date | None = None, since: date | None = None, key_prefix: str | None = None
 ) -> dict[tuple[str, str], Decimal]:
     """Raw (debit-positive) sums per (code, currency) for many accounts in one query."""
     postings = Posting.objects.filter(account__code__in=codes)
+    if since is not None:
+        postings = postings.filter(transaction__effective_date__gte=since)
     if as_of is not None:
         postings = postings.filter(transaction__effective_date__lte=as_of)
     if key_prefix is not None:

@@ -1,1 +1,423 @@
-"""Deals, usage, periods, statements and payouts (filled in by the ledger issue)."""
+"""Deals, usage, periods, the monthly close's records, statements, settlements and payouts.
+
+Invariants:
+- A `UsageLine` is unique per (partner, partner_line_id): a replayed report inserts nothing. Revenue is
+  negative only on an explicit `adjustment` line (CHECK). Lines are accepted only into an open period.
+- A `Period` (label, month) goes open -> closing -> closed. A closed period's rows (allocations,
+  statements and their lines, settlements) are written once by `royalties.services.period_close`, in the
+  same database transaction as its ledger postings, and never changed afterwards: a later revision of an
+  attribution becomes adjustment lines in a later period, referencing the allocation it corrects.
+- Money that is owed is in the ledger (`ledger`); these rows explain it. Amounts named `*_exact` are
+  unrounded (full precision); every other amount is quantized to its currency's minor unit.
+"""
+
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from stdnum import bic as stdnum_bic
+from stdnum import iban as stdnum_iban
+from stdnum.exceptions import ValidationError as StdnumError
+
+from catalog.models import Label, LabelScopedQuerySet, Partner, Party, Recording, RightType
+from fingerprinting.models import Attribution, Clip
+
+RATE_DIGITS, RATE_PLACES = 7, 6  # fractions in [0, 1] with six places, like shares
+MONEY_DIGITS, MONEY_PLACES = 24, 4  # rounded money (any ISO 4217 minor unit)
+REVENUE_DIGITS, REVENUE_PLACES = 24, 6  # partners report revenue with up to six places
+EXACT_DIGITS, EXACT_PLACES = 44, 24  # unrounded intermediate amounts
+
+
+def money_field(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, **kwargs)
+
+
+def exact_field(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=EXACT_DIGITS, decimal_places=EXACT_PLACES, **kwargs)
+
+
+def rate_field(**kwargs) -> models.DecimalField:
+    return models.DecimalField(max_digits=RATE_DIGITS, decimal_places=RATE_PLACES, **kwargs)
+
+
+class ProRataRule(models.TextChoices):
+    EQUAL_PER_RECORDING = "equal_per_recording", "Equal per licensed recording"
+    BY_ATTRIBUTED_SHARE = "by_attributed_share", "By the recording's attributed earnings in the period"
+
+
+class DealQuerySet(LabelScopedQuerySet):
+    def in_force(self, *, on: date) -> "DealQuerySet":
+        return self.filter(Q(effective_to__isnull=True) | Q(effective_to__gte=on), effective_from__lte=on)
+
+
+class Deal(models.Model):
+    """A label's licence to a partner. Pool per usage line = net revenue x `royalty_rate`.
+
+    Of the pool, `label_share` stays with the label; the rest is split into the attributed part
+    (`attributed_fraction`, paid by the clip's influence shares) and the pro-rata part (the remainder,
+    paid across the label's licensed catalog by `pro_rata_rule`). See docs/royalties.md.
+    """
+
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="deals")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="deals")
+    name = models.CharField(max_length=200, blank=True)
+    royalty_rate = rate_field()
+    attributed_fraction = rate_field(default=Decimal(1))
+    label_share = rate_field(default=Decimal(0))
+    pro_rata_rule = models.CharField(
+        max_length=30, choices=ProRataRule.choices, default=ProRataRule.EQUAL_PER_RECORDING
+    )
+    right_type = models.CharField(max_length=20, choices=RightType.choices, default=RightType.MASTER)
+    currency = models.CharField(max_length=3)
+    effective_from = models.DateField()
+    effective_to = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = DealQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["label_id", "partner_id", "effective_from"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(royalty_rate__gt=0) & Q(royalty_rate__lte=1), name="deal_rate_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(attributed_fraction__gte=0) & Q(attributed_fraction__lte=1),
+                name="deal_attributed_fraction_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(label_share__gte=0) & Q(label_share__lte=1), name="deal_label_share_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(effective_to__isnull=True) | Q(effective_to__gte=models.F("effective_from")),
+                name="deal_dates_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"{self.label} x {self.partner} from {self.effective_from}"
+
+
+def validate_iban(value: str) -> None:
+    try:
+        stdnum_iban.validate(value)
+    except StdnumError as exc:
+        raise ValidationError(f"not a valid IBAN: {exc}")
+
+
+def validate_bic(value: str) -> None:
+    try:
+        stdnum_bic.validate(value)
+    except StdnumError as exc:
+        raise ValidationError(f"not a valid BIC: {exc}")
+
+
+class PayeeProfile(models.Model):
+    """How a party is paid: statement currency, bank details, withholding tax, contractual advance."""
+
+    party = models.OneToOneField(Party, on_delete=models.PROTECT, related_name="payee_profile")
+    currency = models.CharField(max_length=3)
+    iban = models.CharField("IBAN", max_length=34, blank=True, validators=[validate_iban])
+    bic = models.CharField("BIC", max_length=11, blank=True, validators=[validate_bic])
+    withholding_rate = rate_field(default=Decimal(0))
+    advance_amount = money_field(default=Decimal(0))  # granted through royalties.services.advance_grant
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(withholding_rate__gte=0) & Q(withholding_rate__lt=1),
+                name="payee_withholding_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"payee {self.party}"
+
+
+class LabelRoyaltySettings(models.Model):
+    label = models.OneToOneField(Label, on_delete=models.CASCADE, related_name="royalty_settings")
+    payout_threshold = money_field(default=Decimal(0))  # in the label's default currency
+    auto_close = models.BooleanField(default=True)  # closed by the monthly beat task
+
+    class Meta:
+        verbose_name_plural = "label royalty settings"
+
+    def __str__(self) -> str:
+        return f"royalty settings of {self.label}"
+
+
+class FxRate(models.Model):
+    """One entry of a month's rate table: 1 `base` = `rate` `quote`."""
+
+    month = models.DateField()  # first day of the month
+    base = models.CharField(max_length=3)
+    quote = models.CharField(max_length=3)
+    rate = models.DecimalField(max_digits=24, decimal_places=10)
+    source = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-month", "base", "quote"]
+        constraints = [
+            models.UniqueConstraint(fields=["month", "base", "quote"], name="fx_one_rate_per_month_pair"),
+            models.CheckConstraint(condition=Q(rate__gt=0), name="fx_rate_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} 1 {self.base} = {self.rate} {self.quote} ({self.source})"
+
+
+class UsageLineType(models.TextChoices):
+    USAGE = "usage", "Usage"
+    ADJUSTMENT = "adjustment", "Adjustment"
+
+
+class UsageLine(models.Model):
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="+")  # the clip's label
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+", db_index=False)
+    clip = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="usage_lines")
+    partner_line_id = models.CharField(max_length=100)
+    line_type = models.CharField(max_length=20, choices=UsageLineType.choices, default=UsageLineType.USAGE)
+    usage_date = models.DateField()
+    territory = models.CharField(max_length=2, blank=True)
+    usage_count = models.BigIntegerField(default=0)
+    net_revenue = models.DecimalField(max_digits=REVENUE_DIGITS, decimal_places=REVENUE_PLACES)
+    currency = models.CharField(max_length=3)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    objects = LabelScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["usage_date", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "partner_line_id"], name="usage_line_unique_per_partner"
+            ),
+            models.CheckConstraint(condition=Q(usage_count__gte=0), name="usage_count_not_negative"),
+            models.CheckConstraint(
+                condition=Q(net_revenue__gte=0) | Q(line_type=UsageLineType.ADJUSTMENT),
+                name="usage_negative_only_adjustment",
+            ),
+        ]
+        indexes = [models.Index(fields=["label", "usage_date"], name="usage_label_date")]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}:{self.partner_line_id}"
+
+
+class PeriodStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLOSING = "closing", "Closing"
+    CLOSED = "closed", "Closed"
+
+
+class Period(models.Model):
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="royalty_periods")
+    month = models.DateField()  # first day of the month
+    status = models.CharField(max_length=10, choices=PeriodStatus.choices, default=PeriodStatus.OPEN)
+    closing_started_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    summary = models.JSONField(default=dict, blank=True)
+
+    objects = LabelScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["label_id", "-month"]
+        constraints = [models.UniqueConstraint(fields=["label", "month"], name="period_one_per_label_month")]
+
+    def __str__(self) -> str:
+        return f"{self.label_id} {self.month:%Y-%m} ({self.status})"
+
+    @property
+    def start(self) -> date:
+        return self.month
+
+    @property
+    def end(self) -> date:
+        nxt = date(self.month.year + (self.month.month == 12), self.month.month % 12 + 1, 1)
+        return date.fromordinal(nxt.toordinal() - 1)
+
+    @property
+    def code(self) -> str:
+        return f"{self.month:%Y-%m}"
+
+
+class AllocationKind(models.TextChoices):
+    USAGE = "usage", "Usage of the period"
+    REVISION = "revision", "Revision of an earlier allocation"
+
+
+class ClipAllocation(models.Model):
+    """How one clip's pool under one deal was allocated at a close (the basis for later adjustments)."""
+
+    period = models.ForeignKey(Period, on_delete=models.PROTECT, related_name="allocations")
+    deal = models.ForeignKey(Deal, on_delete=models.PROTECT, related_name="+")
+    clip = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=AllocationKind.choices, default=AllocationKind.USAGE)
+    origin = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    split_on = models.DateField()  # the date whose splits in force were used
+    currency = models.CharField(max_length=3)  # the deal's currency
+    usage_count = models.BigIntegerField(default=0)
+    pool_exact = exact_field()
+    attributed_exact = exact_field()
+    attribution = models.ForeignKey(
+        Attribution, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    payable = models.BooleanField()
+    held_amount = money_field(default=Decimal(0))  # rounded amount put in suspense for this clip
+    is_current = models.BooleanField(default=True)  # False once a later revision replaced it
+
+    class Meta:
+        ordering = ["period_id", "id"]
+        indexes = [
+            models.Index(fields=["clip"], name="alloc_current_clip", condition=Q(is_current=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"allocation {self.pk} of clip {self.clip_id} in period {self.period_id}"
+
+
+class PartnerSettlement(models.Model):
+    """What a partner owes a label for a closed period, in one currency."""
+
+    period = models.ForeignKey(Period, on_delete=models.PROTECT, related_name="settlements")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="settlements")
+    currency = models.CharField(max_length=3)
+    line_count = models.BigIntegerField()
+    usage_count = models.BigIntegerField()
+    revenue_exact = exact_field()  # in the settlement currency
+    pool_exact = exact_field()
+    amount_due = money_field()
+    issued_at = models.DateTimeField()
+    detail = models.JSONField(default=list)  # per deal: rate, revenue, pool
+
+    class Meta:
+        ordering = ["period_id", "partner_id", "currency"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period", "partner", "currency"], name="settlement_one_per_period_partner_currency"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"settlement {self.partner_id} {self.currency} {self.amount_due}"
+
+
+class Statement(models.Model):
+    """A party's royalty statement for a closed period, in the party's currency. Immutable once issued."""
+
+    period = models.ForeignKey(Period, on_delete=models.PROTECT, related_name="statements")
+    party = models.ForeignKey(Party, on_delete=models.PROTECT, related_name="statements")
+    number = models.CharField(max_length=40, unique=True)
+    currency = models.CharField(max_length=3)
+    opening_balance = money_field()
+    earnings = money_field()
+    adjustments = money_field()
+    withholding = money_field()
+    recouped = money_field()
+    payouts = money_field()
+    closing_balance = money_field()
+    payout_threshold = money_field()
+    carried_forward = models.BooleanField()  # closing balance below the threshold: not paid this time
+    issued_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["period_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["period", "party"], name="statement_one_per_party")]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class StatementLineKind(models.TextChoices):
+    EARNING = "earning", "Earning"
+    PRO_RATA = "pro_rata", "Pro-rata earning"
+    ADJUSTMENT = "adjustment", "Adjustment"
+    FX = "fx", "Currency conversion"
+    WITHHOLDING = "withholding", "Withholding tax"
+    RECOUPMENT = "recoupment", "Advance recouped"
+    PAYOUT = "payout", "Payout"
+
+
+class StatementLine(models.Model):
+    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="lines")
+    kind = models.CharField(max_length=12, choices=StatementLineKind.choices)
+    partner = models.ForeignKey(
+        Partner, null=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    recording = models.ForeignKey(
+        Recording, null=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    clip = models.ForeignKey(Clip, null=True, on_delete=models.PROTECT, related_name="+", db_index=False)
+    usage_count = models.BigIntegerField(default=0)
+    amount_exact = exact_field()  # unrounded, in `currency`
+    currency = models.CharField(max_length=3)
+    reference = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["statement_id", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount_exact} {self.currency}"
+
+
+class PayoutStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PAID = "paid", "Paid"
+    VOIDED = "voided", "Voided"
+
+
+class PayoutBatch(models.Model):
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="payout_batches")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=PayoutStatus.choices, default=PayoutStatus.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    objects = LabelScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"payout batch {self.pk} ({self.status})"
+
+
+class PayoutLine(models.Model):
+    """One party's payment in a batch. Never edited: voiding posts a reversal if it was paid."""
+
+    batch = models.ForeignKey(PayoutBatch, on_delete=models.PROTECT, related_name="lines")
+    party = models.ForeignKey(Party, on_delete=models.PROTECT, related_name="+")
+    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="payout_lines")
+    amount = money_field()
+    currency = models.CharField(max_length=3)
+    iban = models.CharField(max_length=34, blank=True)
+    bic = models.CharField(max_length=11, blank=True)
+    status = models.CharField(max_length=10, choices=PayoutStatus.choices, default=PayoutStatus.PENDING)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["batch_id", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["statement"],
+                condition=~Q(status=PayoutStatus.VOIDED),
+                name="payout_once_per_statement",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payout_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"payout {self.party_id} {self.amount} {self.currency} ({self.status})"

@@ -1,0 +1,37 @@
+"""Typed royalty errors with stable codes (see config.errors)."""
+
+from config.errors import Conflict, InvalidInput, NotFound
+
+
+class RoyaltyError(InvalidInput):
+    code = "royalty_error"
+
+
+class InvalidPeriod(RoyaltyError):
+    code = "invalid_period"
+
+
+class CloseBlocked(Conflict):
+    """The close cannot run as configured (no deal in force, a missing FX rate...). Nothing was written."""
+
+    code = "close_blocked"
+
+
+class PeriodNotClosed(Conflict):
+    code = "period_not_closed"
+
+
+class PayoutInvalid(RoyaltyError):
+    code = "payout_invalid"
+
+
+class PayoutStateConflict(Conflict):
+    code = "payout_state_conflict"
+
+
+class PayeeInvalid(RoyaltyError):
+    code = "payee_invalid"
+
+
+class SettlementNotFound(NotFound):
+    code = "settlement_not_found"

@@ -1,0 +1,312 @@
+"""Functions that change royalties state. Each runs in one transaction (period_close: see its docstring)."""
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.models import Label, Partner, Party
+from ledger.models import Transaction
+from ledger.money import is_known_currency, is_quantized
+from ledger.services import PostingSpec, accounts_ensure, transaction_post, transaction_reverse
+from royalties import accounts as chart
+from royalties.close import close_compute, close_write
+from royalties.errors import PayeeInvalid, PayoutInvalid, PayoutStateConflict, RoyaltyError
+from royalties.ingest import (  # noqa: F401  (re-exported: the service API other apps call)
+    LineOutcome,
+    UsageIngestResult,
+    UsageLineInput,
+    usage_ingest,
+    usage_ingest_copy,
+)
+from royalties.models import (
+    Deal,
+    FxRate,
+    LabelRoyaltySettings,
+    PayeeProfile,
+    PayoutBatch,
+    PayoutLine,
+    PayoutStatus,
+    Period,
+    PeriodStatus,
+    Statement,
+)
+from royalties.periods import parse_period
+
+logger = logging.getLogger(__name__)
+
+
+# --- Deals, payees, settings, FX -----------------------------------------------------------------
+
+
+@transaction.atomic
+def deal_create(
+    *,
+    label: Label,
+    partner: Partner,
+    royalty_rate: Decimal,
+    currency: str,
+    effective_from: date,
+    effective_to: date | None = None,
+    attributed_fraction: Decimal = Decimal(1),
+    label_share: Decimal = Decimal(0),
+    pro_rata_rule: str = "equal_per_recording",
+    right_type: str = "master",
+    name: str = "",
+) -> Deal:
+    if not is_known_currency(currency):
+        raise RoyaltyError(f"unknown currency {currency!r}", fields={"currency": [currency]})
+    deal = Deal(
+        label=label,
+        partner=partner,
+        royalty_rate=royalty_rate,
+        currency=currency,
+        effective_from=effective_from,
+        effective_to=effective_to,
+        attributed_fraction=attributed_fraction,
+        label_share=label_share,
+        pro_rata_rule=pro_rata_rule,
+        right_type=right_type,
+        name=name,
+    )
+    try:
+        deal.full_clean()
+    except ValidationError as exc:
+        raise RoyaltyError("invalid deal terms", fields=exc.message_dict)
+    overlapping = Deal.objects.filter(label=label, partner=partner).in_force(on=effective_from)
+    later = Deal.objects.filter(label=label, partner=partner, effective_from__gte=effective_from)
+    if overlapping.exists() or (effective_to is None and later.exists()):
+        raise RoyaltyError("the label already has a deal with this partner in force on those dates")
+    deal.save()
+    return deal
+
+
+@transaction.atomic
+def payee_profile_set(
+    *,
+    party: Party,
+    currency: str,
+    iban: str = "",
+    bic: str = "",
+    withholding_rate: Decimal = Decimal(0),
+    advance_amount: Decimal = Decimal(0),
+) -> PayeeProfile:
+    """Create or replace a party's payment details (IBAN/BIC validated with python-stdnum)."""
+    from stdnum import bic as stdnum_bic
+    from stdnum import iban as stdnum_iban
+
+    if not is_known_currency(currency):
+        raise PayeeInvalid(f"unknown currency {currency!r}", fields={"currency": [currency]})
+    profile = PayeeProfile.objects.filter(party=party).first() or PayeeProfile(party=party)
+    profile.currency = currency
+    profile.iban = stdnum_iban.compact(iban) if iban else ""
+    profile.bic = stdnum_bic.compact(bic) if bic else ""
+    profile.withholding_rate = withholding_rate
+    profile.advance_amount = advance_amount
+    try:
+        profile.full_clean()
+    except ValidationError as exc:
+        raise PayeeInvalid("invalid payment details", fields=exc.message_dict)
+    profile.save()
+    return profile
+
+
+@transaction.atomic
+def label_royalty_settings_set(
+    *, label: Label, payout_threshold: Decimal, auto_close: bool = True
+) -> LabelRoyaltySettings:
+    if payout_threshold < 0 or not is_quantized(payout_threshold, label.default_currency):
+        raise RoyaltyError("the payout threshold must be a non-negative amount in the label's currency")
+    settings, _ = LabelRoyaltySettings.objects.update_or_create(
+        label=label, defaults={"payout_threshold": payout_threshold, "auto_close": auto_close}
+    )
+    return settings
+
+
+@transaction.atomic
+def fx_rate_set(*, period: str | date, base: str, quote: str, rate: Decimal, source: str) -> FxRate:
+    """Enter (or import) one rate of a month's table. A month's rate is fixed once a close used it."""
+    month = parse_period(period)
+    if not (is_known_currency(base) and is_known_currency(quote)) or base == quote:
+        raise RoyaltyError(f"invalid currency pair {base}/{quote}")
+    if not rate.is_finite() or rate <= 0:
+        raise RoyaltyError(f"invalid rate {rate}")
+    if (
+        Period.objects.filter(month=month, status=PeriodStatus.CLOSED).exists()
+        and FxRate.objects.filter(month=month, base=base, quote=quote).exclude(rate=rate).exists()
+    ):
+        raise PayoutStateConflict(f"{base}/{quote} for {month:%Y-%m} was used by a closed period")
+    fx, _ = FxRate.objects.update_or_create(
+        month=month, base=base, quote=quote, defaults={"rate": rate, "source": source}
+    )
+    return fx
+
+
+@transaction.atomic
+def advance_grant(*, party: Party, amount: Decimal, effective_date: date, key: str) -> Transaction:
+    """Pay a party an advance: it becomes an asset that the party's earnings recoup first."""
+    profile = PayeeProfile.objects.filter(party=party).first()
+    currency = profile.currency if profile else party.label.default_currency
+    if amount <= 0 or not is_quantized(amount, currency):
+        raise RoyaltyError(f"an advance must be a positive {currency} amount")
+    accounts = accounts_ensure(
+        specs=[chart.party_advance(party.pk, currency), chart.label_cash(party.label_id, currency)]
+    )
+    advance = accounts[(chart.party_advance(party.pk, currency).code, currency)]
+    cash = accounts[(chart.label_cash(party.label_id, currency).code, currency)]
+    return transaction_post(
+        key=f"royalties:advance:{key}",
+        postings=[PostingSpec(account=advance, amount=amount), PostingSpec(account=cash, amount=-amount)],
+        effective_date=effective_date,
+        memo=f"advance to {party}",
+    )
+
+
+# --- The monthly close ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeriodCloseResult:
+    period: Period
+    created: bool  # False when the period was already closed (a replay)
+
+
+def period_close(*, label: Label, period: str | date, closed_by=None) -> PeriodCloseResult:
+    """Close a label's month: price its usage, post the ledger, issue settlements and statements.
+
+    Idempotent and resumable. Two transactions, on purpose rather than the usual one: the first marks
+    the period `closing` (visible, and from then on ingestion into the month is refused); the second
+    takes the period's row lock and does all the work, so concurrent closes queue on the lock and find
+    the period closed, and a close killed half-way leaves nothing behind but the `closing` mark, from
+    which the next run starts again.
+    """
+    month = parse_period(period)
+    with transaction.atomic():
+        row, _ = Period.objects.get_or_create(label=label, month=month)
+        row = Period.objects.select_for_update().get(pk=row.pk)
+        if row.status == PeriodStatus.OPEN:
+            row.status = PeriodStatus.CLOSING
+            row.closing_started_at = timezone.now()
+            row.save(update_fields=["status", "closing_started_at"])
+    with transaction.atomic():
+        row = Period.objects.select_for_update().select_related("label").get(pk=row.pk)
+        if row.status == PeriodStatus.CLOSED:
+            return PeriodCloseResult(period=row, created=False)
+        started = timezone.now()
+        plan = close_compute(row)
+        summary = close_write(plan, closed_by=closed_by)
+        summary["seconds"] = round((timezone.now() - started).total_seconds(), 3)
+        row.status = PeriodStatus.CLOSED
+        row.closed_at = timezone.now()
+        row.closed_by = closed_by
+        row.summary = summary
+        row.save(update_fields=["status", "closed_at", "closed_by", "summary"])
+        logger.info("closed %s %s: %s", label.slug, row.code, summary)
+        return PeriodCloseResult(period=row, created=True)
+
+
+# --- Payouts --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def payout_batch_create(*, label: Label, currency: str, created_by=None) -> PayoutBatch | None:
+    """A batch paying each party's latest closed statement at or above the threshold, not yet paid.
+
+    Returns None when nobody is due. A party without an IBAN is still listed (paid by other means);
+    given bank details were validated when entered.
+    """
+    latest: dict[int, Statement] = {}
+    for statement in (
+        Statement.objects.filter(period__label=label, period__status=PeriodStatus.CLOSED, currency=currency)
+        .select_related("period", "party")
+        .order_by("party_id", "period__month")
+    ):
+        latest[statement.party_id] = statement
+    due = [
+        s
+        for s in latest.values()
+        if s.closing_balance > 0
+        and s.closing_balance >= s.payout_threshold
+        and not s.payout_lines.exclude(status=PayoutStatus.VOIDED).exists()
+    ]
+    if not due:
+        return None
+    batch = PayoutBatch.objects.create(label=label, currency=currency, created_by=created_by)
+    profiles = {p.party_id: p for p in PayeeProfile.objects.filter(party_id__in=[s.party_id for s in due])}
+    PayoutLine.objects.bulk_create(
+        [
+            PayoutLine(
+                batch=batch,
+                party_id=s.party_id,
+                statement=s,
+                amount=s.closing_balance,
+                currency=currency,
+                iban=profiles[s.party_id].iban if s.party_id in profiles else "",
+                bic=profiles[s.party_id].bic if s.party_id in profiles else "",
+            )
+            for s in sorted(due, key=lambda s: s.party_id)
+        ]
+    )
+    return batch
+
+
+def _payout_accounts(line: PayoutLine):
+    payable = chart.party_payable(line.party_id, line.currency)
+    cash = chart.label_cash(line.batch.label_id, line.currency)
+    found = accounts_ensure(specs=[payable, cash])
+    return found[(payable.code, line.currency)], found[(cash.code, line.currency)]
+
+
+@transaction.atomic
+def payout_batch_mark_paid(*, batch: PayoutBatch, paid_on: date | None = None) -> PayoutBatch:
+    """Mark a pending batch paid: each pending line posts payable against cash (idempotent per line)."""
+    batch = PayoutBatch.objects.select_for_update().get(pk=batch.pk)
+    if batch.status == PayoutStatus.PAID:
+        return batch
+    if batch.status != PayoutStatus.PENDING:
+        raise PayoutStateConflict(f"payout batch {batch.pk} is {batch.status}")
+    paid_on = paid_on or timezone.now().date()
+    now = timezone.now()
+    for line in batch.lines.filter(status=PayoutStatus.PENDING).select_related("batch"):
+        payable, cash = _payout_accounts(line)
+        transaction_post(
+            key=f"royalties:payout:{line.pk}",
+            postings=[
+                PostingSpec(account=payable, amount=line.amount),
+                PostingSpec(account=cash, amount=-line.amount),
+            ],
+            effective_date=paid_on,
+            memo=f"payout batch {batch.pk} to party {line.party_id}",
+        )
+    batch.lines.filter(status=PayoutStatus.PENDING).update(status=PayoutStatus.PAID, paid_at=now)
+    batch.status = PayoutStatus.PAID
+    batch.paid_at = now
+    batch.save(update_fields=["status", "paid_at"])
+    return batch
+
+
+@transaction.atomic
+def payout_line_void(*, line: PayoutLine, reason: str, voided_on: date | None = None) -> PayoutLine:
+    """Void a batch line. A paid line is reversed in the ledger; the line itself is never edited."""
+    line = PayoutLine.objects.select_for_update().select_related("batch").get(pk=line.pk)
+    if line.status == PayoutStatus.VOIDED:
+        return line
+    if not reason:
+        raise PayoutInvalid("voiding a payout needs a reason")
+    if line.status == PayoutStatus.PAID:
+        original = Transaction.objects.get(key=f"royalties:payout:{line.pk}")
+        transaction_reverse(
+            original=original,
+            key=f"royalties:payout:{line.pk}:void",
+            effective_date=voided_on or timezone.now().date(),
+            memo=f"void payout {line.pk}: {reason}"[:500],
+        )
+    line.status = PayoutStatus.VOIDED
+    line.voided_at = timezone.now()
+    line.void_reason = reason[:300]
+    line.save(update_fields=["status", "voided_at", "void_reason"])
+    return line

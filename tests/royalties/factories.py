@@ -1,0 +1,85 @@
+"""Factories and helpers for royalties tests: clips with attributions, deals, usage."""
+
+from datetime import date
+from decimal import Decimal
+from itertools import count
+
+import factory
+
+from catalog.models import Recording
+from fingerprinting.models import Attribution, AttributionShare, Clip, Lane, ReviewState
+from royalties.ingest import UsageLineInput
+from royalties.services import deal_create, usage_ingest
+from tests.factories import LabelFactory, PartnerFactory
+
+_line_ids = count(1)
+
+
+class ClipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Clip
+
+    label = factory.SubFactory(LabelFactory)
+    partner = factory.SubFactory(PartnerFactory)
+    external_id = factory.Sequence(lambda n: f"clip-{n}")
+    audio = "clips/test.wav"
+    status = "attributed"
+
+
+def attribute(
+    clip: Clip,
+    shares: dict[Recording, str],
+    *,
+    unattributed: str | None = None,
+    review_state: str = ReviewState.AUTO_ACCEPTED,
+) -> Attribution:
+    """A new attribution version for the clip (made current), as the attribution engine would write it."""
+    total = sum((Decimal(s) for s in shares.values()), Decimal(0))
+    rest = Decimal(unattributed) if unattributed is not None else Decimal(1) - total
+    assert total + rest == 1
+    previous = clip.current_attribution
+    attribution = Attribution.objects.create(
+        clip=clip,
+        version=(previous.version + 1) if previous else 1,
+        unattributed=rest,
+        review_state=review_state,
+        engine_name="test",
+        engine_version="1",
+        supersedes=previous,
+    )
+    for rank, (recording, share) in enumerate(shares.items(), start=1):
+        AttributionShare.objects.create(
+            attribution=attribution, recording=recording, rank=rank, share=Decimal(share), lane=Lane.MANUAL
+        )
+    clip.current_attribution = attribution
+    clip.save(update_fields=["current_attribution"])
+    return attribution
+
+
+def deal(label, partner, *, rate="0.5", currency="EUR", start=date(2020, 1, 1), **terms):
+    return deal_create(
+        label=label,
+        partner=partner,
+        royalty_rate=Decimal(rate),
+        currency=currency,
+        effective_from=start,
+        **{k: Decimal(v) if k in {"attributed_fraction", "label_share"} else v for k, v in terms.items()},
+    )
+
+
+def usage(
+    clip: Clip, revenue: str, *, day: date, currency: str = "EUR", count_: int = 1000, line_type="usage"
+):
+    """Report one usage line for a clip (through the real ingestion service)."""
+    line = UsageLineInput(
+        partner_line_id=f"L{next(_line_ids)}",
+        clip_id=clip.pk,
+        usage_date=day,
+        usage_count=count_,
+        net_revenue=Decimal(revenue),
+        currency=currency,
+        line_type=line_type,
+    )
+    result = usage_ingest(partner=clip.partner, lines=[line])
+    assert result.accepted == 1, result.lines
+    return line
