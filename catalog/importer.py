@@ -266,7 +266,8 @@ def _check_groups(recordings, problems_by_isrc, existing_versions) -> None:
             lines = [s.line for s in shares]
             problem = split_sum_problem(isrc=key, right_type=right_type, shares=[s.share for s in shares])
             if problem:
-                problems_by_isrc[key].append((lines[0], f"{problem} (lines {', '.join(map(str, lines))})"))
+                where = f"line {lines[0]}" if len(lines) == 1 else f"lines {', '.join(map(str, lines))}"
+                problems_by_isrc[key].append((lines[0], f"{problem} ({where})"))
             if len({s.party_key for s in shares}) != len(shares):
                 problems_by_isrc[key].append((lines[0], f"a party appears twice in the {right_type} split"))
             stored = existing_versions.get((key, right_type))

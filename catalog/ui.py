@@ -31,6 +31,7 @@ class NavLink:
 recording_panels: list[Panel] = []
 nav_links: list[NavLink] = [
     NavLink("Catalog", "catalog:recording-list", 20),
+    NavLink("Import", "catalog:import-start", 25),
     NavLink("Audit log", "catalog:audit-log", 90),
 ]
 
