@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class RoyaltiesConfig(AppConfig):
     name = "royalties"
     verbose_name = "Royalties"
+
+    def ready(self) -> None:
+        from royalties import ui
+
+        ui.register()

@@ -1,0 +1,18 @@
+from django.urls import path
+
+from royalties import views
+
+app_name = "royalties"
+urlpatterns = [
+    path("periods/", views.period_list, name="period-list"),
+    path("periods/<str:code>/", views.period_detail, name="period-detail"),
+    path("periods/<str:code>/close/", views.period_close_confirm, name="period-close"),
+    path("statements/<str:number>/", views.statement_detail, name="statement-detail"),
+    path("statements/<str:number>/download.<str:fmt>", views.statement_download, name="statement-download"),
+    path("payouts/", views.payout_list, name="payout-list"),
+    path("payouts/new/", views.payout_batch_new, name="payout-new"),
+    path("payouts/<int:pk>/", views.payout_detail, name="payout-detail"),
+    path("payouts/<int:pk>/export.csv", views.payout_export, name="payout-export"),
+    path("payouts/<int:pk>/paid/", views.payout_mark_paid, name="payout-paid"),
+    path("payouts/<int:pk>/lines/<int:line_pk>/void/", views.payout_line_void_view, name="payout-line-void"),
+]
