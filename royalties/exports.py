@@ -1,0 +1,183 @@
+"""Exports: statement CSV and PDF (reportlab), partner settlement CSV, payout batch CSV for the bank."""
+
+import csv
+import io
+from decimal import Decimal
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from royalties.models import PartnerSettlement, PayoutBatch, Statement, StatementLine
+
+LINE_PLACES = Decimal("0.000001")  # exact amounts are shown to six places; totals are rounded
+
+
+def _csv(rows: list[list]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _lines(statement: Statement):
+    return (
+        StatementLine.objects.filter(statement=statement)
+        .select_related("partner", "recording", "clip")
+        .order_by("kind", "id")
+    )
+
+
+def _totals(statement: Statement) -> list[tuple[str, Decimal]]:
+    return [
+        ("Opening balance", statement.opening_balance),
+        ("Earnings", statement.earnings),
+        ("Adjustments", statement.adjustments),
+        ("Withholding tax", -statement.withholding),
+        ("Advance recouped", -statement.recouped),
+        ("Payouts", -statement.payouts),
+        ("Closing balance", statement.closing_balance),
+    ]
+
+
+def statement_csv(statement: Statement) -> str:
+    rows: list[list] = [
+        ["statement", statement.number],
+        ["label", statement.period.label.name],
+        ["party", statement.party.name],
+        ["period", statement.period.code],
+        ["currency", statement.currency],
+    ]
+    rows += [[name.lower(), f"{value:f}"] for name, value in _totals(statement)]
+    rows.append(["carried_forward", "yes" if statement.carried_forward else "no"])
+    rows.append([])
+    rows.append(
+        ["kind", "partner", "isrc", "recording", "clip", "usage_count", "amount", "currency", "reference"]
+    )
+    for line in _lines(statement):
+        rows.append(
+            [
+                line.kind,
+                line.partner.slug if line.partner else "",
+                line.recording.isrc if line.recording else "",
+                line.recording.title if line.recording else "",
+                line.clip.external_id if line.clip else "",
+                line.usage_count,
+                f"{line.amount_exact.quantize(LINE_PLACES):f}",
+                line.currency,
+                line.reference,
+            ]
+        )
+    return _csv(rows)
+
+
+def statement_pdf(statement: Statement) -> bytes:
+    """A statement a person can read: who, which period, the totals, then the lines."""
+    buffer = io.BytesIO()
+    styles = getSampleStyleSheet()
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        title=f"Royalty statement {statement.number}",
+        leftMargin=15 * mm,
+        rightMargin=15 * mm,
+    )
+    label = statement.period.label
+    story = [
+        Paragraph(f"{label.name} — royalty statement", styles["Title"]),
+        Paragraph(
+            f"Statement {statement.number} · period {statement.period.code} · {statement.party.name}",
+            styles["Normal"],
+        ),
+        Paragraph(f"Amounts in {statement.currency}", styles["Normal"]),
+        Spacer(1, 6 * mm),
+    ]
+    totals = Table(
+        [[name, f"{value:,.2f}"] for name, value in _totals(statement)],
+        colWidths=[70 * mm, 40 * mm],
+        hAlign="LEFT",
+    )
+    totals.setStyle(
+        TableStyle(
+            [
+                ("ALIGN", (1, 0), (1, -1), "RIGHT"),
+                ("LINEABOVE", (0, -1), (-1, -1), 0.8, colors.black),
+                ("FONTNAME", (0, -1), (-1, -1), "Helvetica-Bold"),
+            ]
+        )
+    )
+    story += [totals, Spacer(1, 4 * mm)]
+    if statement.carried_forward:
+        story.append(
+            Paragraph(
+                f"The balance is below the payout threshold of {statement.payout_threshold:,.2f} "
+                f"{statement.currency} and is carried forward.",
+                styles["Italic"],
+            )
+        )
+    story.append(Spacer(1, 6 * mm))
+    data = [["Kind", "Partner", "Recording", "Clip", "Uses", "Amount", "Ccy"]]
+    for line in _lines(statement)[:5000]:
+        data.append(
+            [
+                line.get_kind_display(),
+                line.partner.name if line.partner else "",
+                (line.recording.title[:30] if line.recording else "") or line.reference[:30],
+                line.clip.external_id[:16] if line.clip else "",
+                f"{line.usage_count:,}" if line.usage_count else "",
+                f"{line.amount_exact.quantize(LINE_PLACES):,f}",
+                line.currency,
+            ]
+        )
+    table = Table(data, repeatRows=1, hAlign="LEFT")
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTSIZE", (0, 0), (-1, -1), 7),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
+                ("ALIGN", (4, 1), (5, -1), "RIGHT"),
+            ]
+        )
+    )
+    story.append(table)
+    doc.build(story)
+    return buffer.getvalue()
+
+
+def settlement_csv(settlement: PartnerSettlement) -> str:
+    rows: list[list] = [
+        ["label", settlement.period.label.slug],
+        ["partner", settlement.partner.slug],
+        ["period", settlement.period.code],
+        ["currency", settlement.currency],
+        ["usage_lines", settlement.line_count],
+        ["usage_count", settlement.usage_count],
+        ["revenue", f"{settlement.revenue_exact.quantize(LINE_PLACES):f}"],
+        ["pool_exact", f"{settlement.pool_exact.quantize(LINE_PLACES):f}"],
+        ["amount_due", f"{settlement.amount_due:f}"],
+        [],
+        ["deal", "revenue", "pool"],
+    ]
+    rows += [[d["deal"], d["revenue"], d["pool"]] for d in settlement.detail]
+    return _csv(rows)
+
+
+def payout_batch_csv(batch: PayoutBatch) -> str:
+    rows: list[list] = [["line", "party", "name", "iban", "bic", "amount", "currency", "statement", "status"]]
+    for line in batch.lines.select_related("party", "statement").order_by("id"):
+        rows.append(
+            [
+                line.pk,
+                line.party_id,
+                line.party.name,
+                line.iban,
+                line.bic,
+                f"{line.amount:f}",
+                line.currency,
+                line.statement.number,
+                line.status,
+            ]
+        )
+    return _csv(rows)

@@ -1,0 +1,39 @@
+"""Functions that read royalties state (statements, settlements, periods)."""
+
+from datetime import date
+
+from django.db.models import QuerySet
+
+from catalog.models import Label, Partner
+from royalties.models import PartnerSettlement, Period, PeriodStatus, Statement, StatementLine
+from royalties.periods import parse_period
+
+
+def settlement_for_partner(
+    *, partner: Partner, label: Label | None = None, period: str | date | None = None
+) -> QuerySet[PartnerSettlement]:
+    """The partner's own settlements of closed periods (for GET /api/v1/settlements), newest first."""
+    settlements = PartnerSettlement.objects.filter(partner=partner, period__status=PeriodStatus.CLOSED)
+    if label is not None:
+        settlements = settlements.filter(period__label=label)
+    if period is not None:
+        settlements = settlements.filter(period__month=parse_period(period))
+    return settlements.select_related("period", "period__label", "partner").order_by(
+        "-period__month", "period__label__slug", "currency"
+    )
+
+
+def period_get(*, label: Label, period: str | date) -> Period | None:
+    return Period.objects.filter(label=label, month=parse_period(period)).first()
+
+
+def statements_for_period(*, label: Label, period: str | date) -> QuerySet[Statement]:
+    return (
+        Statement.objects.filter(period__label=label, period__month=parse_period(period))
+        .select_related("party", "period", "period__label")
+        .order_by("number")
+    )
+
+
+def statement_lines(*, statement: Statement) -> QuerySet[StatementLine]:
+    return statement.lines.select_related("partner", "recording", "clip").order_by("kind", "id")

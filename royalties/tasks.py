@@ -1,0 +1,31 @@
+"""Celery tasks: thin, take ids, safe to run twice (the close is idempotent)."""
+
+from datetime import date
+
+from celery import shared_task
+from django.utils import timezone
+
+from catalog.models import Label
+from royalties.models import LabelRoyaltySettings
+from royalties.services import period_close
+
+
+@shared_task(autoretry_for=(ConnectionError,), retry_backoff=True, retry_jitter=True, max_retries=5)
+def period_close_task(label_id: int, period: str) -> None:
+    label = Label.objects.filter(pk=label_id).first()
+    if label is None:
+        return
+    period_close(label=label, period=period)
+
+
+@shared_task
+def periods_close_previous_month_task() -> list[int]:
+    """Queue the close of last month for every label that has not turned automatic closing off."""
+    today = timezone.now().date()
+    last_month = date(today.year - (today.month == 1), (today.month - 2) % 12 + 1, 1)
+    manual = set(LabelRoyaltySettings.objects.filter(auto_close=False).values_list("label_id", flat=True))
+    queued = []
+    for label_id in Label.objects.exclude(pk__in=manual).values_list("pk", flat=True):
+        period_close_task.delay(label_id, f"{last_month:%Y-%m}")
+        queued.append(label_id)
+    return queued
