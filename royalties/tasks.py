@@ -3,6 +3,7 @@
 from datetime import date
 
 from celery import shared_task
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from catalog.models import Label
@@ -11,11 +12,12 @@ from royalties.services import period_close
 
 
 @shared_task(autoretry_for=(ConnectionError,), retry_backoff=True, retry_jitter=True, max_retries=5)
-def period_close_task(label_id: int, period: str) -> None:
+def period_close_task(label_id: int, period: str, closed_by_id: int | None = None) -> None:
     label = Label.objects.filter(pk=label_id).first()
     if label is None:
         return
-    period_close(label=label, period=period)
+    closed_by = get_user_model().objects.filter(pk=closed_by_id).first() if closed_by_id else None
+    period_close(label=label, period=period, closed_by=closed_by)
 
 
 @shared_task

@@ -1,0 +1,110 @@
+"""Royalties pages: periods, the close from the browser's side, statements, payouts; roles and tenancy."""
+
+from datetime import date
+
+import pytest
+from django.urls import reverse
+
+from catalog.models import Role
+from royalties.models import PayoutBatch, Period, PeriodStatus, Statement
+from royalties.services import payee_profile_set, period_close
+from tests.factories import LabelFactory, PartnerFactory, PartyFactory, RecordingFactory, member, split_for
+from tests.royalties.factories import ClipFactory, attribute, deal, usage
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def closed_month():
+    label, partner = LabelFactory(name="Northgate"), PartnerFactory()
+    recording = RecordingFactory(label=label, title="Harbour Lights")
+    ann, bob = PartyFactory(label=label, name="Ann"), PartyFactory(label=label, name="Bob")
+    split_for(recording, {ann: "0.5", bob: "0.5"})
+    deal(label, partner)
+    clip = ClipFactory(label=label, partner=partner)
+    attribute(clip, {recording: "1"})
+    usage(clip, "100.00", day=date(2026, 9, 10))
+    period_close(label=label, period="2026-09")
+    return label, recording
+
+
+def test_admin_closes_a_month_through_the_confirmation(client, django_capture_on_commit_callbacks):
+    label = LabelFactory()
+    client.force_login(member("ada", label, Role.ADMIN))
+    page = client.get(reverse("royalties:period-close", args=["2026-09"]))
+    assert page.status_code == 200 and "Type" in page.content.decode()
+    wrong = client.post(reverse("royalties:period-close", args=["2026-09"]), {"confirm": "yes"})
+    assert wrong.status_code == 200 and not Period.objects.filter(status=PeriodStatus.CLOSED).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("royalties:period-close", args=["2026-09"]), {"confirm": "2026-09"})
+    period = Period.objects.get(label=label, month=date(2026, 9, 1))
+    assert period.status == PeriodStatus.CLOSED and period.closed_by.username == "ada"
+    body = client.get(reverse("royalties:period-detail", args=["2026-09"])).content.decode()
+    assert "Reconciliation" in body and "balanced" in body
+
+
+def test_rights_manager_and_viewer_cannot_close(client):
+    label = LabelFactory()
+    for role in (Role.RIGHTS_MANAGER, Role.VIEWER):
+        client.force_login(member(f"user-{role}", label, role))
+        assert (
+            client.post(
+                reverse("royalties:period-close", args=["2026-09"]), {"confirm": "2026-09"}
+            ).status_code
+            == 403
+        )
+    assert not Period.objects.exists()
+
+
+def test_current_month_cannot_be_closed(client):
+    label = LabelFactory()
+    client.force_login(member("ada", label, Role.ADMIN))
+    today = date.today()
+    code = f"{today:%Y-%m}"
+    client.post(reverse("royalties:period-close", args=[code]), {"confirm": code})
+    assert not Period.objects.filter(status=PeriodStatus.CLOSED).exists()
+
+
+def test_period_page_lists_statements_and_statement_downloads(client, closed_month):
+    label, recording = closed_month
+    client.force_login(member("vic", label, Role.VIEWER))
+    body = client.get(reverse("royalties:period-detail", args=["2026-09"])).content.decode()
+    statement = Statement.objects.get(party__name="Ann")
+    assert statement.number in body and "balanced" in body
+    page = client.get(reverse("royalties:statement-detail", args=[statement.number])).content.decode()
+    assert "Harbour Lights" in page and str(statement.closing_balance) in page
+    pdf = client.get(reverse("royalties:statement-download", args=[statement.number, "pdf"]))
+    assert pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    csv = client.get(reverse("royalties:statement-download", args=[statement.number, "csv"]))
+    assert csv.status_code == 200 and b"Harbour Lights" in csv.content
+    assert (
+        client.get(reverse("royalties:statement-download", args=[statement.number, "exe"])).status_code == 404
+    )
+    recording_page = client.get(reverse("catalog:recording-detail", args=[recording.pk])).content.decode()
+    assert "Earnings" in recording_page and "September 2026" in recording_page
+
+
+def test_statements_of_another_label_are_404(client, closed_month):
+    statement = Statement.objects.first()
+    client.force_login(member("otto", LabelFactory(), Role.ADMIN))
+    assert client.get(reverse("royalties:statement-detail", args=[statement.number])).status_code == 404
+    pdf = client.get(reverse("royalties:statement-download", args=[statement.number, "pdf"]))
+    assert pdf.status_code == 404
+
+
+def test_payout_batch_create_export_and_mark_paid(client, closed_month):
+    label, _ = closed_month
+    for party in label.parties.all():
+        payee_profile_set(party=party, currency="EUR", iban="DE89 3704 0044 0532 0130 00", bic="COBADEFFXXX")
+    client.force_login(member("ada", label, Role.ADMIN))
+    response = client.post(reverse("royalties:payout-new"), {"currency": "EUR"})
+    batch = PayoutBatch.objects.get()
+    assert response["Location"] == reverse("royalties:payout-detail", args=[batch.pk])
+    export = client.get(reverse("royalties:payout-export", args=[batch.pk]))
+    assert b"DE89370400440532013000" in export.content
+    client.post(reverse("royalties:payout-paid", args=[batch.pk]), {"paid_on": "2026-10-05"})
+    batch.refresh_from_db()
+    assert batch.status == "paid"
+    viewer = member("vic", label, Role.VIEWER)
+    client.force_login(viewer)
+    assert client.post(reverse("royalties:payout-new"), {"currency": "EUR"}).status_code == 403
