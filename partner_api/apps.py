@@ -11,3 +11,6 @@ class PartnerApiConfig(AppConfig):
         from partner_api.events import clip_event_to_webhooks
 
         events.subscribe(clip_event_to_webhooks)
+        from partner_api import ui
+
+        ui.register()
