@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class FingerprintingConfig(AppConfig):
     name = "fingerprinting"
     verbose_name = "Attribution"
+
+    def ready(self) -> None:
+        from fingerprinting import ui
+
+        ui.register()

@@ -18,5 +18,6 @@ def recording_earnings(request, recording) -> dict:
 
 
 def register() -> None:
+    register_nav_link(NavLink("Dashboard", "royalties:dashboard", 10))
     register_nav_link(NavLink("Royalties", "royalties:period-list", 50))
     register_recording_panel(Panel("Earnings", 60, "royalties/_recording_earnings.html", recording_earnings))

@@ -4,6 +4,7 @@ from royalties import views
 
 app_name = "royalties"
 urlpatterns = [
+    path("dashboard/", views.dashboard, name="dashboard"),
     path("periods/", views.period_list, name="period-list"),
     path("periods/<str:code>/", views.period_detail, name="period-detail"),
     path("periods/<str:code>/close/", views.period_close_confirm, name="period-close"),

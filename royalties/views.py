@@ -15,11 +15,19 @@ from catalog.models import Role
 from catalog.tenancy import require_role, scoped
 from config.errors import StemmaError
 from royalties import exports, selectors
+from royalties.dashboard import dashboard as royalties_dashboard
 from royalties.models import PayoutBatch, PayoutLine, Period, PeriodStatus, Statement
 from royalties.periods import month_of, parse_period
 from royalties.reconcile import period_reconcile
 from royalties.services import payout_batch_create, payout_batch_mark_paid, payout_line_void
 from royalties.tasks import period_close_task
+
+
+@login_required
+def dashboard(request):
+    if request.label is None:
+        return render(request, "royalties/dashboard.html", {"no_label": True})
+    return render(request, "royalties/dashboard.html", royalties_dashboard(label=request.label))
 
 
 def _period_or_404(request, code: str) -> Period:

@@ -1,0 +1,213 @@
+"""Clips pages for label staff: list, clip page with the attribution and its evidence, review queue and actions."""
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from catalog.models import Partner, Recording, Role
+from catalog.tenancy import get_scoped_or_404, require_role, scoped
+from config.errors import StemmaError
+from fingerprinting.models import Attribution, AttributionShare, Clip, ClipStatus, ReviewState
+from fingerprinting.services import attribution_revise
+
+REVIEW_STATES = (ReviewState.NEEDS_REVIEW, ReviewState.DISPUTED)
+SHARE_COLOURS = [
+    "#3856d6",
+    "#1f8a4c",
+    "#b86e00",
+    "#8e44ad",
+    "#c23b3b",
+    "#16a2b8",
+    "#6b7a00",
+    "#d35400",
+    "#2c3e50",
+    "#7f8c8d",
+]
+
+
+def _clips(request):
+    top_shares = Prefetch(
+        "current_attribution__shares", queryset=AttributionShare.objects.select_related("recording")
+    )
+    return scoped(
+        request, Clip.objects.select_related("partner", "current_attribution").prefetch_related(top_shares)
+    )
+
+
+@login_required
+def clip_list(request):
+    clips = _clips(request)
+    filters = {k: request.GET.get(k, "") for k in ("status", "partner", "since", "until", "review")}
+    if filters["status"] in ClipStatus.values:
+        clips = clips.filter(status=filters["status"])
+    if filters["partner"]:
+        clips = clips.filter(partner__slug=filters["partner"])
+    for key, lookup in (("since", "created_at__date__gte"), ("until", "created_at__date__lte")):
+        try:
+            if filters[key]:
+                clips = clips.filter(**{lookup: date.fromisoformat(filters[key])})
+        except ValueError:
+            messages.error(request, f"{key} must be a date (YYYY-MM-DD)")
+    if filters["review"] == "yes":
+        clips = clips.filter(current_attribution__review_state__in=REVIEW_STATES)
+    page = Paginator(clips, 50).get_page(request.GET.get("page"))
+    partners = Partner.objects.filter(clips__label=request.label).distinct() if request.label else []
+    return render(
+        request,
+        "fingerprinting/clip_list.html",
+        {"page": page, "filters": filters, "statuses": ClipStatus.choices, "partners": partners},
+    )
+
+
+@login_required
+def review_queue(request):
+    clips = _clips(request).filter(current_attribution__review_state__in=REVIEW_STATES).order_by("created_at")
+    page = Paginator(clips, 50).get_page(request.GET.get("page"))
+    return render(request, "fingerprinting/review_queue.html", {"page": page})
+
+
+def _timeline(attribution: Attribution, shares: list[AttributionShare]) -> dict:
+    """Rows of rectangles in percent of the clip's length: verbatim runs and style windows per recording."""
+    duration = float(attribution.evidence.get("duration_seconds") or 0) or 1.0
+    rows = []
+    for i, share in enumerate(shares):
+        evidence = share.evidence or {}
+        runs = [
+            {"x": 100 * r["clip_start"] / duration, "w": max(0.4, 100 * (r["clip_end"] - r["clip_start"]) / duration),
+             "label": f"{r['clip_start']:.1f}-{r['clip_end']:.1f} s = recording {r['rec_start']:.1f}-{r['rec_end']:.1f} s, BER {r['ber']:.2f}"}
+            for r in evidence.get("verbatim", {}).get("runs", [])
+        ]  # fmt: skip
+        windows = [
+            {"x": 100 * w["clip_start"] / duration, "w": 100 * (w["clip_end"] - w["clip_start"]) / duration,
+             "opacity": min(1.0, max(0.08, (w.get("similarity") or 0))),
+             "label": f"{w['clip_start']:.1f}-{w['clip_end']:.1f} s: similarity {w.get('similarity', 0):.2f}, z {w.get('z', 0):.1f}"}
+            for w in evidence.get("style", {}).get("windows", [])
+        ]  # fmt: skip
+        rows.append(
+            {
+                "share": share,
+                "colour": SHARE_COLOURS[i % len(SHARE_COLOURS)],
+                "runs": runs,
+                "windows": windows,
+            }
+        )
+    ticks = [
+        {"x": 100 * t / duration, "t": t}
+        for t in range(0, int(duration) + 1, max(1, int(duration) // 6 or 1))
+    ]
+    return {"rows": rows, "duration": duration, "ticks": ticks}
+
+
+@login_required
+def clip_detail(request, pk: int):
+    clip = get_scoped_or_404(request, Clip.objects.select_related("partner", "current_attribution"), pk=pk)
+    versions = clip.attributions.select_related("created_by").prefetch_related(
+        Prefetch("shares", queryset=AttributionShare.objects.select_related("recording"))
+    )
+    current = clip.current_attribution
+    shares = list(current.shares.select_related("recording")) if current else []
+    bar = [
+        {"share": s, "percent": float(s.share) * 100, "colour": SHARE_COLOURS[i % len(SHARE_COLOURS)]}
+        for i, s in enumerate(shares)
+    ]
+    return render(
+        request,
+        "fingerprinting/clip_detail.html",
+        {
+            "clip": clip,
+            "current": current,
+            "bar": bar,
+            "remainder_percent": float(current.unattributed) * 100 if current else 100,
+            "timeline": _timeline(current, shares) if current else None,
+            "versions": versions,
+            "can_review": request.membership.allows(Role.RIGHTS_MANAGER),
+        },
+    )
+
+
+@login_required
+def clip_audio(request, pk: int):
+    clip = get_scoped_or_404(request, Clip.objects.all(), pk=pk)
+    if not clip.audio:
+        raise Http404("This clip has no audio.")
+    return FileResponse(clip.audio.open("rb"), filename=clip.audio.name.rsplit("/", 1)[-1])
+
+
+def _posted_shares(request, clip: Clip) -> dict[Recording, Decimal]:
+    """Shares from the adjust form: share_<recording id> fields plus an optional new ISRC row."""
+    shares: dict[Recording, Decimal] = {}
+    recordings = Recording.objects.for_label(clip.label)
+    wanted: list[tuple[str, str]] = [
+        (key.removeprefix("share_"), value) for key, value in request.POST.items() if key.startswith("share_")
+    ]
+    isrc = (request.POST.get("new_isrc") or "").replace("-", "").strip().upper()
+    if isrc:
+        recording = recordings.filter(isrc=isrc).first()
+        if recording is None:
+            raise StemmaError(f"No recording with ISRC {isrc} in {clip.label}.", code="unknown_recording")
+        wanted.append((str(recording.pk), request.POST.get("new_share", "")))
+    for recording_id, raw in wanted:
+        if not raw.strip():
+            continue
+        try:
+            value = Decimal(raw.strip())
+        except InvalidOperation:
+            raise StemmaError(f"{raw!r} is not a number.", code="invalid_share")
+        if not value.is_finite() or value < 0 or value > 1 or value.as_tuple().exponent < -6:
+            raise StemmaError(
+                f"A share must be between 0 and 1 with at most 6 decimals, not {raw}.", code="invalid_share"
+            )
+        if value == 0:
+            continue
+        recording = recordings.filter(pk=recording_id).first() if recording_id.isdigit() else None
+        if recording is None:
+            raise StemmaError(
+                "A share names a recording that is not in this label's catalog.", code="unknown_recording"
+            )
+        shares[recording] = shares.get(recording, Decimal(0)) + value
+    if sum(shares.values(), Decimal(0)) > 1:
+        raise StemmaError("The shares add up to more than 1.", code="shares_over_one")
+    return shares
+
+
+@login_required
+@require_POST
+def clip_review(request, pk: int):
+    require_role(request, Role.RIGHTS_MANAGER)
+    clip = get_scoped_or_404(request, Clip.objects.select_related("current_attribution"), pk=pk)
+    current = clip.current_attribution
+    if current is None:
+        messages.error(request, "This clip has no attribution to review yet.")
+        return redirect("fingerprinting:clip-detail", pk=clip.pk)
+    action, reason = request.POST.get("action"), (request.POST.get("reason") or "").strip()
+    try:
+        if action == "confirm":
+            shares = {s.recording: s.share for s in current.shares.select_related("recording")}
+            state, note = ReviewState.CONFIRMED, reason or "confirmed"
+        elif action == "adjust":
+            shares, state, note = _posted_shares(request, clip), ReviewState.ADJUSTED, reason
+            if not note:
+                raise StemmaError("Say why the shares change.", code="reason_required")
+        elif action == "dispute":
+            if not reason:
+                raise StemmaError("A dispute needs a comment.", code="reason_required")
+            shares = {s.recording: s.share for s in current.shares.select_related("recording")}
+            state, note = ReviewState.DISPUTED, reason
+        else:
+            raise StemmaError("Unknown review action.", code="invalid_action")
+        revised = attribution_revise(
+            clip=clip, shares=shares, review_state=state, created_by=request.user, reason=note
+        )
+        messages.success(
+            request, f"Version {revised.version} saved ({revised.get_review_state_display().lower()})."
+        )
+    except StemmaError as exc:
+        messages.error(request, exc.message)
+    return redirect("fingerprinting:clip-detail", pk=clip.pk)

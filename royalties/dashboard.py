@@ -1,0 +1,130 @@
+"""Figures for the dashboard: reads across clips, attributions and closed periods of one label."""
+
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, F, Min, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from catalog.models import Label, Recording, RecordingStatus
+from fingerprinting.models import Attribution, AttributionShare, Clip, ClipStatus
+from royalties.models import ClipAllocation, Period, PeriodStatus, StatementLine
+
+DAYS = 30
+TOP = 8
+
+
+def _bars(rows: list[tuple[str, float, str]]) -> list[dict]:
+    """Rows (label, value, shown) as horizontal bars in percent of the largest."""
+    peak = max((v for _, v, _ in rows), default=0) or 1
+    return [
+        {"label": label, "value": value, "shown": shown, "percent": 100 * value / peak}
+        for label, value, shown in rows
+    ]
+
+
+def clips_per_day(*, label: Label, today: date) -> list[dict]:
+    since = today - timedelta(days=DAYS - 1)
+    received = dict(
+        Clip.objects.filter(label=label, created_at__date__gte=since)
+        .annotate(day=TruncDate("created_at"))
+        .values_list("day")
+        .annotate(n=Count("id"))
+    )
+    attributed = dict(
+        Attribution.objects.filter(clip__label=label, version=1, created_at__date__gte=since)
+        .annotate(day=TruncDate("created_at"))
+        .values_list("day")
+        .annotate(n=Count("id"))
+    )
+    days = [since + timedelta(days=i) for i in range(DAYS)]
+    peak = max([*received.values(), *attributed.values(), 1])
+    return [
+        {"day": d, "received": received.get(d, 0), "attributed": attributed.get(d, 0),
+         "received_h": 100 * received.get(d, 0) / peak, "attributed_h": 100 * attributed.get(d, 0) / peak}
+        for d in days
+    ]  # fmt: skip
+
+
+def revenue_split(*, period: Period | None) -> list[dict]:
+    """Per currency: the pool paid by attribution shares vs the rest (unattributed and pro-rata)."""
+    if period is None:
+        return []
+    rows = (
+        ClipAllocation.objects.filter(period=period)
+        .values("currency")
+        .annotate(pool=Sum("pool_exact"), attributed=Sum("attributed_exact"))
+        .order_by("currency")
+    )
+    out = []
+    for row in rows:
+        pool, attributed = row["pool"] or Decimal(0), row["attributed"] or Decimal(0)
+        share = float(attributed / pool) if pool else 0.0
+        out.append({"currency": row["currency"], "pool": pool, "attributed": attributed,
+                    "unattributed": pool - attributed, "percent": 100 * share})  # fmt: skip
+    return out
+
+
+def top_by_influence(*, label: Label, today: date) -> list[dict]:
+    rows = (
+        AttributionShare.objects.filter(
+            attribution__clip__label=label,
+            attribution__clip__current_attribution=F("attribution"),
+            attribution__clip__created_at__date__gte=today - timedelta(days=DAYS - 1),
+        )
+        .values("recording__title")
+        .annotate(total=Sum("share"), clips=Count("id"))
+        .order_by("-total")[:TOP]
+    )
+    return _bars(
+        [
+            (r["recording__title"], float(r["total"]), f"{r['total']:.2f} over {r['clips']} clips")
+            for r in rows
+        ]
+    )
+
+
+def top_by_earnings(*, period: Period | None) -> list[dict]:
+    if period is None:
+        return []
+    rows = (
+        StatementLine.objects.filter(statement__period=period, recording__isnull=False)
+        .values("recording__title", "currency")
+        .annotate(total=Sum("amount_exact"))
+        .order_by("-total")[:TOP]
+    )
+    return _bars(
+        [(r["recording__title"], float(r["total"]), f"{r['total']:.2f} {r['currency']}") for r in rows]
+    )
+
+
+def backlog(*, label: Label) -> dict:
+    clips = Clip.objects.filter(label=label, status__in=[ClipStatus.QUEUED, ClipStatus.PROCESSING])
+    counts = defaultdict(int, clips.values_list("status").annotate(n=Count("id")))
+    oldest = clips.aggregate(oldest=Min("created_at"))["oldest"]
+    return {
+        "queued": counts[ClipStatus.QUEUED],
+        "processing": counts[ClipStatus.PROCESSING],
+        "oldest_minutes": int((timezone.now() - oldest).total_seconds() // 60) if oldest else None,
+        "recordings_pending": Recording.objects.filter(
+            label=label, status__in=[RecordingStatus.PENDING, RecordingStatus.PROCESSING]
+        ).count(),
+        "needs_review": Clip.objects.filter(
+            label=label, current_attribution__review_state__in=["needs_review", "disputed"]
+        ).count(),
+    }
+
+
+def dashboard(*, label: Label) -> dict:
+    today = timezone.localdate()
+    period = Period.objects.filter(label=label, status=PeriodStatus.CLOSED).order_by("-month").first()
+    return {
+        "days": clips_per_day(label=label, today=today),
+        "revenue": revenue_split(period=period),
+        "influence": top_by_influence(label=label, today=today),
+        "earnings": top_by_earnings(period=period),
+        "backlog": backlog(label=label),
+        "period": period,
+    }
