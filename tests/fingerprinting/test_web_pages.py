@@ -1,0 +1,159 @@
+"""Clip pages and the review queue: what a rights manager sees and does; roles, tenancy, query counts."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from catalog.models import Role
+from fingerprinting.models import Attribution, ReviewState
+from tests.factories import LabelFactory, PartnerFactory, RecordingFactory, member
+from tests.royalties.factories import ClipFactory, attribute
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def clip_with_attribution():
+    label = LabelFactory(name="Northgate")
+    a, b = (
+        RecordingFactory(label=label, title="Harbour Lights"),
+        RecordingFactory(label=label, title="Glass Orchard"),
+    )
+    clip = ClipFactory(label=label, partner=PartnerFactory(name="Melodia"), title="Generated 1")
+    attribution = attribute(clip, {a: "0.6", b: "0.3"}, review_state=ReviewState.NEEDS_REVIEW)
+    attribution.evidence = {
+        "duration_seconds": 30.0,
+        "declared_references": [
+            {
+                "isrc": b.isrc,
+                "in_catalog": True,
+                "supported": False,
+                "verbatim_seconds": 0.0,
+                "best_window_z": 0.4,
+            }
+        ],
+    }
+    attribution.save()
+    share = attribution.shares.get(recording=a)
+    share.evidence = {
+        "verbatim": {"runs": [{"clip_start": 2.0, "clip_end": 12.0, "rec_start": 30.0, "rec_end": 40.0, "ber": 0.08, "factor": 1.0}],
+                     "seconds": 10.0, "mean_ber": 0.08},
+        "style": {"windows": [{"clip_start": 0.0, "clip_end": 8.0, "z": 5.1, "similarity": 0.82,
+                               "aspects": {"timbre": 0.9, "harmony": 0.8}}],
+                  "mean_z": 5.1, "aspects": {"timbre": 0.9, "harmony": 0.8}},
+    }  # fmt: skip
+    share.save()
+    return label, clip, a, b
+
+
+def test_clip_page_shows_shares_remainder_evidence_and_declared_references(client, clip_with_attribution):
+    label, clip, a, b = clip_with_attribution
+    client.force_login(member("vic", label, Role.VIEWER))
+    page = client.get(reverse("fingerprinting:clip-detail", args=[clip.pk])).content.decode()
+    assert "Harbour Lights" in page and "0.600000" in page and "0.100000" in page  # remainder
+    assert "verbatim 2.0-12.0 s = recording 30.0-40.0 s" in page
+    assert "timbre 0.90" in page and "not supported" in page
+    assert "Review</h2>" not in page  # viewers see no review forms
+
+
+def test_adjusting_shares_makes_a_new_version_and_keeps_the_old(client, clip_with_attribution):
+    label, clip, a, b = clip_with_attribution
+    client.force_login(member("rita", label, Role.RIGHTS_MANAGER))
+    response = client.post(
+        reverse("fingerprinting:clip-review", args=[clip.pk]),
+        {"action": "adjust", f"share_{a.pk}": "0.7", f"share_{b.pk}": "0.2", "reason": "listened: mostly A"},
+    )
+    assert response.status_code == 302
+    clip.refresh_from_db()
+    current = clip.current_attribution
+    assert current.version == 2 and current.review_state == ReviewState.ADJUSTED
+    assert {s.recording: s.share for s in current.shares.all()} == {a: Decimal("0.7"), b: Decimal("0.2")}
+    assert current.unattributed == Decimal("0.1") and current.created_by.username == "rita"
+    assert Attribution.objects.get(clip=clip, version=1).shares.get(recording=a).share == Decimal("0.6")
+    page = client.get(reverse("fingerprinting:clip-detail", args=[clip.pk])).content.decode()
+    assert "listened: mostly A" in page and "v2" in page and "v1" in page
+
+
+def test_adjust_rejects_shares_over_one_and_writes_nothing(client, clip_with_attribution):
+    label, clip, a, b = clip_with_attribution
+    client.force_login(member("rita", label, Role.RIGHTS_MANAGER))
+    response = client.post(
+        reverse("fingerprinting:clip-review", args=[clip.pk]),
+        {"action": "adjust", f"share_{a.pk}": "0.8", f"share_{b.pk}": "0.3", "reason": "x"},
+        follow=True,
+    )
+    assert "more than 1" in response.content.decode()
+    assert Attribution.objects.filter(clip=clip).count() == 1
+
+
+def test_confirm_and_dispute(client, clip_with_attribution):
+    label, clip, a, b = clip_with_attribution
+    client.force_login(member("rita", label, Role.RIGHTS_MANAGER))
+    url = reverse("fingerprinting:clip-review", args=[clip.pk])
+    client.post(url, {"action": "dispute", "reason": ""})
+    assert Attribution.objects.filter(clip=clip).count() == 1  # a dispute needs a comment
+    client.post(url, {"action": "dispute", "reason": "the bass line is ours, not theirs"})
+    client.post(url, {"action": "confirm"})
+    states = list(
+        Attribution.objects.filter(clip=clip).order_by("version").values_list("review_state", flat=True)
+    )
+    assert states == [ReviewState.NEEDS_REVIEW, ReviewState.DISPUTED, ReviewState.CONFIRMED]
+
+
+def test_viewer_cannot_review_and_other_label_gets_404(client, clip_with_attribution):
+    label, clip, a, b = clip_with_attribution
+    client.force_login(member("vic", label, Role.VIEWER))
+    assert (
+        client.post(reverse("fingerprinting:clip-review", args=[clip.pk]), {"action": "confirm"}).status_code
+        == 403
+    )
+    client.force_login(member("otto", LabelFactory(), Role.ADMIN))
+    assert client.get(reverse("fingerprinting:clip-detail", args=[clip.pk])).status_code == 404
+    assert (
+        client.post(reverse("fingerprinting:clip-review", args=[clip.pk]), {"action": "confirm"}).status_code
+        == 404
+    )
+    assert client.get(reverse("fingerprinting:clip-audio", args=[clip.pk])).status_code == 404
+    assert Attribution.objects.filter(clip=clip).count() == 1
+
+
+def test_review_queue_lists_clips_waiting_for_a_person(client, clip_with_attribution):
+    label, clip, a, b = clip_with_attribution
+    settled = ClipFactory(label=label, partner=clip.partner, title="Settled one")
+    attribute(settled, {a: "1"})
+    client.force_login(member("rita", label))
+    page = client.get(reverse("fingerprinting:review-queue")).content.decode()
+    assert "Generated 1" in page and "Settled one" not in page
+
+
+def test_clip_list_filters_and_has_no_n_plus_one(client, clip_with_attribution):
+    label, clip, a, b = clip_with_attribution
+    for n in range(15):
+        attribute(ClipFactory(label=label, partner=clip.partner, title=f"Clip {n}"), {a: "0.5", b: "0.5"})
+    client.force_login(member("rita", label))
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(reverse("fingerprinting:clip-list")).content.decode()
+    assert "Clip 14" in page and len(queries) <= 12, [q["sql"] for q in queries]
+    filtered = client.get(reverse("fingerprinting:clip-list"), {"review": "yes"}).content.decode()
+    assert "Generated 1" in filtered and "Clip 3" not in filtered
+    bad = client.get(reverse("fingerprinting:clip-list"), {"since": "yesterday"})
+    assert bad.status_code == 200
+
+
+def test_recording_page_lists_clips_that_drew_on_it(client, clip_with_attribution):
+    label, clip, a, b = clip_with_attribution
+    client.force_login(member("rita", label))
+    page = client.get(reverse("catalog:recording-detail", args=[a.pk])).content.decode()
+    assert "Clips that drew on it" in page and "Generated 1" in page
+
+
+def test_dashboard_renders_with_data(client, clip_with_attribution):
+    label, clip, a, b = clip_with_attribution
+    client.force_login(member("rita", label))
+    page = client.get(reverse("royalties:dashboard")).content.decode()
+    assert "Clips received and attributed" in page and "Harbour Lights" in page
+    assert date.today().strftime("%b") in page
