@@ -278,3 +278,45 @@ def _import_job_finish(
     job.status, job.errors, job.summary, job.finished_at = status, errors, summary or {}, timezone.now()
     job.save(update_fields=["status", "errors", "summary", "finished_at", "processed_lines", "rejects_csv"])
     return job
+
+
+@dataclass(frozen=True)
+class SplitFormRow:
+    """One row of the split form: an existing party (by id) or a new party's name, and its share."""
+
+    party_id: int | None
+    new_party_name: str
+    share: str
+
+
+@transaction.atomic
+def split_version_add(
+    *, recording: Recording, right_type: str, effective_from: date, rows: Sequence[SplitFormRow], created_by
+) -> Split:
+    """A new split version from the web form; unknown party names become new parties of the label."""
+    lines = []
+    parties = {p.pk: p for p in Party.objects.filter(label=recording.label)}
+    for row in rows:
+        if not row.share.strip() and row.party_id is None and not row.new_party_name.strip():
+            continue
+        if row.party_id is not None:
+            party = parties.get(row.party_id)
+            if party is None:
+                raise SplitInvalid(f"recording {recording.isrc}: that party is not in {recording.label}")
+        elif row.new_party_name.strip():
+            party, _ = Party.objects.get_or_create(
+                label=recording.label, name=row.new_party_name.strip()[:200]
+            )
+        else:
+            raise SplitInvalid(f"recording {recording.isrc}: a share of {row.share} has no party")
+        try:
+            lines.append(ShareLine(party=party, share=parse_share(row.share)))
+        except ValueError as exc:
+            raise SplitInvalid(f"recording {recording.isrc}: {exc}")
+    return split_create(
+        recording=recording,
+        right_type=right_type,
+        effective_from=effective_from,
+        shares=lines,
+        created_by=created_by,
+    )

@@ -8,6 +8,7 @@ urlpatterns = [
     path("recordings/<int:pk>/", views.recording_detail, name="recording-detail"),
     path("recordings/<int:pk>/audio.bin", views.recording_audio, name="recording-audio"),
     path("recordings/<int:pk>/audio/", views.recording_audio_upload, name="recording-audio-upload"),
+    path("recordings/<int:pk>/splits/", views.recording_split_add, name="recording-split-add"),
     path("imports/", views.import_start, name="import-start"),
     path("imports/<int:pk>/", views.import_detail, name="import-detail"),
     path("imports/<int:pk>/rejects.csv", views.import_rejects, name="import-rejects"),

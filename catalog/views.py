@@ -1,3 +1,5 @@
+from datetime import date
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -8,10 +10,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from catalog import selectors, ui
-from catalog.errors import AudioInvalid, ImportInvalid
-from catalog.models import AuditEvent, ImportJob, Recording, RecordingStatus, Role
-from catalog.services import import_job_create, recording_upload_audio
+from catalog.errors import AudioInvalid, ImportInvalid, SplitInvalid
+from catalog.models import AuditEvent, ImportJob, Party, Recording, RecordingStatus, RightType, Role
+from catalog.services import SplitFormRow, import_job_create, recording_upload_audio, split_version_add
 from catalog.tenancy import get_scoped_or_404, require_role, scoped, switch_label
+from config.errors import StemmaError
 
 
 @login_required
@@ -44,6 +47,10 @@ def recording_detail(request, pk: int):
             "works": recording.works.all(),
             "panels": panels,
             "can_edit": request.membership.allows(Role.RIGHTS_MANAGER),
+            "parties": Party.objects.for_label(request.label).order_by("name"),
+            "form_rows": range(SPLIT_FORM_ROWS),
+            "right_types": RightType.choices,
+            "today": timezone.localdate(),
         },
     )
 
@@ -73,6 +80,43 @@ def recording_audio_upload(request, pk: int):
             messages.success(request, f"Audio stored; {recording.isrc} is queued for fingerprinting.")
         except AudioInvalid as exc:
             messages.error(request, exc.message)
+    return redirect("catalog:recording-detail", pk=recording.pk)
+
+
+SPLIT_FORM_ROWS = 6
+
+
+@login_required
+@require_POST
+def recording_split_add(request, pk: int):
+    require_role(request, Role.RIGHTS_MANAGER)
+    recording = get_scoped_or_404(request, Recording.objects.all(), pk=pk)
+    rows = []
+    for i in range(SPLIT_FORM_ROWS):
+        party = request.POST.get(f"party_{i}", "")
+        rows.append(
+            SplitFormRow(
+                party_id=int(party) if party.isdigit() else None,
+                new_party_name=request.POST.get(f"new_party_{i}", ""),
+                share=request.POST.get(f"share_{i}", ""),
+            )
+        )
+    try:
+        effective_from = date.fromisoformat(request.POST.get("effective_from", ""))
+        if request.POST.get("right_type") not in RightType.values:
+            raise SplitInvalid("Choose master or publishing.")
+        split_version_add(
+            recording=recording,
+            right_type=request.POST["right_type"],
+            effective_from=effective_from,
+            rows=rows,
+            created_by=request.user,
+        )
+        messages.success(request, f"New {request.POST['right_type']} split from {effective_from} saved.")
+    except ValueError:
+        messages.error(request, "The effective date must be a date (YYYY-MM-DD).")
+    except StemmaError as exc:
+        messages.error(request, exc.message)
     return redirect("catalog:recording-detail", pk=recording.pk)
 
 

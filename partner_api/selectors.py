@@ -8,13 +8,21 @@ from fingerprinting.models import Attribution, AttributionShare, Clip
 from partner_api.errors import AttributionNotReady
 from partner_api.models import UsageReport, WebhookDelivery, WebhookEndpoint
 
+MAX_ID = 2**63 - 1  # larger ids cannot exist, and would overflow the database's bigint
+
+
+def _id_or_404(value: int, what: str) -> int:
+    if not 0 < value <= MAX_ID:
+        raise NotFound(f"No {what} {value}.")
+    return value
+
 
 def clip_queryset(*, partner: Partner, label: Label) -> QuerySet[Clip]:
     return Clip.objects.filter(partner=partner, label=label)
 
 
 def clip_get(*, partner: Partner, label: Label, clip_id: int) -> Clip:
-    clip = clip_queryset(partner=partner, label=label).filter(pk=clip_id).first()
+    clip = clip_queryset(partner=partner, label=label).filter(pk=_id_or_404(clip_id, "clip")).first()
     if clip is None:
         raise NotFound(f"No clip {clip_id}.")
     return clip
@@ -42,6 +50,7 @@ def attribution_list(*, partner: Partner, label: Label, clip_id: int) -> list[At
 
 
 def usage_report_get(*, partner: Partner, label: Label, report_id: int) -> UsageReport:
+    report_id = _id_or_404(report_id, "usage report")
     report = UsageReport.objects.filter(partner=partner, label=label, pk=report_id).first()
     if report is None:
         raise NotFound(f"No usage report {report_id}.")
@@ -53,6 +62,7 @@ def webhook_endpoint_list(*, partner: Partner, label: Label) -> QuerySet[Webhook
 
 
 def webhook_endpoint_get(*, partner: Partner, label: Label, endpoint_id: int) -> WebhookEndpoint:
+    endpoint_id = _id_or_404(endpoint_id, "webhook endpoint")
     endpoint = webhook_endpoint_list(partner=partner, label=label).filter(pk=endpoint_id).first()
     if endpoint is None:
         raise NotFound(f"No webhook endpoint {endpoint_id}.")

@@ -13,7 +13,7 @@ from rest_framework import serializers
 
 from fingerprinting.models import Attribution, AttributionShare, Clip
 from ledger.money import is_known_currency
-from partner_api.models import UsageReport, WebhookDelivery, WebhookEndpoint
+from partner_api.models import UsageReport, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -169,6 +169,8 @@ class UsageReportSerializer(serializers.ModelSerializer):
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
+    event_types = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.choices))
+
     class Meta:
         model = WebhookEndpoint
         fields = ["id", "url", "event_types", "description", "is_active", "created_at", "updated_at"]

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from partner_api import apis
 
@@ -18,4 +18,6 @@ urlpatterns = [
         apis.WebhookDeliveryListApi.as_view(),
         name="webhook-deliveries",
     ),
+    # Anything else under /api/v1/ (an unknown path, a non-numeric id) is a 404 in the error shape too.
+    re_path(r"^[\s\S]*$", apis.unknown_path, name="unknown"),
 ]

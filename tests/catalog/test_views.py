@@ -162,3 +162,33 @@ def test_csrf_is_enforced_on_forms(label):
 def test_wav_fixture_is_real_audio(tmp_path):
     write_wav(tmp_path / "x.wav", synthesize(1, 1.0))
     assert (tmp_path / "x.wav").stat().st_size > 40000
+
+
+def test_rights_manager_adds_a_split_version_from_the_recording_page(client, label):
+    recording = RecordingFactory(label=label)
+    ann = PartyFactory(label=label, name="Ann")
+    client.force_login(member("rita", label, Role.RIGHTS_MANAGER))
+    url = reverse("catalog:recording-split-add", args=[recording.pk])
+    form = {"right_type": "master", "effective_from": "2025-01-01", "party_0": ann.pk, "share_0": "0.6",
+            "new_party_1": "Brand New Co", "share_1": "0.4"}  # fmt: skip
+    client.post(url, form)
+    split = recording.splits.get()
+    assert {s.party.name: str(s.share) for s in split.shares.all()} == {
+        "Ann": "0.600000",
+        "Brand New Co": "0.400000",
+    }
+    bad = client.post(
+        url, form | {"effective_from": "2026-01-01", "share_1": "0.3"}, follow=True
+    ).content.decode()
+    assert "sum to 0.9" in bad and recording.splits.count() == 1
+    back = client.post(url, form | {"effective_from": "2024-01-01"}, follow=True).content.decode()
+    assert "retroactively" in back and recording.splits.count() == 1
+
+
+def test_viewer_cannot_add_splits(client, label):
+    recording = RecordingFactory(label=label)
+    client.force_login(member("vic", label, Role.VIEWER))
+    response = client.post(
+        reverse("catalog:recording-split-add", args=[recording.pk]), {"right_type": "master"}
+    )
+    assert response.status_code == 403

@@ -131,3 +131,28 @@ def test_attribution_current_and_all_versions(world):
     versions = client.get(f"{CLIPS}/{clip.pk}/attributions").json()
     assert [(v["version"], v["is_current"]) for v in versions] == [(2, True), (1, False)]
     assert [s["share"] for s in versions[1]["shares"]] == ["0.600000", "0.250000"]
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"created_after": "2026-06-01T17:56:44+22:29"}, 200),  # legal in ISO 8601, not in PostgreSQL
+        ({"created_after": "9999-12-31T23:59:59-23:00"}, 400),  # beyond year 9999 in UTC
+        ({"created_after": "yesterday"}, 400),
+        ({"status": "exploded"}, 400),
+        ({"cursor": "garbage"}, 400),
+        ({"limit": "-1"}, 400),
+    ],
+)
+def test_odd_filters_are_answered_not_crashed(world, params, status):
+    response = world.a1.client().get(CLIPS, params)
+    assert response.status_code == status, response.content
+    if status == 400:
+        assert response.json()["error"]["code"] in {"invalid", "invalid_cursor", "invalid_limit"}
+
+
+def test_unknown_paths_and_non_numeric_ids_are_404_in_the_error_shape(world):
+    for url in ("/api/v1/clips/abc", "/api/v1/clips/-1", "/api/v1/nope", f"{CLIPS}/{2**64}"):
+        response = world.a1.client().get(url)
+        assert response.status_code == 404, url
+        assert response.json()["error"]["code"] == "not_found"

@@ -1,0 +1,80 @@
+"""Schemathesis against the live schema: generated requests (valid and invalid) for every operation,
+sent to a live server; no 5xx, and every answer matches the schema (status, content type, body).
+
+Bounded (a few examples per operation and mode) so it stays well under a minute.
+"""
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+schemathesis = pytest.importorskip("schemathesis")
+from schemathesis import GenerationMode  # noqa: E402
+from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.specs.openapi.checks import (  # noqa: E402
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from partner_api.models import WebhookEndpoint  # noqa: E402
+from tests.partner_api.conftest import make_attribution, make_clip  # noqa: E402
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+EXAMPLES_PER_OPERATION = int(os.environ.get("STEMMA_FUZZ_EXAMPLES", "12"))  # raise it for a deeper run
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_schemathesis_finds_no_server_errors_or_schema_violations(world, live_server, settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"partner": "100000/min", "partner_burst": "100000/s"},
+    }
+    clip = make_clip(world.a1)
+    make_attribution(clip)
+    endpoint = WebhookEndpoint.objects.create(
+        partner=world.a1.partner,
+        label=world.a1.label,
+        url="https://example.com/h",
+        secret="s",
+        event_types=[],
+    )
+    known_ids = {"clip_id": clip.pk, "endpoint_id": endpoint.pk, "report_id": 1}
+    schema = schemathesis.openapi.from_url(f"{live_server.url}/api/schema/")
+    auth = {"Authorization": f"Bearer {world.a1.raw_key}"}
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 14
+
+    for operation in operations:
+        path_names = {p.name for p in operation.path_parameters}
+        known = {name: value for name, value in known_ids.items() if name in path_names}
+        strategies = [
+            operation.as_strategy(generation_mode=mode, headers=auth)
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+        ]
+        if known:
+            strategies.append(operation.as_strategy(headers=auth, path_parameters=known))
+
+        @given(case=st.one_of(strategies))
+        @hypothesis_settings(
+            max_examples=EXAMPLES_PER_OPERATION * len(strategies),
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def run(case):
+            case.call_and_validate(base_url=live_server.url, headers=auth, checks=CHECKS)
+
+        run()
