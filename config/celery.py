@@ -14,12 +14,23 @@ BEAT_HEARTBEAT_KEY = "stemma:beat:heartbeat"
 BEAT_HEARTBEAT_SECONDS = 30
 
 
+def redis_client():
+    """A client for REDIS_URL with short timeouts (None in eager mode, where there is no Redis)."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        return None
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
 @app.task(name="config.beat_heartbeat", ignore_result=True)
 def beat_heartbeat() -> None:
     """Beat schedules this every BEAT_HEARTBEAT_SECONDS; /readyz reports beat stale when it stops."""
-    from django.core.cache import cache
-
-    cache.set(BEAT_HEARTBEAT_KEY, time.time(), timeout=BEAT_HEARTBEAT_SECONDS * 10)
+    client = redis_client()
+    if client is not None:
+        client.set(BEAT_HEARTBEAT_KEY, repr(time.time()), ex=BEAT_HEARTBEAT_SECONDS * 10)
 
 
 _task_tokens: dict[str, object] = {}

@@ -8,10 +8,11 @@ check has a short timeout so the endpoint turns not-ready within seconds of a de
 import time
 from collections.abc import Callable
 
-from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
+
+from config.celery import BEAT_HEARTBEAT_KEY, BEAT_HEARTBEAT_SECONDS, redis_client
 
 Check = Callable[[], tuple[bool, str]]
 _checks: dict[str, Check] = {}
@@ -36,16 +37,10 @@ def check_database() -> tuple[bool, str]:
 
 
 def check_redis() -> tuple[bool, str]:
-    if not settings.REDIS_URL:
+    client = redis_client()
+    if client is None:
         return True, "not configured (tasks run eagerly)"
-    import redis
-
     try:
-        client = redis.Redis.from_url(
-            settings.REDIS_URL,
-            socket_timeout=CHECK_TIMEOUT_SECONDS,
-            socket_connect_timeout=CHECK_TIMEOUT_SECONDS,
-        )
         client.ping()
         return True, "pong"
     except Exception as exc:
@@ -53,14 +48,11 @@ def check_redis() -> tuple[bool, str]:
 
 
 def check_beat() -> tuple[bool, str]:
-    if not settings.REDIS_URL:
+    client = redis_client()
+    if client is None:
         return True, "not configured (no beat in eager mode)"
-    from django.core.cache import cache
-
-    from config.celery import BEAT_HEARTBEAT_KEY, BEAT_HEARTBEAT_SECONDS
-
     try:
-        beat = cache.get(BEAT_HEARTBEAT_KEY)
+        beat = client.get(BEAT_HEARTBEAT_KEY)
     except Exception as exc:
         return False, f"{type(exc).__name__}: {exc}"[:200]
     if beat is None:

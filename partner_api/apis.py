@@ -38,6 +38,7 @@ from partner_api.serializers import (
     AttributionSerializer,
     ClipSerializer,
     RejectedLineSerializer,
+    SettlementSerializer,
     UsageHeaderSerializer,
     UsageLineInputSerializer,
     UsageReportSerializer,
@@ -46,6 +47,8 @@ from partner_api.serializers import (
 )
 from partner_api.services import MAX_USAGE_BATCH_LINES
 from partner_api.throttles import PartnerBurstThrottle, PartnerRateThrottle
+from royalties.models import PartnerSettlement
+from royalties.selectors import settlement_for_partner
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     "Idempotency-Key",
@@ -454,3 +457,34 @@ class UsageReportDetailApi(PartnerAPIView):
     def get(self, request, report_id: int):
         report = selectors.usage_report_get(**self.scope, report_id=report_id)
         return Response(UsageReportSerializer(report).data)
+
+
+# --------------------------------------------------------------------------------------- settlements
+
+
+class SettlementCursorPagination(CreatedCursorPagination):
+    ordering = ("-issued_at", "-id")
+
+
+class SettlementListApi(PartnerApiMixin, generics.ListAPIView):
+    serializer_class = SettlementSerializer
+    pagination_class = SettlementCursorPagination
+
+    class FilterSerializer(serializers.Serializer):
+        period = serializers.RegexField(r"^\d{4}-\d{2}$", required=False, help_text="A month: 2026-10.")
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return PartnerSettlement.objects.none()
+        filters = self.FilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return settlement_for_partner(**self.scope, period=filters.validated_data.get("period"))
+
+    @extend_schema(
+        operation_id="settlements_list",
+        summary="Settlements of closed periods: what the partner owes this label",
+        parameters=[FilterSerializer],
+        responses={200: SettlementSerializer(many=True), **error_responses()},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)

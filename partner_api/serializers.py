@@ -250,3 +250,21 @@ class UsageLineInputSerializer(serializers.Serializer):
         if "clip_id" not in attrs and not attrs.get("external_id"):
             raise serializers.ValidationError({"clip_id": ["Give clip_id or external_id."]})
         return attrs
+
+
+class SettlementSerializer(serializers.Serializer):
+    """What the partner owes the key's label for one closed month, in one currency."""
+
+    id = serializers.IntegerField()
+    period = serializers.SerializerMethodField()
+    currency = serializers.CharField()
+    line_count = serializers.IntegerField()
+    usage_count = serializers.IntegerField()
+    revenue = serializers.DecimalField(source="revenue_exact", max_digits=44, decimal_places=24)
+    pool = serializers.DecimalField(source="pool_exact", max_digits=44, decimal_places=24)
+    amount_due = serializers.DecimalField(max_digits=24, decimal_places=4)
+    issued_at = serializers.DateTimeField()
+    detail = serializers.JSONField()
+
+    def get_period(self, settlement) -> str:
+        return f"{settlement.period.month:%Y-%m}"

@@ -417,7 +417,7 @@ def usage_lines_ingest(
     key never reports usage on another label's clip. Rejected lines write nothing; a line id already
     reported with the same content is a duplicate, counted once.
     """
-    from royalties.ingest import UsageLineInput, usage_ingest
+    from royalties.services import UsageLineInput, usage_ingest
 
     outcome = UsageOutcome()
     clips = _clips_in_scope(partner=partner, label=label, lines=lines)

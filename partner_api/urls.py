@@ -11,6 +11,7 @@ urlpatterns = [
     path("usage", apis.UsageBatchApi.as_view(), name="usage-batch"),
     path("usage/reports", apis.UsageReportCreateApi.as_view(), name="usage-report-create"),
     path("usage/reports/<int:report_id>", apis.UsageReportDetailApi.as_view(), name="usage-report-detail"),
+    path("settlements", apis.SettlementListApi.as_view(), name="settlement-list"),
     path("webhooks", apis.WebhookEndpointCollectionApi.as_view(), name="webhook-list"),
     path("webhooks/<int:endpoint_id>", apis.WebhookEndpointDetailApi.as_view(), name="webhook-detail"),
     path(

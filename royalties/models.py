@@ -177,8 +177,15 @@ class UsageLineType(models.TextChoices):
 
 
 class UsageLine(models.Model):
-    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="+")  # the clip's label
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+", db_index=False)
+    # label and partner are copied from the clip by the ingestion (which checks the clip is the
+    # partner's); the clip's foreign key is the constraint that matters. Skipping the two redundant
+    # foreign-key checks and the label-only index keeps bulk ingestion above 50,000 lines/s.
+    label = models.ForeignKey(
+        Label, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    partner = models.ForeignKey(
+        Partner, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     clip = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="usage_lines")
     partner_line_id = models.CharField(max_length=100)
     line_type = models.CharField(max_length=20, choices=UsageLineType.choices, default=UsageLineType.USAGE)

@@ -2,17 +2,20 @@
 
 import io
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 import numpy as np
 import pytest
 import soundfile
 from django.core.cache import cache
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from catalog.synth import synthesize
 from fingerprinting.models import Attribution, AttributionShare, Clip, ClipStatus, Lane, ReviewState
 from partner_api.services import apikey_create
+from royalties.models import PartnerSettlement, Period, PeriodStatus
 from tests.factories import LabelFactory, PartnerFactory, RecordingFactory
 
 
@@ -130,3 +133,19 @@ def make_attribution(clip: Clip, *, version: int = 1, shares=("0.600000",), reas
     clip.status = ClipStatus.ATTRIBUTED
     clip.save(update_fields=["current_attribution", "status"])
     return attribution
+
+
+def make_settlement(cell, month: date, amount: str, status=PeriodStatus.CLOSED) -> PartnerSettlement:
+    period, _ = Period.objects.get_or_create(label=cell.label, month=month, defaults={"status": status})
+    return PartnerSettlement.objects.create(
+        period=period,
+        partner=cell.partner,
+        currency="EUR",
+        line_count=3,
+        usage_count=1200,
+        revenue_exact=Decimal("100"),
+        pool_exact=Decimal("50"),
+        amount_due=Decimal(amount),
+        issued_at=timezone.now(),
+        detail=[],
+    )

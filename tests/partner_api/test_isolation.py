@@ -5,10 +5,13 @@ Aurora Records (label A) and Boreal Music (label B) both license TuneGen (partne
 404 for each object and empty lists, never a byte of a1's data.
 """
 
+from datetime import date
+
 import pytest
 
-from partner_api.models import WebhookDelivery, WebhookEndpoint
-from tests.partner_api.conftest import make_attribution, make_clip
+from partner_api.models import UsageReport, WebhookDelivery, WebhookEndpoint
+from royalties.models import UsageLine
+from tests.partner_api.conftest import make_attribution, make_clip, make_settlement
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +30,17 @@ def a1_data(world):
     WebhookDelivery.objects.create(
         endpoint=endpoint, event_id="evt_1", event_type="clip.attributed", payload={"a1": True}
     )
-    return {"clip": clip.pk, "endpoint": endpoint.pk}
+    report = UsageReport.objects.create(
+        partner=world.a1.partner,
+        label=world.a1.label,
+        report_ref="a1-report",
+        period_start=date(2026, 10, 1),
+        period_end=date(2026, 10, 31),
+        currency="EUR",
+        file="usage_reports/a1.csv",
+    )
+    make_settlement(world.a1, date(2026, 9, 1), "50.0000")
+    return {"clip": clip.pk, "endpoint": endpoint.pk, "report": report.pk}
 
 
 def object_urls(ids) -> list[str]:
@@ -37,6 +50,7 @@ def object_urls(ids) -> list[str]:
         f"/api/v1/clips/{ids['clip']}/attributions",
         f"/api/v1/webhooks/{ids['endpoint']}",
         f"/api/v1/webhooks/{ids['endpoint']}/deliveries",
+        f"/api/v1/usage/reports/{ids['report']}",
     ]
 
 
@@ -46,6 +60,7 @@ def test_the_owner_sees_everything(world, a1_data):
         assert client.get(url).status_code == 200, url
     assert len(client.get("/api/v1/clips").json()["results"]) == 1
     assert len(client.get("/api/v1/webhooks").json()["results"]) == 1
+    assert len(client.get("/api/v1/settlements").json()["results"]) == 1
 
 
 @pytest.mark.parametrize("who", ["a2", "b1", "b2"])
@@ -59,6 +74,20 @@ def test_other_keys_get_404_and_empty_lists(world, a1_data, who):
     assert client.get("/api/v1/clips").json()["results"] == []
     assert client.get("/api/v1/clips", {"external_id": "secret-clip"}).json()["results"] == []
     assert client.get("/api/v1/webhooks").json()["results"] == []
+    assert client.get("/api/v1/settlements").json()["results"] == []
+
+
+@pytest.mark.parametrize("who", ["a2", "b1", "b2"])
+def test_other_keys_cannot_report_usage_on_the_clip(world, a1_data, who):
+    body = {
+        "currency": "EUR",
+        "period_start": "2026-10-01",
+        "period_end": "2026-10-31",
+        "lines": [{"line_id": "x", "clip_id": a1_data["clip"], "usage_count": 1, "net_revenue": "1"}],
+    }
+    response = getattr(world, who).client().post("/api/v1/usage", body, format="json")
+    assert response.json()["rejected"][0]["code"] == "clip_unknown"
+    assert not UsageLine.objects.exists()
 
 
 @pytest.mark.parametrize("who", ["a2", "b1", "b2"])
