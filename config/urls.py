@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from config import health
+from config import health, metrics  # noqa: F401  (metrics registers the queue collector)
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

@@ -9,3 +9,7 @@ class FingerprintingConfig(AppConfig):
         from fingerprinting import ui
 
         ui.register()
+        from config import metrics
+        from fingerprinting.metrics import ClipCollector
+
+        metrics.register("clips", ClipCollector())

@@ -14,3 +14,7 @@ class PartnerApiConfig(AppConfig):
         from partner_api import ui
 
         ui.register()
+        from config import metrics
+        from partner_api.metrics import WebhookCollector
+
+        metrics.register("webhooks", WebhookCollector())

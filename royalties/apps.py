@@ -9,3 +9,7 @@ class RoyaltiesConfig(AppConfig):
         from royalties import ui
 
         ui.register()
+        from config import metrics
+        from royalties.metrics import CloseCollector
+
+        metrics.register("closes", CloseCollector())
