@@ -15,7 +15,14 @@ from ledger.money import is_known_currency, is_quantized
 from ledger.services import PostingSpec, accounts_ensure, transaction_post, transaction_reverse
 from royalties import accounts as chart
 from royalties.close import close_compute, close_write
-from royalties.errors import PayeeInvalid, PayoutInvalid, PayoutStateConflict, RoyaltyError
+from royalties.errors import (
+    CloseBlocked,
+    FxRateLocked,
+    PayeeInvalid,
+    PayoutInvalid,
+    PayoutStateConflict,
+    RoyaltyError,
+)
 from royalties.ingest import (  # noqa: F401  (re-exported: the service API other apps call)
     LineOutcome,
     UsageIngestResult,
@@ -139,7 +146,7 @@ def fx_rate_set(*, period: str | date, base: str, quote: str, rate: Decimal, sou
         Period.objects.filter(month=month, status=PeriodStatus.CLOSED).exists()
         and FxRate.objects.filter(month=month, base=base, quote=quote).exclude(rate=rate).exists()
     ):
-        raise PayoutStateConflict(f"{base}/{quote} for {month:%Y-%m} was used by a closed period")
+        raise FxRateLocked(f"{base}/{quote} for {month:%Y-%m} was used by a closed period")
     fx, _ = FxRate.objects.update_or_create(
         month=month, base=base, quote=quote, defaults={"rate": rate, "source": source}
     )
@@ -187,6 +194,8 @@ def period_close(*, label: Label, period: str | date, closed_by=None) -> PeriodC
     month = parse_period(period)
     with transaction.atomic():
         row, _ = Period.objects.get_or_create(label=label, month=month)
+        if row.end >= timezone.now().date() and row.status == PeriodStatus.OPEN:
+            raise CloseBlocked(f"{month:%Y-%m} has not ended yet; usage for it may still arrive")
         row = Period.objects.select_for_update().get(pk=row.pk)
         if row.status == PeriodStatus.OPEN:
             row.status = PeriodStatus.CLOSING

@@ -377,3 +377,23 @@ def test_property_close_balances_reconciles_and_replays(lines, rate):
         rounded = st_.earnings if st_ else Decimal(0)
         assert abs(rounded - exact) < Decimal("0.01")
         assert rounded == money_quantize(rounded, "EUR")
+
+
+def test_a_month_that_has_not_ended_cannot_be_closed(label, world):
+    from django.utils import timezone
+
+    with pytest.raises(CloseBlocked, match="not ended"):
+        period_close(label=label, period=timezone.now().date())
+
+
+def test_issued_statements_are_immutable(label, world):
+    from django.db import IntegrityError, transaction
+
+    attribute(world["clip"], {world["a"]: "1"})
+    usage(world["clip"], "100.00", day=SEP)
+    period_close(label=label, period="2026-09")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Statement.objects.filter(party=world["p1"]).update(closing_balance=Decimal("1000.00"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        StatementLine.objects.filter(statement__party=world["p1"]).update(amount_exact=Decimal(1))
+    assert statement(world["p1"], SEP).closing_balance == Decimal("50.00")
