@@ -3,7 +3,7 @@
 import logging
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -151,6 +151,27 @@ def fx_rate_set(*, period: str | date, base: str, quote: str, rate: Decimal, sou
         month=month, base=base, quote=quote, defaults={"rate": rate, "source": source}
     )
     return fx
+
+
+@transaction.atomic
+def fx_rates_import(*, period: str | date, rows: list[tuple[str, str, str]], source: str) -> list[FxRate]:
+    """Import a month's rate table: rows of (base, quote, rate). All or nothing."""
+    imported = []
+    for n, (base, quote, raw) in enumerate(rows, start=1):
+        try:
+            rate = Decimal(str(raw).strip())
+        except InvalidOperation:
+            raise RoyaltyError(f"row {n}: rate {raw!r} is not a number")
+        imported.append(
+            fx_rate_set(
+                period=period,
+                base=base.strip().upper(),
+                quote=quote.strip().upper(),
+                rate=rate,
+                source=source,
+            )
+        )
+    return imported
 
 
 @transaction.atomic
