@@ -11,8 +11,10 @@ the process's peak memory (targets: >= 50,000 rows/s, <= 60 s, <= 2 GiB).
 """
 
 import argparse
+import cProfile
 import itertools
 import os
+import pstats
 import random
 import resource
 import sys
@@ -194,6 +196,7 @@ def main() -> None:
     )
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1,000,000 usage lines")
     parser.add_argument("--seed", type=int, default=20261027)
+    parser.add_argument("--profile", action="store_true", help="print the close's top functions (cProfile)")
     args = parser.parse_args()
 
     url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL") or DEFAULT_URL
@@ -242,9 +245,15 @@ def main() -> None:
     )
     print(f"replay of 10,000 lines: {replay.accepted} accepted, {replay.duplicates:,} duplicates")
 
+    profiler = cProfile.Profile() if args.profile else None
     t0 = time.perf_counter()
+    if profiler:
+        profiler.enable()
     closed = period_close(label=label, period="2026-10")
     close_s = time.perf_counter() - t0
+    if profiler:
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
     summary = closed.period.summary
     print(f"close: {close_s:.2f} s (target <= 60) - {summary['statements']:,} statements, "
           f"{summary['allocations']:,} clip allocations, totals {summary['currencies']}")  # fmt: skip

@@ -148,3 +148,37 @@ class AttributionShare(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recording_id}: {self.share}"
+
+
+class IndexVersion(models.Model):
+    """One version of a label's catalog index (files under MEDIA_ROOT, see fingerprinting.index).
+
+    Exactly one version per label is current; the files' CURRENT pointer is the source of truth for
+    workers, this row is the history people see (admin) and what attributions name.
+    """
+
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="index_versions")
+    version = models.CharField(max_length=100)
+    parent = models.CharField(max_length=100, blank=True)
+    kind = models.CharField(max_length=20)  # "flat" (exact inner product) or "ivf"
+    n_recordings = models.PositiveIntegerField()
+    n_segments = models.PositiveIntegerField()
+    embedder_version = models.CharField(max_length=100)
+    engine_version = models.CharField(max_length=50)
+    calibration = models.JSONField(default=dict)
+    is_current = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = LabelScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["label_id", "-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["label", "version"], name="index_version_unique_per_label"),
+            models.UniqueConstraint(
+                fields=["label"], condition=models.Q(is_current=True), name="index_version_one_current"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label_id}:{self.version}"

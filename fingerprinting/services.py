@@ -2,18 +2,35 @@
 
 import hashlib
 import logging
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.db import IntegrityError, transaction
+from django.db.models import F, Max, Q
+from django.utils import timezone
 
-from catalog.models import Label, Partner
+from catalog.models import Label, Partner, Recording, RecordingStatus
 from config.errors import InvalidInput
-from fingerprinting.audio import probe_bytes
-from fingerprinting.errors import AudioTooLarge, ClipExists
-from fingerprinting.models import Clip, ClipStatus
+from fingerprinting import engine, events
+from fingerprinting import index as catalog_index
+from fingerprinting.audio import load_for_analysis, probe_bytes
+from fingerprinting.errors import AttributionInvalid, AudioRejected, AudioTooLarge, ClipExists, IndexNotReady
+from fingerprinting.models import (
+    SHARE_PLACES,
+    Attribution,
+    AttributionShare,
+    Clip,
+    ClipStatus,
+    IndexVersion,
+    Lane,
+    ReviewState,
+)
+from fingerprinting.shares import ONE, quantize
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +109,429 @@ def clip_submit(
     return clip
 
 
-def clip_attribute(*, clip: Clip):
-    """Attribute a queued clip (engine lands in the next commits)."""
-    raise NotImplementedError("the attribution engine is being built (issue 3)")
+MAX_ATTEMPTS = 3
+RECORDING_MAX_SECONDS = 3600.0
+
+
+# -- catalog indexing ----------------------------------------------------------------------------------
+def _recording_samples(recording: Recording) -> np.ndarray:
+    if not recording.audio:
+        raise AudioRejected("the recording has no audio file", code="empty")
+    return load_for_analysis(recording.audio.path, min_seconds=1.0, max_seconds=RECORDING_MAX_SECONDS)
+
+
+def recording_analyse(*, recording: Recording) -> catalog_index.RecordingAnalysis:
+    """Fingerprint and embed one recording (cached on disk by audio hash and embedder version)."""
+    embedder = catalog_index.get_embedder()
+    sha = recording.audio_sha256 or hashlib.sha256(recording.audio.read()).hexdigest()
+    path = catalog_index.analysis_path(recording.label_id, recording.pk, sha, embedder)
+    if path.exists():
+        return catalog_index.RecordingAnalysis.load(path)
+    samples = _recording_samples(recording)
+    analysis = engine.analyse_recording(
+        samples, recording_id=recording.pk, isrc=recording.isrc, title=recording.title, embedder=embedder
+    )
+    analysis.save(path)
+    return analysis
+
+
+def _row(recording: Recording, analysis: catalog_index.RecordingAnalysis) -> dict:
+    return {
+        "id": recording.pk,
+        "isrc": recording.isrc,
+        "title": recording.title,
+        "duration": round(analysis.duration, 3),
+        "sha": recording.audio_sha256,
+    }
+
+
+def _claim_recordings(label: Label, recordings: Iterable[Recording] | None) -> list[Recording]:
+    """Move pending recordings to processing; return the ones this call claimed."""
+    queryset = Recording.objects.filter(label=label, status=RecordingStatus.PENDING)
+    if recordings is not None:
+        queryset = queryset.filter(pk__in=[r.pk for r in recordings])
+    claimed = []
+    for recording in queryset.order_by("pk"):
+        updated = Recording.objects.filter(pk=recording.pk, status=RecordingStatus.PENDING).update(
+            status=RecordingStatus.PROCESSING, status_reason=""
+        )
+        if updated:
+            claimed.append(recording)
+    return claimed
+
+
+def catalog_index_update(
+    *,
+    label: Label,
+    recordings: Iterable[Recording] | None = None,
+    remove: Iterable[Recording] = (),
+    rebuild: bool = False,
+    progress: Callable[[Recording], None] | None = None,
+) -> IndexVersion | None:
+    """Fingerprint, embed and index the label's pending recordings (or only `recordings`), drop
+    `remove`, and swap in a new index version. Safe to re-run: only pending recordings are claimed,
+    analyses are cached, and nothing changes when there is nothing to do (returns None then).
+    `rebuild=True` refits the standardizer and writes a version from all indexed recordings."""
+    claimed = _claim_recordings(label, recordings)
+    analysed: list[tuple[Recording, catalog_index.RecordingAnalysis]] = []
+    for recording in claimed:
+        try:
+            analysed.append((recording, recording_analyse(recording=recording)))
+        except AudioRejected as exc:
+            Recording.objects.filter(pk=recording.pk).update(
+                status=RecordingStatus.FAILED, status_reason=f"{exc.code}: {exc.message}"[:300]
+            )
+        except Exception as exc:
+            Recording.objects.filter(pk=recording.pk).update(
+                status=RecordingStatus.PENDING, status_reason=f"indexing failed, will retry: {exc}"[:300]
+            )
+            raise
+        if progress:
+            progress(recording)
+    removed_ids = {r.pk for r in remove}
+    if not analysed and not removed_ids and not rebuild:
+        return None
+    with catalog_index.label_lock(label.pk):
+        previous = catalog_index.open_current(label.pk)
+        new_ids = {r.pk for r, _a in analysed}
+        keep = (
+            Recording.objects.filter(label=label, status=RecordingStatus.INDEXED)
+            .exclude(pk__in=new_ids | removed_ids)
+            .order_by("pk")
+        )
+        entries = [(_row(r, a), a) for r, a in analysed]
+        for recording in keep:
+            analysis = recording_analyse(recording=recording)
+            entries.append((_row(recording, analysis), analysis))
+        standardizer = None if (rebuild or previous is None) else previous.standardizer
+        version = catalog_index.write_version(
+            label_id=label.pk,
+            entries=entries,
+            standardizer=standardizer,
+            embedder=catalog_index.get_embedder(),
+            engine_version=engine.ENGINE_VERSION,
+            calibrate=engine.calibrate,
+            previous=previous,
+        )
+        loaded = catalog_index.open_current(label.pk)
+        with transaction.atomic():
+            IndexVersion.objects.filter(label=label, is_current=True).update(is_current=False)
+            row, _created = IndexVersion.objects.update_or_create(
+                label=label,
+                version=version,
+                defaults={
+                    "parent": previous.version if previous else "",
+                    "kind": loaded.meta["kind"],
+                    "n_recordings": loaded.n_recordings,
+                    "n_segments": loaded.meta["n_segments"],
+                    "embedder_version": loaded.meta["embedder_version"],
+                    "engine_version": loaded.meta["engine_version"],
+                    "calibration": loaded.meta["calibration"],
+                    "is_current": True,
+                },
+            )
+            if new_ids:
+                Recording.objects.filter(pk__in=new_ids).update(
+                    status=RecordingStatus.INDEXED, status_reason=""
+                )
+            if removed_ids:
+                Recording.objects.filter(pk__in=removed_ids, status=RecordingStatus.INDEXED).update(
+                    status=RecordingStatus.PENDING, status_reason="removed from the index"
+                )
+        catalog_index.prune_versions(label.pk)
+    return row
+
+
+def recording_index(*, recording: Recording) -> IndexVersion | None:
+    """Incremental add of one pending recording (the task path); None if it was not pending."""
+    return catalog_index_update(label=recording.label, recordings=[recording])
+
+
+def recording_unindex(*, recording: Recording) -> IndexVersion | None:
+    """Remove a recording from its label's index (a new version without its segments)."""
+    return catalog_index_update(label=recording.label, recordings=[], remove=[recording])
+
+
+def index_rebuild(*, label: Label) -> IndexVersion | None:
+    return catalog_index_update(label=label, rebuild=True)
+
+
+@transaction.atomic
+def index_activate(*, label: Label, version: str) -> IndexVersion:
+    """Make an existing version current again (a rollback), atomically."""
+    row = IndexVersion.objects.select_for_update().filter(label=label, version=version).first()
+    if row is None:
+        raise InvalidInput(f"label {label.slug} has no index version {version!r}")
+    catalog_index.swap_current(label.pk, version)
+    IndexVersion.objects.filter(label=label, is_current=True).exclude(pk=row.pk).update(is_current=False)
+    row.is_current = True
+    row.save(update_fields=["is_current"])
+    return row
+
+
+# -- clip attribution ----------------------------------------------------------------------------------
+def _reject(clip: Clip, code: str, message: str) -> None:
+    with transaction.atomic():
+        updated = Clip.objects.filter(pk=clip.pk, status=ClipStatus.PROCESSING).update(
+            status=ClipStatus.REJECTED,
+            reject_code=code,
+            reject_message=message[:500],
+            processing_started_at=None,
+        )
+        if updated:
+            clip.refresh_from_db()
+            events.publish(events.CLIP_REJECTED, clip=clip, attribution=None)
+
+
+def _claim_clip(clip: Clip) -> bool:
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.CLIP_PROCESSING_TIMEOUT_SECONDS)
+    return bool(
+        Clip.objects.filter(pk=clip.pk)
+        .filter(
+            Q(status=ClipStatus.QUEUED) | Q(status=ClipStatus.PROCESSING, processing_started_at__lt=stale)
+        )
+        .update(status=ClipStatus.PROCESSING, processing_started_at=now, attempts=F("attempts") + 1)
+    )
+
+
+def audio_attribute(*, label: Label, path: Path | str, declared_references: Sequence[str] = ()):
+    """Attribute an audio file against the label's current index without storing anything.
+    Returns (EngineResult, CatalogIndex). Raises AudioRejected or IndexNotReady."""
+    samples = load_for_analysis(
+        path, min_seconds=settings.CLIP_MIN_SECONDS, max_seconds=settings.CLIP_MAX_SECONDS
+    )
+    index = catalog_index.open_current(label.pk)
+    if index is None or index.n_recordings == 0:
+        raise IndexNotReady(f"label {label.slug} has no catalog index yet; run index_catalog")
+    return engine.attribute_samples(index, samples, declared_isrcs=tuple(declared_references)), index
+
+
+def _review_state(result) -> str:
+    unsupported = any(
+        d.get("in_catalog") and not d.get("supported") for d in result.evidence["declared_references"]
+    )
+    if result.confidence >= engine.AUTO_ACCEPT_CONFIDENCE and not unsupported:
+        return ReviewState.AUTO_ACCEPTED
+    return ReviewState.NEEDS_REVIEW
+
+
+def _attribution_write(
+    *,
+    clip: Clip,
+    lines: list[tuple[Recording, Decimal, str, dict]],
+    remainder: Decimal,
+    review_state: str,
+    confidence: float,
+    engine_name: str,
+    engine_version: str,
+    embedder_version: str,
+    index_version: str,
+    parameters: dict,
+    evidence: dict,
+    timings: dict,
+    created_by=None,
+    reason: str = "",
+) -> Attribution:
+    """Append a new attribution version and move the clip's pointer. Caller holds the clip row lock."""
+    total = sum((share for _r, share, _l, _e in lines), Decimal(0)) + remainder
+    if total != ONE:
+        raise AttributionInvalid(f"shares plus remainder sum to {total}, not exactly 1")
+    previous = Attribution.objects.filter(clip=clip).aggregate(v=Max("version"))["v"] or 0
+    attribution = Attribution.objects.create(
+        clip=clip,
+        version=previous + 1,
+        unattributed=remainder,
+        review_state=review_state,
+        confidence=confidence,
+        engine_name=engine_name,
+        engine_version=engine_version,
+        embedder_version=embedder_version,
+        index_version=index_version,
+        parameters=parameters,
+        evidence=evidence,
+        timings=timings,
+        created_by=created_by,
+        reason=reason,
+        supersedes_id=clip.current_attribution_id,
+    )
+    AttributionShare.objects.bulk_create(
+        AttributionShare(
+            attribution=attribution, recording=recording, rank=rank, share=share, lane=lane, evidence=ev
+        )
+        for rank, (recording, share, lane, ev) in enumerate(lines, start=1)
+    )
+    return attribution
+
+
+def _engine_lines(label: Label, result, index) -> tuple[list[tuple[Recording, Decimal, str, dict]], Decimal]:
+    values, remainder = quantize([s.share for s in result.shares])
+    ids = [index.recordings[s.position]["id"] for s in result.shares]
+    recordings = Recording.objects.in_bulk(ids)
+    lines = []
+    for share, value in zip(result.shares, values, strict=True):
+        recording = recordings.get(index.recordings[share.position]["id"])
+        if recording is None or recording.label_id != label.pk or value <= 0:
+            remainder += value  # a recording deleted since indexing, or a share that rounded to zero
+            continue
+        lines.append((recording, value, share.lane, share.evidence))
+    return lines, remainder
+
+
+def clip_attribute(*, clip: Clip, reason: str = "", force: bool = False) -> Attribution | None:
+    """Attribute a queued clip. Idempotent: the clip is claimed with an UPDATE ... WHERE status is
+    queued (or processing past the timeout); a second run finds nothing to claim and returns None.
+    `force=True` re-attributes an attributed clip (new index): a new version, the pointer moves."""
+    if force:
+        claimed = bool(
+            Clip.objects.filter(pk=clip.pk, status=ClipStatus.ATTRIBUTED).update(
+                status=ClipStatus.PROCESSING, processing_started_at=timezone.now()
+            )
+        )
+    else:
+        claimed = _claim_clip(clip)
+    if not claimed:
+        return None
+    clip.refresh_from_db()
+    try:
+        result, index = audio_attribute(
+            label=clip.label, path=clip.audio.path, declared_references=clip.declared_references
+        )
+    except AudioRejected as exc:
+        _reject(clip, exc.code, exc.message)
+        return None
+    except IndexNotReady:
+        logger.warning("clip %s waits: label %s has no index", clip.pk, clip.label_id)
+        Clip.objects.filter(pk=clip.pk, status=ClipStatus.PROCESSING).update(status=ClipStatus.QUEUED)
+        return None
+    except Exception as exc:
+        clip.refresh_from_db()
+        if clip.attempts >= MAX_ATTEMPTS:
+            _reject(clip, "undecodable", f"processing failed {clip.attempts} times: {exc}")
+            return None
+        Clip.objects.filter(pk=clip.pk, status=ClipStatus.PROCESSING).update(status=ClipStatus.QUEUED)
+        raise
+    with transaction.atomic():
+        locked = Clip.objects.select_for_update().get(pk=clip.pk)
+        if locked.status != ClipStatus.PROCESSING:
+            return None  # someone else finished or rejected it meanwhile
+        lines, remainder = _engine_lines(clip.label, result, index)
+        attribution = _attribution_write(
+            clip=locked,
+            lines=lines,
+            remainder=remainder,
+            review_state=_review_state(result),
+            confidence=result.confidence,
+            engine_name=engine.ENGINE_NAME,
+            engine_version=engine.ENGINE_VERSION,
+            embedder_version=index.meta["embedder_version"],
+            index_version=index.version,
+            parameters={**engine.parameters(), "z_threshold": index.meta["calibration"].get("z_threshold")},
+            evidence=result.evidence,
+            timings=result.timings,
+            reason=reason,
+        )
+        locked.status = ClipStatus.ATTRIBUTED
+        locked.current_attribution = attribution
+        locked.duration_seconds = round(result.duration, 3)
+        locked.processing_started_at = None
+        locked.reject_code = ""
+        locked.reject_message = ""
+        locked.save(
+            update_fields=[
+                "status",
+                "current_attribution",
+                "duration_seconds",
+                "processing_started_at",
+                "reject_code",
+                "reject_message",
+                "updated_at",
+            ]
+        )
+        events.publish(events.CLIP_ATTRIBUTED, clip=locked, attribution=attribution)
+    return attribution
+
+
+def _parse_share(value) -> Decimal:
+    try:
+        share = Decimal(str(value))
+    except InvalidOperation:
+        raise AttributionInvalid(f"share {value!r} is not a number")
+    if not share.is_finite() or share <= 0 or share > ONE:
+        raise AttributionInvalid(f"share {value} must be above 0 and at most 1")
+    if share.as_tuple().exponent < -SHARE_PLACES:
+        raise AttributionInvalid(f"share {value} has more than {SHARE_PLACES} decimal places")
+    return share
+
+
+@transaction.atomic
+def attribution_revise(
+    *,
+    clip: Clip,
+    shares: dict[Recording, Decimal],
+    review_state: str,
+    created_by,
+    reason: str,
+) -> Attribution:
+    """A person's version of the shares: a new attribution version; the clip's pointer moves to it.
+    The remainder is 1 minus the shares, exactly; evidence of the previous version is kept by
+    reference (`supersedes`) and per recording where it had any."""
+    if review_state not in ReviewState.values:
+        raise AttributionInvalid(f"unknown review state {review_state!r}")
+    if not reason or not reason.strip():
+        raise AttributionInvalid("a revision needs a reason", fields={"reason": ["This field is required."]})
+    locked = Clip.objects.select_for_update().get(pk=clip.pk)
+    if locked.current_attribution_id is None:
+        raise AttributionInvalid("the clip has no attribution to revise yet")
+    previous = locked.current_attribution
+    parsed = []
+    for recording, value in shares.items():
+        if recording.label_id != locked.label_id:
+            raise AttributionInvalid(f"recording {recording.isrc} is not in the clip's label")
+        parsed.append((recording, _parse_share(value)))
+    total = sum((share for _r, share in parsed), Decimal(0))
+    if total > ONE:
+        raise AttributionInvalid(f"shares sum to {total}, more than 1")
+    old_evidence = {s.recording_id: s.evidence for s in previous.shares.all()}
+    parsed.sort(key=lambda rs: (-rs[1], rs[0].pk))
+    lines = [(r, share, Lane.MANUAL, {"previous": old_evidence.get(r.pk, {})}) for r, share in parsed]
+    attribution = _attribution_write(
+        clip=locked,
+        lines=lines,
+        remainder=ONE - total,
+        review_state=review_state,
+        confidence=1.0,
+        engine_name=previous.engine_name,
+        engine_version=previous.engine_version,
+        embedder_version=previous.embedder_version,
+        index_version=previous.index_version,
+        parameters=previous.parameters,
+        evidence={**previous.evidence, "revised_from_version": previous.version},
+        timings={},
+        created_by=created_by,
+        reason=reason.strip()[:500],
+    )
+    locked.current_attribution = attribution
+    locked.save(update_fields=["current_attribution", "updated_at"])
+    events.publish(events.ATTRIBUTION_REVISED, clip=locked, attribution=attribution)
+    return attribution
+
+
+def clip_sweep() -> list[int]:
+    """Re-queue clips stuck in queued or processing past CLIP_PROCESSING_TIMEOUT_SECONDS (a worker
+    died, a broker message was lost). Returns the clip ids queued again; their tasks claim them."""
+    from fingerprinting.tasks import clip_attribute_task
+
+    stale = timezone.now() - timedelta(seconds=settings.CLIP_PROCESSING_TIMEOUT_SECONDS)
+    stuck = list(
+        Clip.objects.filter(
+            Q(status=ClipStatus.PROCESSING, processing_started_at__lt=stale)
+            | Q(status=ClipStatus.QUEUED, updated_at__lt=stale)
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:1000]
+    )
+    for clip_id in stuck:
+        Clip.objects.filter(pk=clip_id, status=ClipStatus.QUEUED).update(updated_at=timezone.now())
+        transaction.on_commit(lambda clip_id=clip_id: clip_attribute_task.delay(clip_id))
+    return stuck

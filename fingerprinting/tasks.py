@@ -1,18 +1,64 @@
-"""Celery tasks: thin wrappers that take ids, load rows and call one service. All safe to run twice.
+"""Celery tasks: thin wrappers that take ids, load rows and call one service. All safe to run twice
+(the services claim their work with a conditional UPDATE). A task whose row is gone returns quietly.
 
 Routed to the CPU-bound "attribution" queue by `CELERY_TASK_ROUTES` ("fingerprinting.tasks.*").
 """
 
 from celery import shared_task
 
+from catalog.models import Label, Recording
 from fingerprinting.models import Clip
 
+RETRY = {"autoretry_for": (OSError,), "retry_backoff": True, "retry_jitter": True, "max_retries": 3}
 
-@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, retry_jitter=True, max_retries=3)
-def clip_attribute_task(clip_id: int) -> None:
+
+@shared_task(acks_late=True, **RETRY)
+def clip_attribute_task(clip_id: int) -> int | None:
     from fingerprinting.services import clip_attribute
 
     clip = Clip.objects.filter(pk=clip_id).first()
     if clip is None:
-        return
-    clip_attribute(clip=clip)
+        return None
+    attribution = clip_attribute(clip=clip)
+    return attribution.pk if attribution else None
+
+
+@shared_task(acks_late=True, **RETRY)
+def recording_index_task(recording_id: int) -> str | None:
+    from fingerprinting.services import recording_index
+
+    recording = Recording.objects.filter(pk=recording_id).first()
+    if recording is None:
+        return None
+    version = recording_index(recording=recording)
+    return version.version if version else None
+
+
+@shared_task(acks_late=True, **RETRY)
+def catalog_index_task(label_id: int) -> str | None:
+    """Index every pending recording of a label (one new version for the batch)."""
+    from fingerprinting.services import catalog_index_update
+
+    label = Label.objects.filter(pk=label_id).first()
+    if label is None:
+        return None
+    version = catalog_index_update(label=label)
+    return version.version if version else None
+
+
+@shared_task(acks_late=True, **RETRY)
+def index_rebuild_task(label_id: int) -> str | None:
+    from fingerprinting.services import index_rebuild
+
+    label = Label.objects.filter(pk=label_id).first()
+    if label is None:
+        return None
+    version = index_rebuild(label=label)
+    return version.version if version else None
+
+
+@shared_task(acks_late=True)
+def clip_sweep_task() -> int:
+    from fingerprinting.services import clip_sweep
+
+    return len(clip_sweep())

@@ -20,7 +20,7 @@ import requests
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -114,6 +114,19 @@ def _same_submission(clip: Clip, *, label: Label, metadata: ClipMetadata, audio_
     return clip.label_id == label.pk and clip.audio_sha256 == audio_sha256 and metadata.matches(clip)
 
 
+def _external_id_lock(*, partner: Partner, external_id: str) -> None:
+    """Serialise submissions of one (partner, external_id) until the transaction ends (PostgreSQL).
+
+    Without it, two identical racing requests both pass the existence check, and the loser cannot tell
+    whether `clip_submit` created its clip or found the winner's. SQLite serialises writers anyway.
+    """
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.sha256(f"clip-external-id:{partner.pk}:{external_id}".encode()).digest()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest[:8], "big", signed=True)])
+
+
 @transaction.atomic
 def partner_clip_submit(
     *, label: Label, partner: Partner, audio: File, audio_sha256: str, metadata: ClipMetadata
@@ -124,6 +137,7 @@ def partner_clip_submit(
     the existing clip; anything else under it is a conflict (409), so a partner's retry never creates a
     second clip and never silently changes the first.
     """
+    _external_id_lock(partner=partner, external_id=metadata.external_id)
     lookup = {"partner": partner, "external_id": metadata.external_id}
     existing = Clip.objects.filter(**lookup).first()
     if existing is not None:

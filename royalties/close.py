@@ -842,13 +842,9 @@ def close_write(plan: ClosePlan, *, closed_by=None) -> dict:
     statement_ids = dict(Statement.objects.filter(period=period).values_list("party_id", "id"))
 
     def line_rows():
-        for (party_id, kind, partner_id, recording_id, clip_id, currency, reference), (
-            amount,
-            count,
-        ) in sorted(
-            plan.lines.items(),
-            key=lambda item: (item[0][0], item[0][1], item[0][2], item[0][3], item[0][4] or 0, item[0][6]),
-        ):
+        # Insertion order is deterministic (usage is read in a fixed order): no sort needed.
+        for key, (amount, count) in plan.lines.items():
+            party_id, kind, partner_id, recording_id, clip_id, currency, reference = key
             if amount:
                 yield (
                     statement_ids[party_id],

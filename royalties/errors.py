@@ -35,3 +35,7 @@ class PayeeInvalid(RoyaltyError):
 
 class SettlementNotFound(NotFound):
     code = "settlement_not_found"
+
+
+class FxRateLocked(Conflict):
+    code = "fx_rate_locked"

@@ -3,7 +3,7 @@
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -89,7 +89,11 @@ def _shape_problems(line: UsageLineInput, today: date) -> list[str]:
         reasons.append(R_TYPE)
     elif R_REVENUE not in reasons and revenue < 0 and line.line_type != UsageLineType.ADJUSTMENT:
         reasons.append(R_NEGATIVE)
-    if not isinstance(line.usage_date, date) or not (EARLIEST_USAGE_DATE <= line.usage_date <= today):
+    if (
+        not isinstance(line.usage_date, date)
+        or isinstance(line.usage_date, datetime)
+        or not (EARLIEST_USAGE_DATE <= line.usage_date <= today)
+    ):
         reasons.append(R_DATE)
     if line.territory and not TERRITORY.match(line.territory):
         reasons.append(R_TERRITORY)

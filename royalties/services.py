@@ -3,7 +3,7 @@
 import logging
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -15,7 +15,14 @@ from ledger.money import is_known_currency, is_quantized
 from ledger.services import PostingSpec, accounts_ensure, transaction_post, transaction_reverse
 from royalties import accounts as chart
 from royalties.close import close_compute, close_write
-from royalties.errors import PayeeInvalid, PayoutInvalid, PayoutStateConflict, RoyaltyError
+from royalties.errors import (
+    CloseBlocked,
+    FxRateLocked,
+    PayeeInvalid,
+    PayoutInvalid,
+    PayoutStateConflict,
+    RoyaltyError,
+)
 from royalties.ingest import (  # noqa: F401  (re-exported: the service API other apps call)
     LineOutcome,
     UsageIngestResult,
@@ -139,11 +146,32 @@ def fx_rate_set(*, period: str | date, base: str, quote: str, rate: Decimal, sou
         Period.objects.filter(month=month, status=PeriodStatus.CLOSED).exists()
         and FxRate.objects.filter(month=month, base=base, quote=quote).exclude(rate=rate).exists()
     ):
-        raise PayoutStateConflict(f"{base}/{quote} for {month:%Y-%m} was used by a closed period")
+        raise FxRateLocked(f"{base}/{quote} for {month:%Y-%m} was used by a closed period")
     fx, _ = FxRate.objects.update_or_create(
         month=month, base=base, quote=quote, defaults={"rate": rate, "source": source}
     )
     return fx
+
+
+@transaction.atomic
+def fx_rates_import(*, period: str | date, rows: list[tuple[str, str, str]], source: str) -> list[FxRate]:
+    """Import a month's rate table: rows of (base, quote, rate). All or nothing."""
+    imported = []
+    for n, (base, quote, raw) in enumerate(rows, start=1):
+        try:
+            rate = Decimal(str(raw).strip())
+        except InvalidOperation:
+            raise RoyaltyError(f"row {n}: rate {raw!r} is not a number")
+        imported.append(
+            fx_rate_set(
+                period=period,
+                base=base.strip().upper(),
+                quote=quote.strip().upper(),
+                rate=rate,
+                source=source,
+            )
+        )
+    return imported
 
 
 @transaction.atomic
@@ -187,6 +215,8 @@ def period_close(*, label: Label, period: str | date, closed_by=None) -> PeriodC
     month = parse_period(period)
     with transaction.atomic():
         row, _ = Period.objects.get_or_create(label=label, month=month)
+        if row.end >= timezone.now().date() and row.status == PeriodStatus.OPEN:
+            raise CloseBlocked(f"{month:%Y-%m} has not ended yet; usage for it may still arrive")
         row = Period.objects.select_for_update().get(pk=row.pk)
         if row.status == PeriodStatus.OPEN:
             row.status = PeriodStatus.CLOSING

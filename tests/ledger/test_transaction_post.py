@@ -137,3 +137,21 @@ def test_every_posted_transaction_sums_to_zero(accounts, debits):
     postings.append(PostingSpec(account=accounts["payable"], amount=-sum(debits)))
     txn = transaction_post(key=key, postings=postings, effective_date=DAY)
     assert transaction_is_balanced(txn=txn)
+
+
+def test_database_rejects_raw_updates_on_any_backend(accounts):
+    """PostgreSQL and SQLite both refuse an UPDATE of a posting that bypasses the ORM."""
+    from django.db import DatabaseError, connection
+    from django.db import transaction as db_transaction
+
+    transaction_post(
+        key="raw",
+        postings=[
+            PostingSpec(account=accounts["cash"], amount=Decimal("1")),
+            PostingSpec(account=accounts["payable"], amount=Decimal("-1")),
+        ],
+        effective_date=DAY,
+    )
+    with pytest.raises(DatabaseError), db_transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE ledger_posting SET amount = 5")
+    assert sorted(Posting.objects.values_list("amount", flat=True)) == [Decimal("-1"), Decimal("1")]

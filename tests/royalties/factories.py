@@ -56,13 +56,14 @@ def attribute(
     return attribution
 
 
-def deal(label, partner, *, rate="0.5", currency="EUR", start=date(2020, 1, 1), **terms):
+def deal(label, partner, *, rate="0.5", currency="EUR", start=date(2020, 1, 1), effective_to=None, **terms):
     return deal_create(
         label=label,
         partner=partner,
         royalty_rate=Decimal(rate),
         currency=currency,
         effective_from=start,
+        effective_to=effective_to,
         **{k: Decimal(v) if k in {"attributed_fraction", "label_share"} else v for k, v in terms.items()},
     )
 

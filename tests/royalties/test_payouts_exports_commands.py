@@ -113,3 +113,23 @@ def test_beat_task_queues_last_month(label, monkeypatch):
     last_month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     periods_close_previous_month_task()
     assert (label.pk, last_month) in queued
+
+
+def test_fx_import_command(tmp_path):
+    from royalties.models import FxRate
+
+    rates = tmp_path / "rates.csv"
+    rates.write_text("base,quote,rate\nEUR,USD,1.0821\nEUR,GBP,0.8712\n")
+    out = StringIO()
+    call_command("fx_import", str(rates), "--period", "2026-10", "--source", "ECB", stdout=out)
+    assert "imported 2 rates" in out.getvalue()
+    assert FxRate.objects.get(base="EUR", quote="USD").rate == Decimal("1.0821")
+
+
+def test_fx_rate_of_a_closed_month_cannot_change(label, closed):
+    from royalties.errors import FxRateLocked
+    from royalties.services import fx_rate_set
+
+    fx_rate_set(period="2026-09", base="EUR", quote="USD", rate=Decimal("1.1"), source="ECB")
+    with pytest.raises(FxRateLocked):
+        fx_rate_set(period="2026-09", base="EUR", quote="USD", rate=Decimal("1.2"), source="ECB")

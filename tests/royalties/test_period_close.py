@@ -377,3 +377,121 @@ def test_property_close_balances_reconciles_and_replays(lines, rate):
         rounded = st_.earnings if st_ else Decimal(0)
         assert abs(rounded - exact) < Decimal("0.01")
         assert rounded == money_quantize(rounded, "EUR")
+
+
+def test_a_month_that_has_not_ended_cannot_be_closed(label, world):
+    from django.utils import timezone
+
+    with pytest.raises(CloseBlocked, match="not ended"):
+        period_close(label=label, period=timezone.now().date())
+
+
+def test_issued_statements_are_immutable(label, world):
+    from django.db import IntegrityError, transaction
+
+    attribute(world["clip"], {world["a"]: "1"})
+    usage(world["clip"], "100.00", day=SEP)
+    period_close(label=label, period="2026-09")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Statement.objects.filter(party=world["p1"]).update(closing_balance=Decimal("1000.00"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        StatementLine.objects.filter(statement__party=world["p1"]).update(amount_exact=Decimal(1))
+    assert statement(world["p1"], SEP).closing_balance == Decimal("50.00")
+
+
+def test_disputed_after_close_is_clawed_back_into_suspense(label, world):
+    """Sep: A 1.0 -> P1 earns 50.00. Then the attribution is disputed (new version, not payable).
+    Oct: P1 adjustment -50.00; the 50.00 goes into suspense, held for the clip."""
+    attribute(world["clip"], {world["a"]: "1"})
+    usage(world["clip"], "100.00", day=SEP)
+    period_close(label=label, period="2026-09")
+    attribute(world["clip"], {world["a"]: "1"}, review_state=ReviewState.DISPUTED)
+    period_close(label=label, period="2026-10")
+    assert statement(world["p1"], OCT).adjustments == Decimal("-50.00")
+    assert account_balance_by_code(code=f"label:{label.pk}:suspense", currency="EUR") == Decimal("50.00")
+    revision = ClipAllocation.objects.get(is_current=True)
+    assert (revision.kind, revision.payable, revision.held_amount) == ("revision", False, Decimal("50.00"))
+    report = period_reconcile(label=label, period="2026-10")
+    assert report.ok and report.currencies[0].suspense_balance == Decimal("50.00")
+
+
+def test_deal_and_split_changes_within_the_month(label, partner):
+    """Deal rate 0.5 until Sep 14, 0.4 from Sep 15. A's split: P1 100% until Sep 19, then P1/P2 50/50.
+      Sep 10: 100.00 x 0.5 = 50.00 -> P1 50.00
+      Sep 16: 100.00 x 0.4 = 40.00 -> P1 40.00 (split still P1 100%)
+      Sep 25: 100.00 x 0.4 = 40.00 -> P1 20.00, P2 20.00
+    P1 110.00, P2 20.00; the partner owes 130.00.
+    """
+    p1, p2 = PartyFactory(label=label, name="P1"), PartyFactory(label=label, name="P2")
+    a = RecordingFactory(label=label)
+    split_for(a, {p1: "1"})
+    split_for(a, {p1: "0.5", p2: "0.5"}, start=date(2026, 9, 20))
+    deal(label, partner, rate="0.5", effective_to=date(2026, 9, 14))
+    deal(label, partner, rate="0.4", start=date(2026, 9, 15))
+    clip = ClipFactory(label=label, partner=partner)
+    attribute(clip, {a: "1"})
+    for day in (10, 16, 25):
+        usage(clip, "100.00", day=date(2026, 9, day))
+    period_close(label=label, period="2026-09")
+    assert (statement(p1, SEP).earnings, statement(p2, SEP).earnings) == (Decimal("110.00"), Decimal("20.00"))
+    assert PartnerSettlement.objects.get().amount_due == Decimal("130.00")
+    assert period_reconcile(label=label, period="2026-09").ok
+
+
+transitions = st.lists(
+    st.sampled_from(["keep", "move", "review", "confirm", "dispute"]), min_size=1, max_size=5
+)
+
+
+@settings(
+    max_examples=10,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(transitions, st.lists(st.decimals(min_value=0, max_value=500, places=2), min_size=1, max_size=5))
+def test_property_revisions_across_periods_conserve_money(changes, revenues):
+    """Whatever happens to attributions between closes, after each close the partner receivables
+    equal party payables + label share + suspense, and every period reconciles."""
+    label = LabelFactory()
+    partner = PartnerFactory()
+    p = [PartyFactory(label=label) for _ in range(3)]
+    r = [RecordingFactory(label=label) for _ in range(2)]
+    split_for(r[0], {p[0]: "0.7", p[1]: "0.3"})
+    split_for(r[1], {p[2]: "1"})
+    deal(label, partner, rate="0.37", attributed_fraction="0.8")
+    clips = []
+    for revenue in revenues:
+        clip = ClipFactory(label=label, partner=partner)
+        attribute(clip, {r[0]: "0.5", r[1]: "0.3"})
+        usage(clip, str(revenue), day=AUG)
+        clips.append(clip)
+    period_close(label=label, period="2026-08")
+    states = {
+        "move": ({r[1]: "0.9"}, ReviewState.ADJUSTED),
+        "review": ({r[0]: "1"}, ReviewState.NEEDS_REVIEW),
+        "confirm": ({r[0]: "0.25", r[1]: "0.25"}, ReviewState.CONFIRMED),
+        "dispute": ({r[1]: "1"}, ReviewState.DISPUTED),
+    }
+    for month, change in zip(
+        ["2026-09", "2026-10"],
+        [changes[: len(changes) // 2 + 1], changes[len(changes) // 2 + 1 :]],
+        strict=True,
+    ):
+        for clip, what in zip(clips, change, strict=False):
+            if what != "keep":
+                attribute(clip, states[what][0], review_state=states[what][1])
+                clip.refresh_from_db()
+        period_close(label=label, period=month)
+        report = period_reconcile(label=label, period=month)
+        assert report.ok, report.problems
+    codes = {
+        "receivable": f"partner:{partner.pk}:label:{label.pk}:receivable",
+        "share": f"label:{label.pk}:royalty_share",
+        "suspense": f"label:{label.pk}:suspense",
+    }
+    owed = sum(payable(party) for party in p)
+    receivable = account_balance_by_code(code=codes["receivable"], currency="EUR")
+    share = account_balance_by_code(code=codes["share"], currency="EUR")
+    held = account_balance_by_code(code=codes["suspense"], currency="EUR")
+    assert receivable == owed + share + held
+    assert held >= 0

@@ -1,6 +1,6 @@
 """royalties.services.usage_ingest: validation per line, replays counted once."""
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import count
 
@@ -62,6 +62,7 @@ def test_accepts_valid_lines_by_our_id_or_the_partners(clip, partner):
         ({"net_revenue": Decimal("-1.00")}, "negative_revenue_not_adjustment"),
         ({"line_type": "refund"}, "line_type_unknown"),
         ({"usage_date": date(1999, 12, 31)}, "date_out_of_range"),
+        ({"usage_date": datetime(2026, 9, 1, 12, 0)}, "date_out_of_range"),
         ({"territory": "Germany"}, "territory_invalid"),
         ({"partner_line_id": ""}, "partner_line_id_invalid"),
     ],

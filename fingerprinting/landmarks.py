@@ -1,0 +1,183 @@
+"""Landmark lane: spectral peak pairs (constellation hashing), our own, for what Chromaprint misses:
+short excerpts and material mixed under other music. Chromaprint summarises the whole chroma of a
+frame, so a second source changes every sub-fingerprint; a spectral peak of the quieter source often
+survives the mix, and a few hundred surviving peak pairs at a consistent time offset are enough.
+
+Peaks: local maxima of the log spectrogram (11025 Hz, 1024-point FFT, 256 hop: 23 ms x 10.8 Hz),
+the strongest PEAKS_PER_SECOND per second. Pairs: each peak with its FANOUT nearest later peaks within
+TARGET_FRAMES frames and MAX_DF bins. Hash: f1 (9 bits) | df (8 bits) | dt (6 bits).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import maximum_filter
+
+from fingerprinting.audio import ANALYSIS_SR
+
+N_FFT = 1024
+HOP = 256
+FRAME_SECONDS = HOP / ANALYSIS_SR
+PEAK_TIME = 11  # neighbourhood (frames) a peak must dominate
+PEAK_FREQ = 15  # neighbourhood (bins)
+PEAKS_PER_SECOND = 30
+FANOUT = 4
+TARGET_FRAMES = 40
+MAX_DF = 63
+MAX_POSTINGS = 400
+MIN_MATCHES = 10  # hashes agreeing on one offset
+MIN_MATCH_FRACTION = 0.008  # ... and at least this fraction of the clip's hashes
+RUN_GAP_SECONDS = 3.0
+MIN_RUN_MATCHES = 10
+MIN_RUN_SECONDS = 2.0
+MAX_CANDIDATES = 16
+
+
+def peaks(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(frame, bin) of spectral peaks, sorted by frame then bin."""
+    if len(samples) < N_FFT:
+        return np.zeros(0, np.int32), np.zeros(0, np.int32)
+    n = 1 + (len(samples) - N_FFT) // HOP
+    idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n)[:, None]
+    spec = np.abs(np.fft.rfft(samples[idx].astype(np.float32) * np.hanning(N_FFT).astype(np.float32), axis=1))
+    log = np.log(spec[:, 1:512] + 1e-6).astype(np.float32)  # drop DC; 511 bins fit in 9 bits
+    local = maximum_filter(log, size=(PEAK_TIME, PEAK_FREQ), mode="constant", cval=-np.inf)
+    floor = np.median(log) + 1.0
+    t, f = np.nonzero((log == local) & (log > floor))
+    if len(t) == 0:
+        return t.astype(np.int32), f.astype(np.int32)
+    strength = log[t, f]
+    frames_per_block = int(round(1.0 / FRAME_SECONDS))
+    block = t // frames_per_block
+    order = np.lexsort((-strength, block))
+    t, f, block = t[order], f[order], block[order]
+    first = np.searchsorted(block, block, side="left")
+    keep = (np.arange(len(t)) - first) < PEAKS_PER_SECOND
+    t, f = t[keep], f[keep] + 1
+    order = np.lexsort((f, t))
+    return t[order].astype(np.int32), f[order].astype(np.int32)
+
+
+def hashes(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(hash uint32, anchor frame int32) pairs."""
+    t, f = peaks(samples)
+    out_h, out_t = [], []
+    for shift in range(1, FANOUT * 6):
+        if shift >= len(t):
+            break
+        dt = t[shift:] - t[:-shift]
+        df = f[shift:] - f[:-shift]
+        ok = (dt > 0) & (dt <= TARGET_FRAMES) & (np.abs(df) <= MAX_DF)
+        out_h.append(
+            (f[:-shift][ok].astype(np.uint32) << 14)
+            | ((df[ok] + 64).astype(np.uint32) << 6)
+            | dt[ok].astype(np.uint32)
+        )
+        out_t.append(t[:-shift][ok])
+    if not out_h:
+        return np.zeros(0, np.uint32), np.zeros(0, np.int32)
+    h = np.concatenate(out_h)
+    anchors = np.concatenate(out_t)
+    # FANOUT pairs per anchor: the nearest later peaks (pairs come in order of shift).
+    order = np.lexsort((np.repeat(np.arange(len(out_h)), [len(x) for x in out_h]), anchors))
+    h, anchors = h[order], anchors[order]
+    first = np.searchsorted(anchors, anchors, side="left")
+    keep = (np.arange(len(h)) - first) < FANOUT
+    return h[keep].astype(np.uint32), anchors[keep].astype(np.int32)
+
+
+@dataclass(frozen=True)
+class LandmarkRun:
+    recording: int
+    clip_start: float
+    clip_end: float
+    rec_start: float
+    rec_end: float
+    matches: int
+    density: float  # matching hashes per second of the run
+
+
+class LandmarkIndex:
+    def __init__(self, *, keys, post_rec, post_t):
+        self.keys = keys
+        self.post_rec = post_rec
+        self.post_t = post_t
+
+    @classmethod
+    def build(cls, per_recording: list[tuple[np.ndarray, np.ndarray]]) -> "LandmarkIndex":
+        if not per_recording:
+            return cls(
+                keys=np.zeros(0, np.uint32), post_rec=np.zeros(0, np.int32), post_t=np.zeros(0, np.int32)
+            )
+        keys = np.concatenate([h for h, _t in per_recording]).astype(np.uint32)
+        rec = np.concatenate([np.full(len(h), i, np.int32) for i, (h, _t) in enumerate(per_recording)])
+        times = np.concatenate([t for _h, t in per_recording]).astype(np.int32)
+        order = np.argsort(keys, kind="stable")
+        return cls(keys=keys[order], post_rec=rec[order], post_t=times[order])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"lm_keys": self.keys, "lm_post_rec": self.post_rec, "lm_post_t": self.post_t}
+
+    def match(self, clip_hashes: np.ndarray, clip_times: np.ndarray) -> list[LandmarkRun]:
+        if len(clip_hashes) == 0 or len(self.keys) == 0:
+            return []
+        lo = np.searchsorted(self.keys, clip_hashes, side="left")
+        hi = np.searchsorted(self.keys, clip_hashes, side="right")
+        counts = hi - lo
+        keep = (counts > 0) & (counts <= MAX_POSTINGS)
+        if not keep.any():
+            return []
+        reps = counts[keep]
+        qt = np.repeat(clip_times[keep], reps).astype(np.int64)
+        starts = np.repeat(lo[keep], reps)
+        post = starts + np.arange(len(starts)) - np.repeat(np.cumsum(reps) - reps, reps)
+        rec = self.post_rec[post].astype(np.int64)
+        offset = self.post_t[post].astype(np.int64) - qt
+        codes = (rec << 32) | (offset + (1 << 31))
+        uniq, votes = np.unique(codes, return_counts=True)
+        pooled = votes.copy()
+        adjacent = ((uniq[1:] >> 32) == (uniq[:-1] >> 32)) & (np.diff(uniq) == 1)
+        pooled[:-1] += np.where(adjacent, votes[1:], 0)
+        pooled[1:] += np.where(adjacent, votes[:-1], 0)
+        needed = max(MIN_MATCHES, int(MIN_MATCH_FRACTION * len(clip_hashes)))
+        good = np.nonzero(pooled >= needed)[0]
+        if len(good) == 0:
+            return []
+        order = good[np.lexsort((uniq[good], -pooled[good]))]
+        runs: list[LandmarkRun] = []
+        taken: set[tuple[int, int]] = set()
+        for i in order[: MAX_CANDIDATES * 3]:
+            r, off = int(uniq[i] >> 32), int(uniq[i] & 0xFFFFFFFF) - (1 << 31)
+            if any((r, off + d) in taken for d in (-1, 0, 1)):
+                continue
+            taken.add((r, off))
+            hit = (rec == r) & (np.abs(offset - off) <= 1)
+            times = np.unique(qt[hit]) * FRAME_SECONDS
+            runs.extend(_runs(r, off, times))
+            if len({run.recording for run in runs}) >= MAX_CANDIDATES:
+                break
+        return runs
+
+
+def _runs(rec: int, offset: int, times: np.ndarray) -> list[LandmarkRun]:
+    if len(times) == 0:
+        return []
+    out = []
+    breaks = np.nonzero(np.diff(times) > RUN_GAP_SECONDS)[0]
+    for segment in np.split(times, breaks + 1):
+        start, end = float(segment[0]), float(segment[-1]) + TARGET_FRAMES * FRAME_SECONDS
+        if len(segment) < MIN_RUN_MATCHES or end - start < MIN_RUN_SECONDS:
+            continue
+        shift = offset * FRAME_SECONDS
+        out.append(
+            LandmarkRun(
+                recording=rec,
+                clip_start=start,
+                clip_end=end,
+                rec_start=start + shift,
+                rec_end=end + shift,
+                matches=int(len(segment)),
+                density=float(len(segment) / (end - start)),
+            )
+        )
+    return out

@@ -1,0 +1,85 @@
+import os
+
+import pytest
+
+from catalog.models import RecordingStatus
+from catalog.services import recording_attach_audio
+from catalog.synth import write_wav
+from fingerprinting import index as catalog_index
+from fingerprinting.models import IndexVersion
+from fingerprinting.services import (
+    catalog_index_update,
+    index_activate,
+    index_rebuild,
+    recording_index,
+    recording_unindex,
+)
+from tests.factories import RecordingFactory
+from tests.fingerprinting.conftest import SR, recording_audio
+
+pytestmark = pytest.mark.django_db
+
+
+def test_index_versions_are_swapped_atomically_and_kept(label, catalog, indexed, tmp_path):
+    first = catalog_index.open_current(label.pk)
+    assert first.version == indexed.version
+    assert first.n_recordings == len(catalog)
+    assert all(r.status == RecordingStatus.INDEXED for r in catalog)
+    assert catalog_index_update(label=label) is None  # nothing pending: re-running changes nothing
+
+    # Incremental add: a new version with one more recording; the worker's cached index notices it.
+    extra = RecordingFactory(label=label, title="Late addition")
+    path = tmp_path / "late.wav"
+    write_wav(path, recording_audio(20), SR)
+    recording_attach_audio(recording=extra, path=path)
+    second = recording_index(recording=extra)
+    assert second.version != first.version and second.parent == first.version
+    assert recording_index(recording=extra) is None  # already indexed: a second run does nothing
+    loaded = catalog_index.open_current(label.pk)
+    assert loaded.version == second.version and loaded.n_recordings == len(catalog) + 1
+    assert loaded.standardizer.mean.tolist() == first.standardizer.mean.tolist()  # incremental: same scaling
+    assert IndexVersion.objects.get(label=label, is_current=True).version == second.version
+    assert IndexVersion.objects.filter(label=label).count() == 2
+
+    # The old version's files are intact and loadable (a worker may still be reading them).
+    old = catalog_index.load_version(label.pk, first.version)
+    assert old.n_recordings == len(catalog)
+
+    # Removal by id: a new version without the recording's segments.
+    third = recording_unindex(recording=catalog[0])
+    loaded = catalog_index.open_current(label.pk)
+    assert loaded.version == third.version
+    assert catalog[0].pk not in {r["id"] for r in loaded.recordings}
+    assert not any(int(i) >> catalog_index.SEGMENT_BITS == catalog[0].pk for i in loaded.seg_ids)
+    assert loaded.faiss_index.ntotal == loaded.meta["n_segments"]
+
+    # Rolling back is one atomic pointer swap.
+    index_activate(label=label, version=second.version)
+    assert catalog_index.current_version(label.pk) == second.version
+    assert catalog_index.open_current(label.pk).version == second.version
+    assert list(
+        IndexVersion.objects.filter(label=label, is_current=True).values_list("version", flat=True)
+    ) == [second.version]
+
+
+def test_pointer_swap_never_exposes_a_half_written_version(label, catalog, indexed, monkeypatch):
+    before = catalog_index.current_version(label.pk)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(catalog_index, "swap_current", crash)
+    with pytest.raises(RuntimeError):
+        index_rebuild(label=label)
+    assert catalog_index.current_version(label.pk) == before
+    versions_dir = catalog_index.label_dir(label.pk) / "versions"
+    assert not [p for p in os.listdir(versions_dir) if p.startswith(".tmp-")]
+    assert catalog_index.open_current(label.pk).version == before
+
+
+def test_rebuild_refits_and_reproduces_the_same_content_version(label, catalog, indexed):
+    rebuilt = index_rebuild(label=label)
+    assert rebuilt.version != indexed.version
+    # Same recordings, same engine: the content digest part of the name is the same.
+    assert rebuilt.version.split("-")[1] == indexed.version.split("-")[1]
+    assert catalog_index.prune_versions(label.pk, keep=1) == [indexed.version]
