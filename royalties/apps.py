@@ -1,6 +1,21 @@
+"""Deals, usage, periods, statements and payouts."""
+
 from django.apps import AppConfig
 
 
 class RoyaltiesConfig(AppConfig):
     name = "royalties"
     verbose_name = "Royalties"
+
+    def ready(self) -> None:
+        from catalog import ui
+        from royalties.selectors import recording_earnings
+
+        ui.register_recording_panel(
+            ui.Panel(
+                title="Earnings",
+                order=60,
+                template="royalties/recording_earnings_panel.html",
+                context=lambda request, recording: {"rows": recording_earnings(recording=recording)},
+            )
+        )
