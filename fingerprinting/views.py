@@ -73,23 +73,41 @@ def review_queue(request):
     return render(request, "fingerprinting/review_queue.html", {"page": page})
 
 
+def _run_label(run: dict) -> str:
+    how = (
+        f"bit error rate {run['ber']:.2f}"
+        if run.get("ber") is not None
+        else f"{run.get('matches', 0)} landmark matches"
+    )
+    return f"{run['clip_start']:.1f}-{run['clip_end']:.1f} s = recording {run['rec_start']:.1f}-{run['rec_end']:.1f} s, {how}"
+
+
+def _window_label(window: dict) -> str:
+    return (
+        f"{window['clip_start']:.1f}-{window['clip_end']:.1f} s: z {window.get('z', 0):.1f} above the null, "
+        f"similarity {window.get('similarity', 0):.2f}"
+    )
+
+
 def _timeline(attribution: Attribution, shares: list[AttributionShare]) -> dict:
     """Rows of rectangles in percent of the clip's length: verbatim runs and style windows per recording."""
     duration = float(attribution.evidence.get("duration_seconds") or 0) or 1.0
+
+    def span(item: dict) -> dict:
+        return {
+            "x": 100 * item["clip_start"] / duration,
+            "w": 100 * (item["clip_end"] - item["clip_start"]) / duration,
+        }
+
     rows = []
     for i, share in enumerate(shares):
         evidence = share.evidence or {}
-        runs = [
-            {"x": 100 * r["clip_start"] / duration, "w": max(0.4, 100 * (r["clip_end"] - r["clip_start"]) / duration),
-             "label": f"{r['clip_start']:.1f}-{r['clip_end']:.1f} s = recording {r['rec_start']:.1f}-{r['rec_end']:.1f} s, BER {r['ber']:.2f}"}
-            for r in evidence.get("verbatim", {}).get("runs", [])
-        ]  # fmt: skip
+        runs = [span(r) | {"label": _run_label(r)} for r in evidence.get("verbatim", {}).get("runs", [])]
+        # Darker is further above the null: a z of 8 or more is full colour.
         windows = [
-            {"x": 100 * w["clip_start"] / duration, "w": 100 * (w["clip_end"] - w["clip_start"]) / duration,
-             "opacity": min(1.0, max(0.08, (w.get("similarity") or 0))),
-             "label": f"{w['clip_start']:.1f}-{w['clip_end']:.1f} s: similarity {w.get('similarity', 0):.2f}, z {w.get('z', 0):.1f}"}
+            span(w) | {"label": _window_label(w), "opacity": min(1.0, max(0.08, (w.get("z") or 0) / 8))}
             for w in evidence.get("style", {}).get("windows", [])
-        ]  # fmt: skip
+        ]
         rows.append(
             {
                 "share": share,
@@ -98,10 +116,8 @@ def _timeline(attribution: Attribution, shares: list[AttributionShare]) -> dict:
                 "windows": windows,
             }
         )
-    ticks = [
-        {"x": 100 * t / duration, "t": t}
-        for t in range(0, int(duration) + 1, max(1, int(duration) // 6 or 1))
-    ]
+    step = max(1, int(duration) // 6)
+    ticks = [{"x": 100 * t / duration, "t": t} for t in range(0, int(duration) + 1, step)]
     return {"rows": rows, "duration": duration, "ticks": ticks}
 
 

@@ -5,7 +5,15 @@ from decimal import Decimal
 
 from django.db.models import Sum
 
-from ledger.models import Account, Posting, Transaction
+from ledger.models import AMOUNT_PLACES, Account, Posting, Transaction
+
+_AMOUNT_QUANTUM = Decimal(1).scaleb(-AMOUNT_PLACES)
+
+
+def _exact_sum(value) -> Decimal:
+    """A database SUM of postings, exact. Sums of 4-place amounts have 4 places: quantizing changes
+    nothing on PostgreSQL and removes the float noise of SQLite, which adds decimals as floats."""
+    return Decimal(0) if value is None else Decimal(value).quantize(_AMOUNT_QUANTUM)
 
 
 def account_balance(*, account: Account, as_of: date | None = None) -> Decimal:
@@ -13,7 +21,7 @@ def account_balance(*, account: Account, as_of: date | None = None) -> Decimal:
     postings = Posting.objects.filter(account=account)
     if as_of is not None:
         postings = postings.filter(transaction__effective_date__lte=as_of)
-    total = postings.aggregate(total=Sum("amount"))["total"] or Decimal(0)
+    total = _exact_sum(postings.aggregate(total=Sum("amount"))["total"])
     return -total if account.is_credit_normal else total
 
 
@@ -34,7 +42,7 @@ def balances_for_codes(
     if key_prefix is not None:
         postings = postings.filter(transaction__key__startswith=key_prefix)
     rows = postings.values("account__code", "currency").annotate(total=Sum("amount"))
-    return {(r["account__code"], r["currency"]): r["total"] for r in rows}
+    return {(r["account__code"], r["currency"]): _exact_sum(r["total"]) for r in rows}
 
 
 def transaction_is_balanced(*, txn: Transaction) -> bool:

@@ -9,6 +9,8 @@ from rest_framework import authentication, exceptions
 
 from catalog.models import Label, Partner
 from partner_api.models import ApiKey, api_key_hash
+from partner_api.selectors import apikey_lookup
+from partner_api.services import apikey_touch
 
 # last_used_at is written at most this often per key, so reads stay reads.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -55,15 +57,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid API key.")
         prefix = "_".join(raw_key.split("_", 2)[:2])  # the secret part may hold "_" too
-        api_key = ApiKey.objects.select_related("partner", "label").filter(prefix=prefix).first()
+        api_key = apikey_lookup(prefix=prefix)
         if api_key is None or not hmac.compare_digest(api_key.key_hash, api_key_hash(raw_key)):
             raise exceptions.AuthenticationFailed("Invalid API key.")
         if not api_key.is_active:
             raise exceptions.AuthenticationFailed("This API key has been revoked.")
         now = timezone.now()
         if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
-            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-            api_key.last_used_at = now
+            apikey_touch(api_key=api_key, now=now)
         return ApiClient(api_key), api_key
 
     def authenticate_header(self, request) -> str:

@@ -1,12 +1,13 @@
 """Reads for the partner API. Every query is scoped to one (partner, label) pair: the API key's."""
 
+from django.core.cache import cache
 from django.db.models import Prefetch, QuerySet
 
 from catalog.models import Label, Partner
 from config.errors import NotFound
 from fingerprinting.models import Attribution, AttributionShare, Clip
 from partner_api.errors import AttributionNotReady
-from partner_api.models import UsageReport, WebhookDelivery, WebhookEndpoint
+from partner_api.models import ApiKey, UsageReport, WebhookDelivery, WebhookEndpoint
 
 MAX_ID = 2**63 - 1  # larger ids cannot exist, and would overflow the database's bigint
 
@@ -17,15 +18,39 @@ def _id_or_404(value: int, what: str) -> int:
     return value
 
 
+def apikey_cache_key(prefix: str) -> str:
+    return f"partner_api:apikey:{prefix}"
+
+
+APIKEY_CACHE_SECONDS = 60
+
+
+def apikey_lookup(*, prefix: str) -> ApiKey | None:
+    """The key with its partner and label, from the cache when there (every request needs it).
+
+    `apikey_revoke` and `apikey_touch` rewrite the entry, so with the shared Redis cache a revocation
+    holds at once; with the per-process local-memory cache (development) within APIKEY_CACHE_SECONDS.
+    """
+    cache_key = apikey_cache_key(prefix)
+    api_key = cache.get(cache_key)
+    if api_key is None:
+        try:
+            api_key = ApiKey.objects.select_related("partner", "label").get(prefix=prefix)
+        except ApiKey.DoesNotExist:
+            return None
+        cache.set(cache_key, api_key, APIKEY_CACHE_SECONDS)
+    return api_key
+
+
 def clip_queryset(*, partner: Partner, label: Label) -> QuerySet[Clip]:
     return Clip.objects.filter(partner=partner, label=label)
 
 
 def clip_get(*, partner: Partner, label: Label, clip_id: int) -> Clip:
-    clip = clip_queryset(partner=partner, label=label).filter(pk=_id_or_404(clip_id, "clip")).first()
-    if clip is None:
+    try:  # get(), not first(): no ORDER BY to compile and run for a primary-key lookup
+        return clip_queryset(partner=partner, label=label).get(pk=_id_or_404(clip_id, "clip"))
+    except Clip.DoesNotExist:
         raise NotFound(f"No clip {clip_id}.")
-    return clip
 
 
 def _attributions(clip: Clip) -> QuerySet[Attribution]:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
@@ -45,6 +46,7 @@ from partner_api.models import (
     WebhookEvent,
     api_key_hash,
 )
+from partner_api.selectors import APIKEY_CACHE_SECONDS, apikey_cache_key
 from partner_api.usage_csv import usage_csv_decode, usage_csv_lines, usage_csv_parse_header
 
 logger = logging.getLogger(__name__)
@@ -83,7 +85,18 @@ def apikey_revoke(*, api_key: ApiKey) -> ApiKey:
     """Revoke a key; revoking a revoked key keeps its first revocation time."""
     ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     api_key.refresh_from_db(fields=["revoked_at"])
+    # Dropped now and again after the commit: a request racing the revocation may re-cache the old row.
+    prefix = api_key.prefix
+    cache.delete(apikey_cache_key(prefix))
+    transaction.on_commit(lambda: cache.delete(apikey_cache_key(prefix)))
     return api_key
+
+
+def apikey_touch(*, api_key: ApiKey, now: datetime) -> None:
+    """Record a use (callers do it at most once a minute per key) and refresh the cached copy."""
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    api_key.last_used_at = now
+    cache.set(apikey_cache_key(api_key.prefix), api_key, APIKEY_CACHE_SECONDS)
 
 
 # --------------------------------------------------------------------------------------------- clips

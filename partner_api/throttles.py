@@ -1,24 +1,48 @@
 """Rate limits per API key (rates `partner` and `partner_burst` in REST_FRAMEWORK settings).
 
-The counters live in the default cache: Redis when REDIS_URL is set, so every worker shares them.
-DRF answers 429 with `Retry-After`; config.errors gives it the code `throttled`.
+A fixed-window counter per key in the default cache (Redis when REDIS_URL is set, so every worker
+shares it): two cache calls per rate and request, and `incr` is atomic in Redis. DRF's
+SimpleRateThrottle keeps one timestamp per request instead (a 1,200-entry list per key at 1200/min,
+read and written whole on every request, and racy between workers). A fixed window lets up to twice
+the rate through across a window boundary; the burst rate bounds that. DRF answers 429 with
+`Retry-After`; config.errors gives it the code `throttled`.
 """
 
+import time
+
+from django.core.cache import cache
 from rest_framework.settings import api_settings
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 
-class _ApiKeyThrottle(SimpleRateThrottle):
-    def get_rate(self):
-        # Read at request time (DRF binds the rates at import), so settings overrides apply.
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+class _ApiKeyThrottle(BaseThrottle):
+    scope = ""
 
-    def get_cache_key(self, request, view):
-        api_key = getattr(request, "auth", None)
-        prefix = getattr(api_key, "prefix", None)
-        if prefix is None:
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": prefix}
+    def __init__(self):
+        self.wait_seconds: float | None = None
+
+    def allow_request(self, request, view) -> bool:
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)  # read now: settings may be overridden
+        prefix = getattr(getattr(request, "auth", None), "prefix", None)
+        if rate is None or prefix is None:
+            return True
+        limit, duration = SimpleRateThrottle.parse_rate(None, rate)
+        now = time.time()
+        window = int(now // duration)
+        key = f"throttle:{self.scope}:{prefix}:{window}"
+        cache.add(key, 0, timeout=duration + 1)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=duration + 1)
+            count = 1
+        if count <= limit:
+            return True
+        self.wait_seconds = (window + 1) * duration - now
+        return False
+
+    def wait(self) -> float | None:
+        return self.wait_seconds
 
 
 class PartnerRateThrottle(_ApiKeyThrottle):

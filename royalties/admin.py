@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from catalog.admin import LabelScopedAdmin
 from royalties.models import (
     Deal,
     FxRate,
@@ -15,7 +16,19 @@ from royalties.models import (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ThroughPeriodScopedAdmin(admin.ModelAdmin):
+    """Staff see only their labels' rows (superusers see all), for models reached through a path."""
+
+    label_path = "period__label"
+
+    def get_queryset(self, request):
+        rows = super().get_queryset(request)
+        if request.user.is_superuser:
+            return rows
+        return rows.filter(**{f"{self.label_path}__memberships__user": request.user}).distinct()
+
+
+class ReadOnlyAdmin(ThroughPeriodScopedAdmin):
     """Rows written by the close or the ingestion service only."""
 
     def has_add_permission(self, request, obj=None):
@@ -29,7 +42,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Deal)
-class DealAdmin(admin.ModelAdmin):
+class DealAdmin(LabelScopedAdmin):
     list_display = [
         "label",
         "partner",
@@ -44,12 +57,15 @@ class DealAdmin(admin.ModelAdmin):
 
 
 @admin.register(PayeeProfile)
-class PayeeProfileAdmin(admin.ModelAdmin):
+class PayeeProfileAdmin(ThroughPeriodScopedAdmin):
+    label_path = "party__label"
     list_display = ["party", "currency", "iban", "bic", "withholding_rate", "advance_amount"]
     search_fields = ["party__name", "iban"]
 
 
-admin.site.register(LabelRoyaltySettings)
+@admin.register(LabelRoyaltySettings)
+class LabelRoyaltySettingsAdmin(ThroughPeriodScopedAdmin):
+    label_path = "label"
 
 
 @admin.register(FxRate)
@@ -59,6 +75,7 @@ class FxRateAdmin(admin.ModelAdmin):
 
 @admin.register(UsageLine)
 class UsageLineAdmin(ReadOnlyAdmin):
+    label_path = "label"
     list_display = [
         "partner",
         "partner_line_id",
@@ -74,6 +91,7 @@ class UsageLineAdmin(ReadOnlyAdmin):
 
 @admin.register(Period)
 class PeriodAdmin(ReadOnlyAdmin):
+    label_path = "label"
     list_display = ["label", "month", "status", "closed_at"]
     list_filter = ["status"]
 
@@ -109,9 +127,11 @@ class PartnerSettlementAdmin(ReadOnlyAdmin):
 
 @admin.register(PayoutBatch)
 class PayoutBatchAdmin(ReadOnlyAdmin):
+    label_path = "label"
     list_display = ["pk", "label", "currency", "status", "created_at", "paid_at"]
 
 
 @admin.register(PayoutLine)
 class PayoutLineAdmin(ReadOnlyAdmin):
+    label_path = "batch__label"
     list_display = ["batch", "party", "amount", "currency", "status"]

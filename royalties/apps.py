@@ -1,3 +1,5 @@
+"""Deals, usage, periods, statements and payouts."""
+
 from django.apps import AppConfig
 
 
@@ -6,9 +8,20 @@ class RoyaltiesConfig(AppConfig):
     verbose_name = "Royalties"
 
     def ready(self) -> None:
-        from royalties import ui
+        from catalog import ui
+        from royalties.selectors import recording_earnings
 
-        ui.register()
+        ui.register_recording_panel(
+            ui.Panel(
+                title="Earnings",
+                order=60,
+                template="royalties/recording_earnings_panel.html",
+                context=lambda request, recording: {"rows": recording_earnings(recording=recording)},
+            )
+        )
+        from royalties import ui as royalties_ui
+
+        royalties_ui.register()
         from config import metrics
         from royalties.metrics import CloseCollector
 

@@ -35,6 +35,7 @@ from royalties.bulk import bulk_insert
 from royalties.errors import CloseBlocked
 from royalties.models import (
     EXACT_PLACES,
+    REVENUE_PLACES,
     AllocationKind,
     ClipAllocation,
     Deal,
@@ -52,6 +53,7 @@ from royalties.models import (
 
 ZERO = Decimal(0)
 EXACT_QUANTUM = Decimal(1).scaleb(-EXACT_PLACES)
+REVENUE_QUANTUM = Decimal(1).scaleb(-REVENUE_PLACES)
 MAX_BUCKETS = 31  # more split/deal changes than this in a month: group usage by day instead
 LABEL_KEY = ("label", 0)
 SUSPENSE_KEY = ("suspense", 0)
@@ -285,7 +287,8 @@ class _Close:
                 split_on = date.fromisoformat(split_on)
             deal = self.deal_for(partner_id, split_on)
             book = self.currency_book(deal.currency)
-            revenue = revenue * self.rate(currency, deal.currency)
+            # Sums of 6-place revenues have 6 places; quantizing removes SQLite's float noise.
+            revenue = Decimal(revenue).quantize(REVENUE_QUANTUM) * self.rate(currency, deal.currency)
             pool = revenue * deal.royalty_rate
             label_part = pool * deal.label_share
             attributed = (pool - label_part) * deal.attributed_fraction

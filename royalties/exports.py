@@ -10,6 +10,7 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from ledger.money import money_quantize
 from royalties.models import PartnerSettlement, PayoutBatch, Statement, StatementLine
 
 LINE_PLACES = Decimal("0.000001")  # exact amounts are shown to six places; totals are rounded
@@ -31,6 +32,10 @@ def _lines(statement: Statement):
 
 
 def _totals(statement: Statement) -> list[tuple[str, Decimal]]:
+    return [(name, money_quantize(value, statement.currency)) for name, value in _raw_totals(statement)]
+
+
+def _raw_totals(statement: Statement) -> list[tuple[str, Decimal]]:
     return [
         ("Opening balance", statement.opening_balance),
         ("Earnings", statement.earnings),
@@ -156,7 +161,7 @@ def settlement_csv(settlement: PartnerSettlement) -> str:
         ["usage_count", settlement.usage_count],
         ["revenue", f"{settlement.revenue_exact.quantize(LINE_PLACES):f}"],
         ["pool_exact", f"{settlement.pool_exact.quantize(LINE_PLACES):f}"],
-        ["amount_due", f"{settlement.amount_due:f}"],
+        ["amount_due", f"{money_quantize(settlement.amount_due, settlement.currency):f}"],
         [],
         ["deal", "revenue", "pool"],
     ]
@@ -174,7 +179,7 @@ def payout_batch_csv(batch: PayoutBatch) -> str:
                 line.party.name,
                 line.iban,
                 line.bic,
-                f"{line.amount:f}",
+                f"{money_quantize(line.amount, line.currency):f}",
                 line.currency,
                 line.statement.number,
                 line.status,

@@ -375,6 +375,11 @@ class StatementLine(models.Model):
 
     class Meta:
         ordering = ["statement_id", "id"]
+        indexes = [
+            models.Index(
+                fields=["recording"], name="statement_line_recording", condition=Q(recording__isnull=False)
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount_exact} {self.currency}"

@@ -20,10 +20,12 @@ from ledger.selectors import balances_for_codes
 from royalties import accounts as chart
 from royalties.close import _Close, _fx_table, fx_rate
 from royalties.errors import PeriodNotClosed
-from royalties.models import Period, PeriodStatus, Statement, UsageLine
+from royalties.models import MONEY_PLACES, REVENUE_PLACES, Period, PeriodStatus, Statement, UsageLine
 from royalties.periods import parse_period
 
 ZERO = Decimal(0)
+MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
+REVENUE_QUANTUM = Decimal(1).scaleb(-REVENUE_PLACES)
 
 
 @dataclass
@@ -101,7 +103,7 @@ def period_reconcile(*, label: Label, period: str | date) -> ReconcileReport:
             if code.endswith(":royalty_share")
             else "suspense"
         )
-        sums[p["currency"]][kind] += p["total"]
+        sums[p["currency"]][kind] += Decimal(p["total"]).quantize(MONEY_QUANTUM)  # SQLite sums floats
     for currency in sorted(set(pools) | set(sums)):
         s = sums[currency]
         expected = money_quantize(pools.get(currency, ZERO), currency)

@@ -2,9 +2,9 @@
 
 from datetime import date
 
-from django.db.models import QuerySet
+from django.db.models import Count, F, QuerySet, Sum
 
-from catalog.models import Label, Partner
+from catalog.models import Label, Partner, Recording
 from royalties.models import PartnerSettlement, Period, PeriodStatus, Statement, StatementLine
 from royalties.periods import parse_period
 
@@ -37,3 +37,13 @@ def statements_for_period(*, label: Label, period: str | date) -> QuerySet[State
 
 def statement_lines(*, statement: Statement) -> QuerySet[StatementLine]:
     return statement.lines.select_related("partner", "recording", "clip").order_by("kind", "id")
+
+
+def recording_earnings(*, recording: Recording) -> list[dict]:
+    """What a recording earned per closed period and currency (attributed, pro-rata and adjustments)."""
+    return list(
+        StatementLine.objects.filter(recording=recording, kind__in=["earning", "pro_rata", "adjustment"])
+        .values(month=F("statement__period__month"), line_currency=F("currency"))
+        .annotate(total=Sum("amount_exact"), clips=Count("clip", distinct=True))
+        .order_by("-month", "line_currency")
+    )

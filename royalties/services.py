@@ -215,8 +215,14 @@ def period_close(*, label: Label, period: str | date, closed_by=None) -> PeriodC
     month = parse_period(period)
     with transaction.atomic():
         row, _ = Period.objects.get_or_create(label=label, month=month)
-        if row.end >= timezone.now().date() and row.status == PeriodStatus.OPEN:
-            raise CloseBlocked(f"{month:%Y-%m} has not ended yet; usage for it may still arrive")
+        if row.status != PeriodStatus.CLOSED:
+            if row.end >= timezone.now().date():
+                raise CloseBlocked(f"{month:%Y-%m} has not ended yet; usage for it may still arrive")
+            # Statements carry balances forward, so months close in order.
+            earlier = Period.objects.filter(label=label, month__lt=month).exclude(status=PeriodStatus.CLOSED)
+            first_open = earlier.order_by("month").first()
+            if first_open is not None:
+                raise CloseBlocked(f"{first_open.code} of {label.slug} must be closed before {month:%Y-%m}")
         row = Period.objects.select_for_update().get(pk=row.pk)
         if row.status == PeriodStatus.OPEN:
             row.status = PeriodStatus.CLOSING

@@ -16,8 +16,7 @@ from catalog.tenancy import require_role, scoped
 from config.errors import StemmaError
 from royalties import exports, selectors
 from royalties.dashboard import dashboard as royalties_dashboard
-from royalties.models import PayoutBatch, PayoutLine, Period, PeriodStatus, Statement
-from royalties.periods import month_of, parse_period
+from royalties.models import PartnerSettlement, PayoutBatch, PayoutLine, Period, PeriodStatus, Statement
 from royalties.reconcile import period_reconcile
 from royalties.services import payout_batch_create, payout_batch_mark_paid, payout_line_void
 from royalties.tasks import period_close_task
@@ -30,17 +29,10 @@ def dashboard(request):
     return render(request, "royalties/dashboard.html", royalties_dashboard(label=request.label))
 
 
-def _period_or_404(request, code: str) -> Period:
-    try:
-        month = parse_period(code)
-    except (ValueError, StemmaError):
-        raise Http404("No such period")
-    period = scoped(request, Period.objects.all()).filter(month=month).first()
+def _period_or_404(request, pk: int) -> Period:
+    period = scoped(request, Period.objects.select_related("label", "closed_by")).filter(pk=pk).first()
     if period is None:
-        # A month nobody has reported into yet is an open period without a row.
-        if month > month_of(timezone.localdate()):
-            raise Http404("That month has not begun")
-        period = Period(label=request.label, month=month, status=PeriodStatus.OPEN)
+        raise Http404("No such period")
     return period
 
 
@@ -52,19 +44,20 @@ def _statements(request):
 
 @login_required
 def period_list(request):
-    periods = list(scoped(request, Period.objects.all()).annotate(statement_count=Count("statements")))
-    this_month = month_of(timezone.localdate())
-    if request.label and all(p.month != this_month for p in periods):
-        periods.insert(0, Period(label=request.label, month=this_month, status=PeriodStatus.OPEN))
+    periods = (
+        scoped(request, Period.objects.select_related("closed_by"))
+        .annotate(statement_count=Count("statements"))
+        .order_by("-month")
+    )
     return render(request, "royalties/period_list.html", {"periods": periods, "today": timezone.localdate()})
 
 
 @login_required
-def period_detail(request, code: str):
-    period = _period_or_404(request, code)
+def period_detail(request, pk: int):
+    period = _period_or_404(request, pk)
     reconciliation = None
     statements = Statement.objects.none()
-    if period.pk and period.status == PeriodStatus.CLOSED:
+    if period.status == PeriodStatus.CLOSED:
         reconciliation = period_reconcile(label=request.label, period=period.month)
         statements = selectors.statements_for_period(label=request.label, period=period.month).select_related(
             "party"
@@ -73,9 +66,7 @@ def period_detail(request, code: str):
         "period": period,
         "reconciliation": reconciliation,
         "statements": statements,
-        "totals": statements.values("currency").annotate(
-            earnings=Sum("earnings"), closing=Sum("closing_balance")
-        ),
+        "settlements": period.settlements.select_related("partner").order_by("partner__name", "currency"),
         "can_close": period.status != PeriodStatus.CLOSED
         and period.end < timezone.localdate()
         and request.membership.allows(Role.ADMIN),
@@ -86,9 +77,9 @@ def period_detail(request, code: str):
 
 
 @login_required
-def period_close_confirm(request, code: str):
+def period_close_confirm(request, pk: int):
     require_role(request, Role.ADMIN)
-    period = _period_or_404(request, code)
+    period = _period_or_404(request, pk)
     if request.method == "POST":
         if period.end >= timezone.localdate():
             messages.error(
@@ -101,34 +92,55 @@ def period_close_confirm(request, code: str):
             label_id, month, user_id = request.label.pk, f"{period.month:%Y-%m}", request.user.pk
             transaction.on_commit(lambda: period_close_task.delay(label_id, month, user_id))
             messages.success(request, f"Closing {period.code}. This page updates when it is done.")
-        return redirect("royalties:period-detail", code=period.code)
+        return redirect("royalties:period-detail", pk=period.pk)
     return render(request, "royalties/period_close_confirm.html", {"period": period})
 
 
-@login_required
-def statement_detail(request, number: str):
-    statement = _statements(request).select_related("party", "period").filter(number=number).first()
+def _statement_or_404(request, pk: int) -> Statement:
+    statement = _statements(request).select_related("party", "period", "period__label").filter(pk=pk).first()
     if statement is None:
         raise Http404("No such statement")
+    return statement
+
+
+@login_required
+def statement_detail(request, pk: int):
+    statement = _statement_or_404(request, pk)
     lines = selectors.statement_lines(statement=statement).select_related("recording", "partner", "clip")
     return render(request, "royalties/statement_detail.html", {"statement": statement, "lines": lines})
 
 
-@login_required
-def statement_download(request, number: str, fmt: str):
-    if fmt not in ("csv", "pdf"):
-        raise Http404("Statements download as csv or pdf")
-    statement = (
-        _statements(request).select_related("party", "period", "period__label").filter(number=number).first()
-    )
-    if statement is None:
-        raise Http404("No such statement")
-    if fmt == "csv":
-        response = HttpResponse(exports.statement_csv(statement), content_type="text/csv; charset=utf-8")
-    else:
-        response = HttpResponse(exports.statement_pdf(statement), content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{statement.number}.{fmt}"'
+def _attachment(body, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+@login_required
+def statement_download_csv(request, pk: int):
+    statement = _statement_or_404(request, pk)
+    return _attachment(exports.statement_csv(statement), "text/csv; charset=utf-8", f"{statement.number}.csv")
+
+
+@login_required
+def statement_download_pdf(request, pk: int):
+    statement = _statement_or_404(request, pk)
+    return _attachment(exports.statement_pdf(statement), "application/pdf", f"{statement.number}.pdf")
+
+
+@login_required
+def settlement_download_csv(request, pk: int):
+    settlement = (
+        PartnerSettlement.objects.filter(period__label=request.label, pk=pk)
+        .select_related("period", "partner")
+        .first()
+        if request.label
+        else None
+    )
+    if settlement is None:
+        raise Http404("No such settlement")
+    name = f"settlement-{settlement.partner.slug}-{settlement.period.code}-{settlement.currency}.csv"
+    return _attachment(exports.settlement_csv(settlement), "text/csv; charset=utf-8", name)
 
 
 @login_required
@@ -172,9 +184,9 @@ def payout_detail(request, pk: int):
 @login_required
 def payout_export(request, pk: int):
     batch = _batch_or_404(request, pk)
-    response = HttpResponse(exports.payout_batch_csv(batch), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="payout-batch-{batch.pk}.csv"'
-    return response
+    return _attachment(
+        exports.payout_batch_csv(batch), "text/csv; charset=utf-8", f"payout-batch-{batch.pk}.csv"
+    )
 
 
 @login_required

@@ -156,3 +156,16 @@ def test_unknown_paths_and_non_numeric_ids_are_404_in_the_error_shape(world):
         response = world.a1.client().get(url)
         assert response.status_code == 404, url
         assert response.json()["error"]["code"] == "not_found"
+
+
+def test_the_fast_clip_representation_matches_its_declared_fields(world):
+    from rest_framework import serializers
+
+    from partner_api.serializers import ClipSerializer
+
+    clip = make_clip(world.a1, generated_at="2026-11-01T10:00:00Z", extra={"a": 1}, reject_code="silent")
+    clip.refresh_from_db()
+    fast = ClipSerializer(clip).data
+    slow = serializers.Serializer.to_representation(ClipSerializer(clip), clip)
+    assert fast == slow
+    assert list(fast) == list(ClipSerializer().fields)

@@ -65,7 +65,7 @@ def test_paid_line_voided_is_reversed_and_can_be_paid_again(label, closed):
 def test_statement_exports_are_readable(label, closed):
     statement = Statement.objects.get(party=closed)
     text = statement_csv(statement)
-    assert "North Records" in text and "closing balance,50.00" in text and "Analytical Engine" in text
+    assert "North Records" in text and "closing balance,50.00\n" in text and "Analytical Engine" in text
     pdf = statement_pdf(statement)
     assert pdf.startswith(b"%PDF") and len(pdf) > 1000
 
@@ -74,7 +74,7 @@ def test_settlements_are_the_partners_own(label, partner, closed):
     """Synthia sees its settlement; Bob (another partner) sees none."""
     (mine,) = settlement_for_partner(partner=partner)
     assert mine.amount_due == Decimal("50.00")
-    assert "amount_due,50.00" in settlement_csv(mine)
+    assert "amount_due,50.00\n" in settlement_csv(mine)
     assert not settlement_for_partner(partner=PartnerFactory(slug="bob"), label=label).exists()
     assert settlement_for_partner(partner=partner, period="2026-09").count() == 1
 

@@ -495,3 +495,13 @@ def test_property_revisions_across_periods_conserve_money(changes, revenues):
     held = account_balance_by_code(code=codes["suspense"], currency="EUR")
     assert receivable == owed + share + held
     assert held >= 0
+
+
+def test_months_close_in_order(label, world):
+    attribute(world["clip"], {world["a"]: "1"})
+    usage(world["clip"], "10.00", day=AUG)
+    usage(world["clip"], "10.00", day=SEP)
+    with pytest.raises(CloseBlocked, match="2026-08 of north must be closed before 2026-09"):
+        period_close(label=label, period="2026-09")
+    period_close(label=label, period="2026-08")
+    assert period_close(label=label, period="2026-09").created
