@@ -71,7 +71,7 @@ def test_period_page_lists_statements_and_statement_downloads(client, closed_mon
     statement = Statement.objects.get(party__name="Ann")
     assert statement.number in body and "balanced" in body and "Partner settlements" in body
     page = client.get(reverse("royalties:statement-detail", args=[statement.pk])).content.decode()
-    assert "Harbour Lights" in page and str(statement.closing_balance) in page
+    assert "Harbour Lights" in page and f"{statement.closing_balance:,.2f}" in page
     pdf = client.get(reverse("royalties:statement-pdf", args=[statement.pk]))
     assert pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
     csv = client.get(reverse("royalties:statement-csv", args=[statement.pk]))
