@@ -4,6 +4,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db.models import Count, F, Min, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -117,7 +118,22 @@ def backlog(*, label: Label) -> dict:
     }
 
 
+DASHBOARD_CACHE_SECONDS = 60
+
+
 def dashboard(*, label: Label) -> dict:
+    """The dashboard's figures, cached per label for a minute: they aggregate 30 days of clips and
+    attributions, which is too slow to repeat on every page view of a large label and need not be live."""
+    key = f"stemma:dashboard:{label.pk}"
+    figures = cache.get(key)
+    if figures is None:
+        figures = _dashboard(label=label)
+        cache.set(key, figures, DASHBOARD_CACHE_SECONDS)
+    figures["backlog"] = backlog(label=label)  # the backlog is cheap and people watch it move
+    return figures
+
+
+def _dashboard(*, label: Label) -> dict:
     today = timezone.localdate()
     period = Period.objects.filter(label=label, status=PeriodStatus.CLOSED).order_by("-month").first()
     return {
@@ -125,6 +141,5 @@ def dashboard(*, label: Label) -> dict:
         "revenue": revenue_split(period=period),
         "influence": top_by_influence(label=label, today=today),
         "earnings": top_by_earnings(period=period),
-        "backlog": backlog(label=label),
         "period": period,
     }
