@@ -39,6 +39,7 @@ from partner_api.errors import (
 from partner_api.models import (
     ApiKey,
     DeliveryStatus,
+    IdempotencyRecord,
     UsageReport,
     UsageReportStatus,
     WebhookDelivery,
@@ -585,3 +586,15 @@ def usage_report_process(*, report: UsageReport) -> UsageReport:
         data={"usage_report": UsageReportSerializer(report).data},
     )
     return report
+
+
+# --------------------------------------------------------------------------------------- idempotency
+
+IDEMPOTENCY_KEY_DAYS = 7
+
+
+@transaction.atomic
+def idempotency_records_prune(*, now: datetime | None = None) -> int:
+    cutoff = (now or timezone.now()) - timedelta(days=IDEMPOTENCY_KEY_DAYS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

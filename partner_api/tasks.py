@@ -36,3 +36,11 @@ def usage_report_process_task(report_id: int) -> None:
     if report is None:
         return
     usage_report_process(report=report)
+
+
+@shared_task(queue="io", acks_late=True)
+def idempotency_records_prune_task() -> int:
+    """Idempotency keys are honoured for IDEMPOTENCY_KEY_DAYS (docs/api.md); older records go."""
+    from partner_api.services import idempotency_records_prune
+
+    return idempotency_records_prune()
