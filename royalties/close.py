@@ -506,20 +506,17 @@ def close_compute(period: Period) -> ClosePlan:
 class PartyTotals:
     party_id: int
     currency: str  # the statement currency
-    by_currency: dict[str, Decimal] = field(default_factory=dict)  # rounded amounts per source currency
-    adjustments_by_currency: dict[str, Decimal] = field(default_factory=dict)
     earnings: Decimal = ZERO
     adjustments: Decimal = ZERO
-    conversions: list[tuple[str, Decimal, Decimal, Decimal]] = field(
-        default_factory=list
-    )  # (ccy, amount, rate, converted)
+    # (source currency, amount in it, rate, converted amount in the statement currency)
+    conversions: list[tuple[str, Decimal, Decimal, Decimal]] = field(default_factory=list)
 
 
 def _key(prefix: str, period: Period) -> str:
     return f"royalties:close:{period.label_id}:{period.code}:{prefix}"
 
 
-def close_write(plan: ClosePlan, *, closed_by=None) -> dict:
+def close_write(plan: ClosePlan) -> dict:
     period = plan.period
     label = period.label
     label_id = label.pk

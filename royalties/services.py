@@ -236,7 +236,7 @@ def period_close(*, label: Label, period: str | date, closed_by=None) -> PeriodC
             return PeriodCloseResult(period=row, created=False)
         started = timezone.now()
         plan = close_compute(row)
-        summary = close_write(plan, closed_by=closed_by)
+        summary = close_write(plan)
         summary["seconds"] = round((timezone.now() - started).total_seconds(), 3)
         row.status = PeriodStatus.CLOSED
         row.closed_at = timezone.now()
