@@ -8,7 +8,6 @@ from decimal import Decimal
 import numpy as np
 import pytest
 import soundfile
-from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -69,13 +68,6 @@ def _no_attribution_engine(monkeypatch):
 def _local_webhooks(settings):
     """Tests deliver to servers on 127.0.0.1 and have no DNS; production refuses private hosts."""
     settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = True
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -128,6 +128,7 @@ def snapshot():
         (json.dumps(batch(line(1, line_id="\x00"))).encode(), 400, "invalid", "lines"),
         (json.dumps(batch()).encode(), 400, "invalid", "lines"),
         (json.dumps(["not", "an", "object"]).encode(), 400, "invalid", None),
+        (json.dumps(batch(line(1, line_id="\ud800"))).encode(), 400, "parse_error", None),
     ],
 )
 def test_bad_batches_are_4xx_and_write_nothing(world, clip, body, status, code, field):
