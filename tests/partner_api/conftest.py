@@ -16,6 +16,7 @@ from fingerprinting.models import Attribution, AttributionShare, Clip, ClipStatu
 from partner_api.services import apikey_create
 from royalties.models import PartnerSettlement, Period, PeriodStatus
 from tests.factories import LabelFactory, PartnerFactory, RecordingFactory
+from tests.fingerprinting.conftest import catalog, indexed, label, partner  # noqa: F401  (for test_flow)
 
 
 def wav_bytes(seconds: float = 4.0, seed: int = 7, sr: int = 22050) -> bytes:
@@ -77,9 +78,11 @@ def world(db) -> World:
     p1 = PartnerFactory(slug="tunegen", name="TuneGen")
     p2 = PartnerFactory(slug="songsmith", name="SongSmith")
 
-    def cell(label, partner) -> Cell:
-        created = apikey_create(label=label, partner=partner, name=f"{partner.slug}@{label.slug}")
-        return Cell(label=label, partner=partner, api_key=created.api_key, raw_key=created.raw_key)
+    def cell(in_label, for_partner) -> Cell:
+        created = apikey_create(
+            label=in_label, partner=for_partner, name=f"{for_partner.slug}@{in_label.slug}"
+        )
+        return Cell(label=in_label, partner=for_partner, api_key=created.api_key, raw_key=created.raw_key)
 
     return World(a1=cell(label_a, p1), a2=cell(label_a, p2), b1=cell(label_b, p1), b2=cell(label_b, p2))
 

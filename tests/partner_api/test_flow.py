@@ -9,7 +9,7 @@ from fingerprinting.tasks import clip_attribute_task
 from partner_api.services import apikey_create
 from royalties.models import UsageLine
 from tests.fingerprinting.audio_helpers import wav_bytes
-from tests.fingerprinting.conftest import SR, catalog, indexed, label, partner, recording_audio  # noqa: F401
+from tests.fingerprinting.conftest import SR, recording_audio
 from tests.partner_api.test_webhooks import Receiver
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]  # indexing the catalog takes ~12 s
@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.slow]  # indexing the catalog t
 
 def test_submit_attribute_webhook_read_and_report(
     label, partner, catalog, indexed, django_capture_on_commit_callbacks
-):  # noqa: F811
+):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {apikey_create(label=label, partner=partner).raw_key}")
     receiver = Receiver()
