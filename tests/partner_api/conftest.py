@@ -1,13 +1,11 @@
 """Two labels x two partners, one API key per (partner, label) cell, and synthesized audio."""
 
-import io
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 import numpy as np
 import pytest
-import soundfile
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -16,19 +14,16 @@ from fingerprinting.models import Attribution, AttributionShare, Clip, ClipStatu
 from partner_api.services import apikey_create
 from royalties.models import PartnerSettlement, Period, PeriodStatus
 from tests.factories import LabelFactory, PartnerFactory, RecordingFactory
+from tests.fingerprinting.audio_helpers import wav_bytes as engine_wav_bytes
 from tests.fingerprinting.conftest import catalog, indexed, label, partner  # noqa: F401  (for test_flow)
 
 
 def wav_bytes(seconds: float = 4.0, seed: int = 7, sr: int = 22050) -> bytes:
-    buffer = io.BytesIO()
-    soundfile.write(buffer, synthesize(seed, seconds, sr=sr), sr, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
+    return engine_wav_bytes(synthesize(seed, seconds, sr=sr), sr)
 
 
 def silence_wav(seconds: float = 4.0, sr: int = 22050) -> bytes:
-    buffer = io.BytesIO()
-    soundfile.write(buffer, np.zeros(int(seconds * sr), dtype=np.float32), sr, format="WAV")
-    return buffer.getvalue()
+    return engine_wav_bytes(np.zeros(int(seconds * sr), dtype=np.float32), sr)
 
 
 @dataclass
