@@ -287,7 +287,6 @@ SELECT s.*, c.label_id,
         WHEN s.usage_date IS NULL OR s.usage_date < %(earliest)s OR s.usage_date > %(today)s
             THEN 'date_out_of_range'
         WHEN coalesce(s.territory, '') <> '' AND s.territory !~ '^[A-Z]{2}$' THEN 'territory_invalid'
-        WHEN row_number() OVER (PARTITION BY s.partner_line_id ORDER BY s.idx) > 1 THEN 'duplicate_in_batch'
     END AS reason
 FROM royalties_usage_stage s
 LEFT JOIN fingerprinting_clip c ON c.id = s.clip_id AND c.partner_id = %(partner)s
@@ -372,25 +371,22 @@ def usage_ingest_copy(
                 "(SELECT * FROM unnest(%s::bigint[], %s::date[]))",
                 [[c[0] for c in closed], [c[1] for c in closed]],
             )
+        # ON CONFLICT DO NOTHING also skips a line id repeated within the batch (after its first row).
         cursor.execute(_INSERT_SQL, params)
         accepted = cursor.rowcount
         cursor.execute(
-            "SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason = 'duplicate_in_batch') "
+            "SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason IS NOT NULL) "
             "FROM royalties_usage_checked"
         )
-        valid, in_batch = cursor.fetchone()
+        valid, rejected = cursor.fetchone()
         cursor.execute(
             "SELECT idx, partner_line_id, reason FROM royalties_usage_checked "
-            "WHERE reason IS NOT NULL AND reason <> 'duplicate_in_batch' ORDER BY idx LIMIT %s",
+            "WHERE reason IS NOT NULL ORDER BY idx LIMIT %s",
             [max_reported],
         )
         rejected_rows = cursor.fetchall()
-        cursor.execute(
-            "SELECT count(*) FROM royalties_usage_checked WHERE reason IS NOT NULL AND reason <> 'duplicate_in_batch'"
-        )
-        rejected = cursor.fetchone()[0]
         cursor.execute("DROP TABLE royalties_usage_stage; DROP TABLE royalties_usage_checked")
-    result = UsageIngestResult(accepted=accepted, duplicates=valid - accepted + in_batch, rejected=rejected)
+    result = UsageIngestResult(accepted=accepted, duplicates=valid - accepted, rejected=rejected)
     result.lines = [
         LineOutcome(int(i), str(line_id or ""), "rejected", (reason,)) for i, line_id, reason in rejected_rows
     ]
