@@ -284,7 +284,8 @@ def main() -> None:
         )
         kinds = [k for k in KINDS if not args.kinds or k in args.kinds.split(",")]
         rows, per_clip = [], []
-        for kind_no, kind in enumerate(kinds):
+        for kind in kinds:
+            kind_no = KINDS.index(kind)
             rng = np.random.default_rng([args.seed, kind_no, 7])
             count = args.negatives if kind == "negative" else args.clips
             hits1 = hits5 = both2 = false_pos = 0
