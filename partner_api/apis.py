@@ -305,8 +305,7 @@ class WebhookEndpointCollectionApi(PartnerApiMixin, generics.ListAPIView):
     def post(self, request, *args, **kwargs):
         serializer = self.WebhookCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        endpoint, secret = services.webhook_endpoint_create(**self.scope, **serializer.validated_data)
-        endpoint.secret = secret
+        endpoint = services.webhook_endpoint_create(**self.scope, **serializer.validated_data)
         return Response(
             WebhookEndpointCreatedSerializer(endpoint).data,
             status=status.HTTP_201_CREATED,

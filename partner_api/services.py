@@ -47,8 +47,11 @@ from partner_api.models import (
     WebhookEvent,
     api_key_hash,
 )
-from partner_api.selectors import APIKEY_CACHE_SECONDS, apikey_cache_key
+from partner_api.selectors import APIKEY_CACHE_SECONDS, apikey_cache_key, webhook_endpoints_for_event
+from partner_api.serializers import UsageHeaderSerializer, UsageLineInputSerializer, UsageReportSerializer
+from partner_api.tasks import usage_report_process_task, webhook_deliver_task
 from partner_api.usage_csv import usage_csv_decode, usage_csv_lines, usage_csv_parse_header
+from royalties.services import UsageLineInput, usage_ingest
 
 logger = logging.getLogger(__name__)
 MAX_LISTED_REJECTIONS = 10_000  # a report lists at most this many rejected lines (the count is exact)
@@ -231,18 +234,16 @@ def webhook_backoff(attempts: int) -> timedelta:
 @transaction.atomic
 def webhook_endpoint_create(
     *, partner: Partner, label: Label, url: str, event_types: Sequence[str], description: str = ""
-) -> tuple[WebhookEndpoint, str]:
-    """(endpoint, secret): the signing secret is answered once at creation."""
-    secret = "whsec_" + secrets.token_urlsafe(24)
-    endpoint = WebhookEndpoint.objects.create(
+) -> WebhookEndpoint:
+    """A new endpoint with a generated signing secret (the API answers it at creation only)."""
+    return WebhookEndpoint.objects.create(
         partner=partner,
         label=label,
         url=webhook_url_check(url),
-        secret=secret,
+        secret="whsec_" + secrets.token_urlsafe(24),
         event_types=sorted(set(event_types)),
         description=description,
     )
-    return endpoint, secret
 
 
 @transaction.atomic
@@ -270,8 +271,6 @@ def webhook_event_emit(
     *, partner: Partner, label: Label, event_type: str, data: dict[str, Any]
 ) -> list[WebhookDelivery]:
     """One delivery per endpoint that wants the event, each sent by a task after the commit."""
-    from partner_api.selectors import webhook_endpoints_for_event
-    from partner_api.tasks import webhook_deliver_task
 
     if event_type not in WebhookEvent.values:
         raise ValueError(f"unknown event type {event_type!r}")
@@ -445,8 +444,6 @@ def usage_lines_ingest(
     key never reports usage on another label's clip. Rejected lines write nothing; a line id already
     reported with the same content is a duplicate, counted once.
     """
-    from royalties.services import UsageLineInput, usage_ingest
-
     outcome = UsageOutcome()
     clips = _clips_in_scope(partner=partner, label=label, lines=lines)
     inputs: list[UsageLineInput] = []
@@ -492,9 +489,6 @@ def usage_lines_ingest(
 @transaction.atomic
 def usage_report_create(*, partner: Partner, label: Label, upload: File) -> UsageReport:
     """Store a CSV usage report whose header is valid and queue its lines; a bad file writes nothing."""
-    from partner_api.serializers import UsageHeaderSerializer
-    from partner_api.tasks import usage_report_process_task
-
     if upload.size > settings.MAX_CSV_UPLOAD_BYTES:
         raise PayloadTooLarge(f"The file is larger than {settings.MAX_CSV_UPLOAD_BYTES} bytes.")
     upload.seek(0)
@@ -512,8 +506,6 @@ def usage_report_create(*, partner: Partner, label: Label, upload: File) -> Usag
 
 def _usage_line_from_row(line_no: int, row: dict[str, str] | None) -> UsageLineIn | dict[str, Any]:
     """A checked line, or its rejection."""
-    from partner_api.serializers import UsageLineInputSerializer
-
     line_id = (row or {}).get("line_id", "")[:100]
     if row is None:
         return usage_rejection(
@@ -535,8 +527,6 @@ def usage_report_process(*, report: UsageReport) -> UsageReport:
     Claimed with an UPDATE on its status, so a task run twice processes it once; one transaction, so
     a crash leaves it queued with nothing written.
     """
-    from partner_api.serializers import UsageReportSerializer
-
     claimed = UsageReport.objects.filter(pk=report.pk, status=UsageReportStatus.QUEUED).update(
         status=UsageReportStatus.PROCESSING
     )
