@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import Label, Partner, Party
@@ -86,9 +87,12 @@ def deal_create(
         deal.full_clean()
     except ValidationError as exc:
         raise RoyaltyError("invalid deal terms", fields=exc.message_dict)
-    overlapping = Deal.objects.filter(label=label, partner=partner).in_force(on=effective_from)
-    later = Deal.objects.filter(label=label, partner=partner, effective_from__gte=effective_from)
-    if overlapping.exists() or (effective_to is None and later.exists()):
+    # Lock the partner's deals of this label so two concurrent creations cannot both pass the check.
+    existing = Deal.objects.select_for_update().filter(label=label, partner=partner)
+    overlapping = existing.filter(Q(effective_to__isnull=True) | Q(effective_to__gte=effective_from))
+    if effective_to is not None:
+        overlapping = overlapping.filter(effective_from__lte=effective_to)
+    if overlapping.exists():
         raise RoyaltyError("the label already has a deal with this partner in force on those dates")
     deal.save()
     return deal

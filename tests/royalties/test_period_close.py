@@ -527,3 +527,14 @@ def test_a_balance_in_a_pending_batch_is_not_paid_twice(label, world):
     third = payout_batch_create(label=label, currency="EUR")
     assert third.lines.get().amount == Decimal("60.00")
     assert statement(world["p1"], OCT).closing_balance == Decimal("60.00")
+
+
+def test_overlapping_deals_are_refused(label, partner):
+    from royalties.errors import RoyaltyError
+
+    deal(label, partner, rate="0.5", start=date(2026, 2, 1))
+    with pytest.raises(RoyaltyError):
+        deal(label, partner, rate="0.4", start=date(2026, 1, 1), effective_to=date(2026, 3, 31))
+    with pytest.raises(RoyaltyError):
+        deal(label, partner, rate="0.4", start=date(2026, 6, 1))
+    assert deal(label, partner, rate="0.4", start=date(2025, 1, 1), effective_to=date(2026, 1, 31))
