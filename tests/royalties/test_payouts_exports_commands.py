@@ -130,6 +130,6 @@ def test_fx_rate_of_a_closed_month_cannot_change(label, closed):
     from royalties.errors import FxRateLocked
     from royalties.services import fx_rate_set
 
-    fx_rate_set(period="2026-09", base="EUR", quote="USD", rate=Decimal("1.1"), source="ECB")
     with pytest.raises(FxRateLocked):
         fx_rate_set(period="2026-09", base="EUR", quote="USD", rate=Decimal("1.2"), source="ECB")
+    fx_rate_set(period="2026-10", base="EUR", quote="USD", rate=Decimal("1.2"), source="ECB")  # open month
