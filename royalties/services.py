@@ -142,19 +142,25 @@ def label_royalty_settings_set(
 
 @transaction.atomic
 def fx_rate_set(*, period: str | date, base: str, quote: str, rate: Decimal, source: str) -> FxRate:
-    """Enter (or import) one rate of a month's table. The table is fixed once a period of the month closed."""
+    """Enter (or import) one rate of a month's table. Its rates are fixed once a period of the month closed."""
     month = parse_period(period)
     if not (is_known_currency(base) and is_known_currency(quote)) or base == quote:
         raise RoyaltyError(f"invalid currency pair {base}/{quote}")
     if not rate.is_finite() or rate <= 0:
         raise RoyaltyError(f"invalid rate {rate}")
     if Period.objects.filter(month=month, status=PeriodStatus.CLOSED).exists():
-        # A closed month was priced (and is reconciled) with its table as it was: no new or changed rate,
-        # not even a direct pair where the close used the inverse of another.
+        # A closed month was priced (and is reconciled) with the rates it had: they never change, and no
+        # direct pair is added where a close may have used the inverse. New pairs (a currency no close
+        # of the month could have used, since it would have been blocked) are fine.
         same = FxRate.objects.filter(month=month, base=base, quote=quote, rate=rate).first()
         if same is not None:
             return same
-        raise FxRateLocked(f"the {month:%Y-%m} rate table is fixed: a period of that month is closed")
+        if (
+            FxRate.objects.filter(month=month)
+            .filter(Q(base=base, quote=quote) | Q(base=quote, quote=base))
+            .exists()
+        ):
+            raise FxRateLocked(f"{base}/{quote} of {month:%Y-%m} is fixed: a period of that month is closed")
     fx, _ = FxRate.objects.update_or_create(
         month=month, base=base, quote=quote, defaults={"rate": rate, "source": source}
     )

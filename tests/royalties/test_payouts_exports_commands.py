@@ -130,6 +130,12 @@ def test_fx_rate_of_a_closed_month_cannot_change(label, closed):
     from royalties.errors import FxRateLocked
     from royalties.services import fx_rate_set
 
+    fx_rate_set(period="2026-10", base="EUR", quote="USD", rate=Decimal("1.1"), source="ECB")
+    from royalties.models import FxRate
+
+    FxRate.objects.create(month=date(2026, 9, 1), base="EUR", quote="USD", rate=Decimal("1.1"), source="ECB")
     with pytest.raises(FxRateLocked):
         fx_rate_set(period="2026-09", base="EUR", quote="USD", rate=Decimal("1.2"), source="ECB")
-    fx_rate_set(period="2026-10", base="EUR", quote="USD", rate=Decimal("1.2"), source="ECB")  # open month
+    with pytest.raises(FxRateLocked):  # a direct pair where a close may have used the inverse
+        fx_rate_set(period="2026-09", base="USD", quote="EUR", rate=Decimal("0.9"), source="ECB")
+    fx_rate_set(period="2026-09", base="EUR", quote="GBP", rate=Decimal("0.87"), source="ECB")  # a new pair
