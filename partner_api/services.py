@@ -50,7 +50,7 @@ from partner_api.models import (
 from partner_api.selectors import APIKEY_CACHE_SECONDS, apikey_cache_key, webhook_endpoints_for_event
 from partner_api.serializers import UsageHeaderSerializer, UsageLineInputSerializer, UsageReportSerializer
 from partner_api.tasks import usage_report_process_task, webhook_deliver_task
-from partner_api.usage_csv import usage_csv_decode, usage_csv_lines, usage_csv_parse_header
+from partner_api.usage_csv import ParsedReport, usage_csv_decode, usage_csv_lines, usage_csv_parse_header
 from royalties.services import UsageLineInput, usage_ingest
 
 logger = logging.getLogger(__name__)
@@ -494,6 +494,8 @@ def usage_report_create(*, partner: Partner, label: Label, upload: File) -> Usag
     upload.seek(0)
     data = upload.read()
     parsed = usage_csv_parse_header(usage_csv_decode(data))
+    for _ in usage_csv_lines(parsed):  # the CSV structure (quoting, field sizes) is checked whole now
+        pass
     header = UsageHeaderSerializer(data=parsed.header)
     if not header.is_valid():
         raise UsageReportInvalid("The HEAD line has invalid values.", fields=header.errors)
@@ -520,24 +522,9 @@ def _usage_line_from_row(line_no: int, row: dict[str, str] | None) -> UsageLineI
     return UsageLineIn(line_no=line_no, **serializer.validated_data)
 
 
-@transaction.atomic
-def usage_report_process(*, report: UsageReport) -> UsageReport:
-    """Check and ingest a queued report's lines, record the outcome and tell the partner's webhooks.
-
-    Claimed with an UPDATE on its status, so a task run twice processes it once; one transaction, so
-    a crash leaves it queued with nothing written.
-    """
-    claimed = UsageReport.objects.filter(pk=report.pk, status=UsageReportStatus.QUEUED).update(
-        status=UsageReportStatus.PROCESSING
-    )
-    if not claimed:
-        return report
-    report.refresh_from_db()
-    with report.file.open("rb") as handle:
-        parsed = usage_csv_parse_header(usage_csv_decode(handle.read()))
-    header = UsageHeader(
-        currency=report.currency, period_start=report.period_start, period_end=report.period_end
-    )
+def _usage_report_lines_ingest(
+    *, report: UsageReport, parsed: ParsedReport, header: UsageHeader
+) -> tuple[UsageOutcome, int]:
     outcome = UsageOutcome()
     batch: list[UsageLineIn] = []
     line_count = 0
@@ -561,12 +548,40 @@ def usage_report_process(*, report: UsageReport) -> UsageReport:
             outcome.rejected.append(line)
     flush()
     outcome.rejected.sort(key=lambda r: r["line"])
-    report.line_count = line_count
-    report.accepted_count = outcome.accepted
-    report.duplicate_count = outcome.duplicates
-    report.rejected_count = len(outcome.rejected)
-    report.rejected_lines = outcome.rejected[:MAX_LISTED_REJECTIONS]
-    report.status = UsageReportStatus.PROCESSED
+    return outcome, line_count
+
+
+@transaction.atomic
+def usage_report_process(*, report: UsageReport) -> UsageReport:
+    """Check and ingest a queued report's lines, record the outcome and tell the partner's webhooks.
+
+    Claimed with an UPDATE on its status, so a task run twice processes it once; one transaction, so
+    a crash leaves it queued with nothing written.
+    """
+    claimed = UsageReport.objects.filter(pk=report.pk, status=UsageReportStatus.QUEUED).update(
+        status=UsageReportStatus.PROCESSING
+    )
+    if not claimed:
+        return report
+    report.refresh_from_db()
+    with report.file.open("rb") as handle:
+        parsed = usage_csv_parse_header(usage_csv_decode(handle.read()))
+    header = UsageHeader(
+        currency=report.currency, period_start=report.period_start, period_end=report.period_end
+    )
+    try:
+        with transaction.atomic():  # a file that turns out unreadable half-way writes none of its lines
+            outcome, line_count = _usage_report_lines_ingest(report=report, parsed=parsed, header=header)
+    except UsageReportInvalid as exc:
+        report.status = UsageReportStatus.FAILED
+        report.error_code, report.error_message = exc.code, exc.message[:500]
+    else:
+        report.line_count = line_count
+        report.accepted_count = outcome.accepted
+        report.duplicate_count = outcome.duplicates
+        report.rejected_count = len(outcome.rejected)
+        report.rejected_lines = outcome.rejected[:MAX_LISTED_REJECTIONS]
+        report.status = UsageReportStatus.PROCESSED
     report.processed_at = timezone.now()
     report.save()
     webhook_event_emit(
