@@ -217,3 +217,23 @@ def test_the_task_comes_back_after_the_backoff(world, monkeypatch, django_captur
         assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, 500)
     finally:
         failing.close()
+
+
+def test_the_sweeper_requeues_due_deliveries_only(world, monkeypatch, django_capture_on_commit_callbacks):
+    from partner_api import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.webhook_deliver_task, "delay", queued.append)
+    register(world.a1, "http://127.0.0.1:9/hook")
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook_event_emit(
+            partner=world.a1.partner, label=world.a1.label, event_type="clip.rejected", data={}
+        )
+        webhook_event_emit(
+            partner=world.a1.partner, label=world.a1.label, event_type="clip.attributed", data={}
+        )
+    first, second = WebhookDelivery.objects.order_by("pk")
+    WebhookDelivery.objects.filter(pk=second.pk).update(next_attempt_at=timezone.now() + timedelta(hours=1))
+    queued.clear()
+    assert tasks.webhook_deliveries_due_task() == 1
+    assert queued == [first.pk]
