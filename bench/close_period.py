@@ -246,6 +246,8 @@ def main() -> None:
     print(f"replay of 10,000 lines: {replay.accepted} accepted, {replay.duplicates:,} duplicates")
 
     profiler = cProfile.Profile() if args.profile else None
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     if profiler:
         profiler.enable()
@@ -254,8 +256,11 @@ def main() -> None:
     if profiler:
         profiler.disable()
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     summary = closed.period.summary
-    print(f"close: {close_s:.2f} s (target <= 60) - {summary['statements']:,} statements, "
+    print(f"close: {close_s:.2f} s (target <= 60; this process's CPU {cpu_s:.1f} s, load average {load:.1f} "
+          f"on {os.cpu_count()} CPUs at the start) - {summary['statements']:,} statements, "
           f"{summary['allocations']:,} clip allocations, totals {summary['currencies']}")  # fmt: skip
     t0 = time.perf_counter()
     again = period_close(label=label, period="2026-10")

@@ -6,6 +6,9 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_float, env_int, env_list, env_path, env_str
+from fingerprinting.beat import BEAT_SCHEDULE as FINGERPRINTING_BEAT_SCHEDULE
+from partner_api.beat import PARTNER_API_BEAT_SCHEDULE
+from royalties.beat import ROYALTIES_BEAT_SCHEDULE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("STEMMA_VAR_DIR", BASE_DIR / "var")
@@ -81,7 +84,9 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from exc
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # IMMEDIATE: a writer takes the lock when its transaction starts, so two concurrent writers wait for
+    # each other instead of one failing with "database is locked" half-way.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
 DATABASE_IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -128,11 +133,16 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ROUTES = {
     "fingerprinting.tasks.*": {"queue": "attribution"},
     "royalties.tasks.*": {"queue": "io"},
+    "partner_api.tasks.*": {"queue": "io"},
+    "catalog.tasks.*": {"queue": "io"},
 }
 
 # Periodic jobs; apps contribute their entries in their own beat.py (wired here so one place lists them).
 CELERY_BEAT_SCHEDULE = {
     "beat-heartbeat": {"task": "config.beat_heartbeat", "schedule": 30.0},
+    **FINGERPRINTING_BEAT_SCHEDULE,
+    **ROYALTIES_BEAT_SCHEDULE,
+    **PARTNER_API_BEAT_SCHEDULE,
 }
 
 CACHES = {
@@ -167,7 +177,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"WebhookEventEnum": "partner_api.models.WebhookEvent"},
 }
+# Webhook endpoints on private or loopback addresses: allowed in development (and tests), not in production.
+WEBHOOK_ALLOW_PRIVATE_HOSTS = env_bool("WEBHOOK_ALLOW_PRIVATE_HOSTS", DEBUG)
 
 # Attribution engine knobs (fingerprinting reads these; defaults documented in README).
 CLIP_MIN_SECONDS = env_float("CLIP_MIN_SECONDS", 3.0, minimum=0.5)
@@ -196,4 +209,6 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # faiss reports at INFO which CPU build it loaded, on every process start.
+    "loggers": {"faiss.loader": {"level": "WARNING"}},
 }

@@ -296,7 +296,9 @@ class Standardizer:
         return {
             "mean": [float(x) for x in self.mean],
             "scale": [float(x) for x in self.scale],
-            "aspects": {k: list(v) for k, v in self.aspects.items()},
+            # A list, not a dict: the order of the aspects is the order of the embedding's columns,
+            # and JSON objects are written with sorted keys.
+            "aspects": [[k, int(v[0]), int(v[1])] for k, v in self.aspects.items()],
             "weights": self.weights,
         }
 
@@ -305,7 +307,7 @@ class Standardizer:
         return cls(
             mean=np.asarray(data["mean"], dtype=np.float32),
             scale=np.asarray(data["scale"], dtype=np.float32),
-            aspects={k: tuple(v) for k, v in data["aspects"].items()},
+            aspects={name: (start, stop) for name, start, stop in data["aspects"]},
             weights=dict(data["weights"]),
         )
 

@@ -216,7 +216,7 @@ def attribute_samples(
     timings = {}
     duration = len(samples) / ANALYSIS_SR
     t0 = time.perf_counter()
-    clip_hashes, clip_times = landmarks.hashes(samples)
+    clip_hashes, clip_times = landmarks.hashes(samples, landmarks.QUERY_PEAKS_PER_SECOND)
     landmark_runs = [
         verbatim.Run(
             recording=r.recording,

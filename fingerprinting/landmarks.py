@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import maximum_filter
+from scipy.stats import poisson
 
 from fingerprinting.audio import ANALYSIS_SR
 
@@ -21,6 +22,7 @@ FRAME_SECONDS = HOP / ANALYSIS_SR
 PEAK_TIME = 11  # neighbourhood (frames) a peak must dominate
 PEAK_FREQ = 15  # neighbourhood (bins)
 PEAKS_PER_SECOND = 30
+QUERY_PEAKS_PER_SECOND = 60
 FANOUT = 4
 TARGET_FRAMES = 40
 MAX_DF = 63
@@ -31,9 +33,12 @@ RUN_GAP_SECONDS = 3.0
 MIN_RUN_MATCHES = 10
 MIN_RUN_SECONDS = 2.0
 MAX_CANDIDATES = 16
+MIN_SIGNIFICANCE = (
+    10.0  # -log10 p; false alignments of look-alike music reach ~9, true ones >= 12 (bench --seed 1)
+)
 
 
-def peaks(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def peaks(samples: np.ndarray, per_second: int = PEAKS_PER_SECOND) -> tuple[np.ndarray, np.ndarray]:
     """(frame, bin) of spectral peaks, sorted by frame then bin."""
     if len(samples) < N_FFT:
         return np.zeros(0, np.int32), np.zeros(0, np.int32)
@@ -52,15 +57,17 @@ def peaks(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = np.lexsort((-strength, block))
     t, f, block = t[order], f[order], block[order]
     first = np.searchsorted(block, block, side="left")
-    keep = (np.arange(len(t)) - first) < PEAKS_PER_SECOND
+    keep = (np.arange(len(t)) - first) < per_second
     t, f = t[keep], f[keep] + 1
     order = np.lexsort((f, t))
     return t[order].astype(np.int32), f[order].astype(np.int32)
 
 
-def hashes(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(hash uint32, anchor frame int32) pairs."""
-    t, f = peaks(samples)
+def hashes(samples: np.ndarray, per_second: int = PEAKS_PER_SECOND) -> tuple[np.ndarray, np.ndarray]:
+    """(hash uint32, anchor frame int32) pairs. Clips are hashed denser than the catalog
+    (QUERY_PEAKS_PER_SECOND): in a mix, a quieter source's peaks rank lower than they did in its
+    recording, and a denser query still contains them."""
+    t, f = peaks(samples, per_second)
     out_h, out_t = [], []
     for shift in range(1, FANOUT * 6):
         if shift >= len(t):
@@ -95,6 +102,7 @@ class LandmarkRun:
     rec_end: float
     matches: int
     density: float  # matching hashes per second of the run
+    significance: float  # -log10 of the chance of this many votes at one offset by accident
 
 
 class LandmarkIndex:
@@ -143,6 +151,17 @@ class LandmarkIndex:
         good = np.nonzero(pooled >= needed)[0]
         if len(good) == 0:
             return []
+        # Background: a recording's votes spread over the offsets it was voted at; the chance that
+        # one (pooled) offset gets `pooled` of them by accident, times the number of offsets and
+        # recordings tried (Bonferroni).
+        recs_of = (uniq >> 32).astype(np.int64)
+        offs_of = (uniq & 0xFFFFFFFF).astype(np.int64)
+        total_votes = np.bincount(recs_of, weights=votes)
+        spread = np.maximum.reduceat(
+            offs_of, np.r_[0, np.nonzero(np.diff(recs_of))[0] + 1]
+        ) - np.minimum.reduceat(offs_of, np.r_[0, np.nonzero(np.diff(recs_of))[0] + 1])
+        spread_of = dict(zip(np.unique(recs_of).tolist(), (spread + 1).tolist(), strict=True))
+        n_recordings = max(1, len(spread_of))
         order = good[np.lexsort((uniq[good], -pooled[good]))]
         runs: list[LandmarkRun] = []
         taken: set[tuple[int, int]] = set()
@@ -151,15 +170,21 @@ class LandmarkIndex:
             if any((r, off + d) in taken for d in (-1, 0, 1)):
                 continue
             taken.add((r, off))
+            span = max(spread_of[r], 3 * TARGET_FRAMES)
+            expected = 3.0 * total_votes[r] / span
+            tail = float(poisson.logsf(int(pooled[i]) - 1, expected)) / np.log(10)
+            significance = -(tail + np.log10(span * n_recordings))
+            if significance < MIN_SIGNIFICANCE:
+                continue
             hit = (rec == r) & (np.abs(offset - off) <= 1)
             times = np.unique(qt[hit]) * FRAME_SECONDS
-            runs.extend(_runs(r, off, times))
+            runs.extend(_runs(r, off, times, significance))
             if len({run.recording for run in runs}) >= MAX_CANDIDATES:
                 break
         return runs
 
 
-def _runs(rec: int, offset: int, times: np.ndarray) -> list[LandmarkRun]:
+def _runs(rec: int, offset: int, times: np.ndarray, significance: float) -> list[LandmarkRun]:
     if len(times) == 0:
         return []
     out = []
@@ -178,6 +203,7 @@ def _runs(rec: int, offset: int, times: np.ndarray) -> list[LandmarkRun]:
                 rec_end=end + shift,
                 matches=int(len(segment)),
                 density=float(len(segment) / (end - start)),
+                significance=significance,
             )
         )
     return out

@@ -10,7 +10,7 @@ from fingerprinting.models import SHARE_QUANTUM
 
 ONE = Decimal(1)
 GRID = 10  # frames per second
-NULL_MASS = 1.0
+NULL_MASS = 0.5
 MIN_SHARE = 0.01
 MAX_SHARES = 10
 

@@ -18,7 +18,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -33,6 +33,7 @@ from partner_api.filters import ClipFilter
 from partner_api.idempotency import idempotency_key_clean, idempotent_answer, request_fingerprint
 from partner_api.models import ApiKey, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from partner_api.pagination import CreatedCursorPagination
+from partner_api.parsers import StrictJSONParser
 from partner_api.schema import error_responses
 from partner_api.serializers import (
     AttributionSerializer,
@@ -279,7 +280,7 @@ class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
 class WebhookEndpointCollectionApi(PartnerApiMixin, generics.ListAPIView):
     serializer_class = WebhookEndpointSerializer
     pagination_class = CreatedCursorPagination
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
     class WebhookCreateInputSerializer(_EndpointFields):
         pass
@@ -304,8 +305,7 @@ class WebhookEndpointCollectionApi(PartnerApiMixin, generics.ListAPIView):
     def post(self, request, *args, **kwargs):
         serializer = self.WebhookCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        endpoint, secret = services.webhook_endpoint_create(**self.scope, **serializer.validated_data)
-        endpoint.secret = secret
+        endpoint = services.webhook_endpoint_create(**self.scope, **serializer.validated_data)
         return Response(
             WebhookEndpointCreatedSerializer(endpoint).data,
             status=status.HTTP_201_CREATED,
@@ -314,7 +314,7 @@ class WebhookEndpointCollectionApi(PartnerApiMixin, generics.ListAPIView):
 
 
 class WebhookEndpointDetailApi(PartnerAPIView):
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
     class WebhookUpdateInputSerializer(_EndpointFields):
         url = serializers.URLField(max_length=500, required=False)
@@ -381,7 +381,7 @@ class UsageOutcomeSerializer(serializers.Serializer):
 
 
 class UsageBatchApi(PartnerAPIView):
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
 
     class UsageBatchInputSerializer(UsageHeaderSerializer):
         lines = UsageLineInputSerializer(many=True, allow_empty=False, max_length=MAX_USAGE_BATCH_LINES)

@@ -22,20 +22,12 @@ class ExternalIdConflict(Conflict):
     code = "external_id_conflict"
 
 
-class AudioMissing(InvalidInput):
-    code = "audio_missing"
-
-
 class AttributionNotReady(NotFound):
     code = "attribution_not_ready"
 
 
 class UsageBatchTooLarge(PayloadTooLarge):
     code = "usage_batch_too_large"
-
-
-class UsageInvalid(InvalidInput):
-    code = "usage_invalid"
 
 
 class UsageReportInvalid(InvalidInput):

@@ -39,6 +39,7 @@ from partner_api.errors import (
 from partner_api.models import (
     ApiKey,
     DeliveryStatus,
+    IdempotencyRecord,
     UsageReport,
     UsageReportStatus,
     WebhookDelivery,
@@ -46,8 +47,11 @@ from partner_api.models import (
     WebhookEvent,
     api_key_hash,
 )
-from partner_api.selectors import APIKEY_CACHE_SECONDS, apikey_cache_key
-from partner_api.usage_csv import usage_csv_decode, usage_csv_lines, usage_csv_parse_header
+from partner_api.selectors import APIKEY_CACHE_SECONDS, apikey_cache_key, webhook_endpoints_for_event
+from partner_api.serializers import UsageHeaderSerializer, UsageLineInputSerializer, UsageReportSerializer
+from partner_api.tasks import usage_report_process_task, webhook_deliver_task
+from partner_api.usage_csv import ParsedReport, usage_csv_decode, usage_csv_lines, usage_csv_parse_header
+from royalties.services import UsageLineInput, usage_ingest
 
 logger = logging.getLogger(__name__)
 MAX_LISTED_REJECTIONS = 10_000  # a report lists at most this many rejected lines (the count is exact)
@@ -230,18 +234,16 @@ def webhook_backoff(attempts: int) -> timedelta:
 @transaction.atomic
 def webhook_endpoint_create(
     *, partner: Partner, label: Label, url: str, event_types: Sequence[str], description: str = ""
-) -> tuple[WebhookEndpoint, str]:
-    """(endpoint, secret): the signing secret is answered once at creation."""
-    secret = "whsec_" + secrets.token_urlsafe(24)
-    endpoint = WebhookEndpoint.objects.create(
+) -> WebhookEndpoint:
+    """A new endpoint with a generated signing secret (the API answers it at creation only)."""
+    return WebhookEndpoint.objects.create(
         partner=partner,
         label=label,
         url=webhook_url_check(url),
-        secret=secret,
+        secret="whsec_" + secrets.token_urlsafe(24),
         event_types=sorted(set(event_types)),
         description=description,
     )
-    return endpoint, secret
 
 
 @transaction.atomic
@@ -269,8 +271,6 @@ def webhook_event_emit(
     *, partner: Partner, label: Label, event_type: str, data: dict[str, Any]
 ) -> list[WebhookDelivery]:
     """One delivery per endpoint that wants the event, each sent by a task after the commit."""
-    from partner_api.selectors import webhook_endpoints_for_event
-    from partner_api.tasks import webhook_deliver_task
 
     if event_type not in WebhookEvent.values:
         raise ValueError(f"unknown event type {event_type!r}")
@@ -444,8 +444,6 @@ def usage_lines_ingest(
     key never reports usage on another label's clip. Rejected lines write nothing; a line id already
     reported with the same content is a duplicate, counted once.
     """
-    from royalties.services import UsageLineInput, usage_ingest
-
     outcome = UsageOutcome()
     clips = _clips_in_scope(partner=partner, label=label, lines=lines)
     inputs: list[UsageLineInput] = []
@@ -491,14 +489,13 @@ def usage_lines_ingest(
 @transaction.atomic
 def usage_report_create(*, partner: Partner, label: Label, upload: File) -> UsageReport:
     """Store a CSV usage report whose header is valid and queue its lines; a bad file writes nothing."""
-    from partner_api.serializers import UsageHeaderSerializer
-    from partner_api.tasks import usage_report_process_task
-
     if upload.size > settings.MAX_CSV_UPLOAD_BYTES:
         raise PayloadTooLarge(f"The file is larger than {settings.MAX_CSV_UPLOAD_BYTES} bytes.")
     upload.seek(0)
     data = upload.read()
     parsed = usage_csv_parse_header(usage_csv_decode(data))
+    for _ in usage_csv_lines(parsed):  # the CSV structure (quoting, field sizes) is checked whole now
+        pass
     header = UsageHeaderSerializer(data=parsed.header)
     if not header.is_valid():
         raise UsageReportInvalid("The HEAD line has invalid values.", fields=header.errors)
@@ -511,8 +508,6 @@ def usage_report_create(*, partner: Partner, label: Label, upload: File) -> Usag
 
 def _usage_line_from_row(line_no: int, row: dict[str, str] | None) -> UsageLineIn | dict[str, Any]:
     """A checked line, or its rejection."""
-    from partner_api.serializers import UsageLineInputSerializer
-
     line_id = (row or {}).get("line_id", "")[:100]
     if row is None:
         return usage_rejection(
@@ -527,26 +522,9 @@ def _usage_line_from_row(line_no: int, row: dict[str, str] | None) -> UsageLineI
     return UsageLineIn(line_no=line_no, **serializer.validated_data)
 
 
-@transaction.atomic
-def usage_report_process(*, report: UsageReport) -> UsageReport:
-    """Check and ingest a queued report's lines, record the outcome and tell the partner's webhooks.
-
-    Claimed with an UPDATE on its status, so a task run twice processes it once; one transaction, so
-    a crash leaves it queued with nothing written.
-    """
-    from partner_api.serializers import UsageReportSerializer
-
-    claimed = UsageReport.objects.filter(pk=report.pk, status=UsageReportStatus.QUEUED).update(
-        status=UsageReportStatus.PROCESSING
-    )
-    if not claimed:
-        return report
-    report.refresh_from_db()
-    with report.file.open("rb") as handle:
-        parsed = usage_csv_parse_header(usage_csv_decode(handle.read()))
-    header = UsageHeader(
-        currency=report.currency, period_start=report.period_start, period_end=report.period_end
-    )
+def _usage_report_lines_ingest(
+    *, report: UsageReport, parsed: ParsedReport, header: UsageHeader
+) -> tuple[UsageOutcome, int]:
     outcome = UsageOutcome()
     batch: list[UsageLineIn] = []
     line_count = 0
@@ -570,12 +548,40 @@ def usage_report_process(*, report: UsageReport) -> UsageReport:
             outcome.rejected.append(line)
     flush()
     outcome.rejected.sort(key=lambda r: r["line"])
-    report.line_count = line_count
-    report.accepted_count = outcome.accepted
-    report.duplicate_count = outcome.duplicates
-    report.rejected_count = len(outcome.rejected)
-    report.rejected_lines = outcome.rejected[:MAX_LISTED_REJECTIONS]
-    report.status = UsageReportStatus.PROCESSED
+    return outcome, line_count
+
+
+@transaction.atomic
+def usage_report_process(*, report: UsageReport) -> UsageReport:
+    """Check and ingest a queued report's lines, record the outcome and tell the partner's webhooks.
+
+    Claimed with an UPDATE on its status, so a task run twice processes it once; one transaction, so
+    a crash leaves it queued with nothing written.
+    """
+    claimed = UsageReport.objects.filter(pk=report.pk, status=UsageReportStatus.QUEUED).update(
+        status=UsageReportStatus.PROCESSING
+    )
+    if not claimed:
+        return report
+    report.refresh_from_db()
+    with report.file.open("rb") as handle:
+        parsed = usage_csv_parse_header(usage_csv_decode(handle.read()))
+    header = UsageHeader(
+        currency=report.currency, period_start=report.period_start, period_end=report.period_end
+    )
+    try:
+        with transaction.atomic():  # a file that turns out unreadable half-way writes none of its lines
+            outcome, line_count = _usage_report_lines_ingest(report=report, parsed=parsed, header=header)
+    except UsageReportInvalid as exc:
+        report.status = UsageReportStatus.FAILED
+        report.error_code, report.error_message = exc.code, exc.message[:500]
+    else:
+        report.line_count = line_count
+        report.accepted_count = outcome.accepted
+        report.duplicate_count = outcome.duplicates
+        report.rejected_count = len(outcome.rejected)
+        report.rejected_lines = outcome.rejected[:MAX_LISTED_REJECTIONS]
+        report.status = UsageReportStatus.PROCESSED
     report.processed_at = timezone.now()
     report.save()
     webhook_event_emit(
@@ -585,3 +591,15 @@ def usage_report_process(*, report: UsageReport) -> UsageReport:
         data={"usage_report": UsageReportSerializer(report).data},
     )
     return report
+
+
+# --------------------------------------------------------------------------------------- idempotency
+
+IDEMPOTENCY_KEY_DAYS = 7
+
+
+@transaction.atomic
+def idempotency_records_prune(*, now: datetime | None = None) -> int:
+    cutoff = (now or timezone.now()) - timedelta(days=IDEMPOTENCY_KEY_DAYS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

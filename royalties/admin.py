@@ -43,6 +43,18 @@ class ReadOnlyAdmin(ThroughPeriodScopedAdmin):
 
 @admin.register(Deal)
 class DealAdmin(LabelScopedAdmin):
+    """Read-only: deals are created by `royalties.services.deal_create` (which rejects overlaps) and never
+    edited, because closed periods were priced, and are reconciled, with their terms."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
     list_display = [
         "label",
         "partner",

@@ -17,6 +17,7 @@ from royalties.periods import month_of, periods_lock_for_ingest
 
 EARLIEST_USAGE_DATE = date(2000, 1, 1)
 MAX_ABS_REVENUE = Decimal(10) ** 17
+MAX_USAGE_COUNT = 2**63 - 1  # bigint
 TERRITORY = re.compile(r"^[A-Z]{2}$")
 CHUNK = 5000
 
@@ -83,7 +84,8 @@ def _shape_problems(line: UsageLineInput, today: date) -> list[str]:
         reasons.append(R_PRECISION)
     if not is_known_currency(line.currency):
         reasons.append(R_CURRENCY)
-    if not isinstance(line.usage_count, int) or isinstance(line.usage_count, bool) or line.usage_count < 0:
+    count = line.usage_count
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_USAGE_COUNT:
         reasons.append(R_COUNT)
     if line.line_type not in UsageLineType.values:
         reasons.append(R_TYPE)
@@ -265,7 +267,7 @@ DROP TABLE IF EXISTS royalties_usage_stage;
 DROP TABLE IF EXISTS royalties_usage_checked;
 CREATE TEMP TABLE royalties_usage_stage (
     idx bigint, partner_line_id text, clip_id bigint, usage_date date, territory text,
-    usage_count bigint, net_revenue numeric, currency text, line_type text
+    usage_count numeric, net_revenue numeric, currency text, line_type text
 ) ON COMMIT DROP;
 """
 
@@ -281,13 +283,14 @@ SELECT s.*, c.label_id,
             OR abs(s.net_revenue) >= %(max_abs)s THEN 'revenue_invalid'
         WHEN scale(s.net_revenue) > %(places)s THEN 'revenue_precision'
         WHEN s.currency IS NULL OR NOT (s.currency = ANY(%(currencies)s)) THEN 'currency_unknown'
-        WHEN s.usage_count IS NULL OR s.usage_count < 0 THEN 'usage_count_invalid'
+        WHEN s.usage_count IS NULL OR s.usage_count = 'NaN' OR s.usage_count < 0
+            OR s.usage_count > %(max_count)s OR s.usage_count <> trunc(s.usage_count)
+            THEN 'usage_count_invalid'
         WHEN s.line_type IS NULL OR NOT (s.line_type = ANY(%(types)s)) THEN 'line_type_unknown'
         WHEN s.net_revenue < 0 AND s.line_type <> 'adjustment' THEN 'negative_revenue_not_adjustment'
         WHEN s.usage_date IS NULL OR s.usage_date < %(earliest)s OR s.usage_date > %(today)s
             THEN 'date_out_of_range'
         WHEN coalesce(s.territory, '') <> '' AND s.territory !~ '^[A-Z]{2}$' THEN 'territory_invalid'
-        WHEN row_number() OVER (PARTITION BY s.partner_line_id ORDER BY s.idx) > 1 THEN 'duplicate_in_batch'
     END AS reason
 FROM royalties_usage_stage s
 LEFT JOIN fingerprinting_clip c ON c.id = s.clip_id AND c.partner_id = %(partner)s
@@ -351,6 +354,7 @@ def usage_ingest_copy(
         params = {
             "partner": partner.pk,
             "max_abs": MAX_ABS_REVENUE,
+            "max_count": MAX_USAGE_COUNT,
             "places": REVENUE_PLACES,
             "currencies": sorted(MINOR_UNITS),
             "types": list(UsageLineType.values),
@@ -372,25 +376,22 @@ def usage_ingest_copy(
                 "(SELECT * FROM unnest(%s::bigint[], %s::date[]))",
                 [[c[0] for c in closed], [c[1] for c in closed]],
             )
+        # ON CONFLICT DO NOTHING also skips a line id repeated within the batch (after its first row).
         cursor.execute(_INSERT_SQL, params)
         accepted = cursor.rowcount
         cursor.execute(
-            "SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason = 'duplicate_in_batch') "
+            "SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason IS NOT NULL) "
             "FROM royalties_usage_checked"
         )
-        valid, in_batch = cursor.fetchone()
+        valid, rejected = cursor.fetchone()
         cursor.execute(
             "SELECT idx, partner_line_id, reason FROM royalties_usage_checked "
-            "WHERE reason IS NOT NULL AND reason <> 'duplicate_in_batch' ORDER BY idx LIMIT %s",
+            "WHERE reason IS NOT NULL ORDER BY idx LIMIT %s",
             [max_reported],
         )
         rejected_rows = cursor.fetchall()
-        cursor.execute(
-            "SELECT count(*) FROM royalties_usage_checked WHERE reason IS NOT NULL AND reason <> 'duplicate_in_batch'"
-        )
-        rejected = cursor.fetchone()[0]
         cursor.execute("DROP TABLE royalties_usage_stage; DROP TABLE royalties_usage_checked")
-    result = UsageIngestResult(accepted=accepted, duplicates=valid - accepted + in_batch, rejected=rejected)
+    result = UsageIngestResult(accepted=accepted, duplicates=valid - accepted, rejected=rejected)
     result.lines = [
         LineOutcome(int(i), str(line_id or ""), "rejected", (reason,)) for i, line_id, reason in rejected_rows
     ]

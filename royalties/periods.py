@@ -4,9 +4,8 @@ from datetime import date
 
 from django.db import connection
 
-from catalog.models import Label
 from royalties.errors import InvalidPeriod
-from royalties.models import Period, PeriodStatus
+from royalties.models import Period
 
 
 def month_of(day: date) -> date:
@@ -22,11 +21,6 @@ def parse_period(value: str | date) -> date:
         return date(int(year), int(month), 1)
     except (ValueError, TypeError):
         raise InvalidPeriod(f"period {value!r} is not a month like 2026-10", fields={"period": [str(value)]})
-
-
-def period_get_or_create(*, label: Label, month: date) -> Period:
-    period, _ = Period.objects.get_or_create(label=label, month=month_of(month))
-    return period
 
 
 def periods_lock_for_ingest(pairs: set[tuple[int, date]]) -> dict[tuple[int, date], str]:
@@ -56,7 +50,3 @@ def periods_lock_for_ingest(pairs: set[tuple[int, date]]) -> dict[tuple[int, dat
             "label_id", "month", "status"
         )
     return {(label_id, month): status for label_id, month, status in rows if (label_id, month) in pairs}
-
-
-def period_is_open(status: str | None) -> bool:
-    return status == PeriodStatus.OPEN

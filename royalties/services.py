@@ -1,17 +1,20 @@
 """Functions that change royalties state. Each runs in one transaction (period_close: see its docstring)."""
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import Label, Partner, Party
 from ledger.models import Transaction
 from ledger.money import is_known_currency, is_quantized
+from ledger.selectors import balances_for_codes
 from ledger.services import PostingSpec, accounts_ensure, transaction_post, transaction_reverse
 from royalties import accounts as chart
 from royalties.close import close_compute, close_write
@@ -84,9 +87,12 @@ def deal_create(
         deal.full_clean()
     except ValidationError as exc:
         raise RoyaltyError("invalid deal terms", fields=exc.message_dict)
-    overlapping = Deal.objects.filter(label=label, partner=partner).in_force(on=effective_from)
-    later = Deal.objects.filter(label=label, partner=partner, effective_from__gte=effective_from)
-    if overlapping.exists() or (effective_to is None and later.exists()):
+    # Lock the partner's deals of this label so two concurrent creations cannot both pass the check.
+    existing = Deal.objects.select_for_update().filter(label=label, partner=partner)
+    overlapping = existing.filter(Q(effective_to__isnull=True) | Q(effective_to__gte=effective_from))
+    if effective_to is not None:
+        overlapping = overlapping.filter(effective_from__lte=effective_to)
+    if overlapping.exists():
         raise RoyaltyError("the label already has a deal with this partner in force on those dates")
     deal.save()
     return deal
@@ -136,17 +142,25 @@ def label_royalty_settings_set(
 
 @transaction.atomic
 def fx_rate_set(*, period: str | date, base: str, quote: str, rate: Decimal, source: str) -> FxRate:
-    """Enter (or import) one rate of a month's table. A month's rate is fixed once a close used it."""
+    """Enter (or import) one rate of a month's table. Its rates are fixed once a period of the month closed."""
     month = parse_period(period)
     if not (is_known_currency(base) and is_known_currency(quote)) or base == quote:
         raise RoyaltyError(f"invalid currency pair {base}/{quote}")
     if not rate.is_finite() or rate <= 0:
         raise RoyaltyError(f"invalid rate {rate}")
-    if (
-        Period.objects.filter(month=month, status=PeriodStatus.CLOSED).exists()
-        and FxRate.objects.filter(month=month, base=base, quote=quote).exclude(rate=rate).exists()
-    ):
-        raise FxRateLocked(f"{base}/{quote} for {month:%Y-%m} was used by a closed period")
+    if Period.objects.filter(month=month, status=PeriodStatus.CLOSED).exists():
+        # A closed month was priced (and is reconciled) with the rates it had: they never change, and no
+        # direct pair is added where a close may have used the inverse. New pairs (a currency no close
+        # of the month could have used, since it would have been blocked) are fine.
+        same = FxRate.objects.filter(month=month, base=base, quote=quote, rate=rate).first()
+        if same is not None:
+            return same
+        if (
+            FxRate.objects.filter(month=month)
+            .filter(Q(base=base, quote=quote) | Q(base=quote, quote=base))
+            .exists()
+        ):
+            raise FxRateLocked(f"{base}/{quote} of {month:%Y-%m} is fixed: a period of that month is closed")
     fx, _ = FxRate.objects.update_or_create(
         month=month, base=base, quote=quote, defaults={"rate": rate, "source": source}
     )
@@ -234,7 +248,7 @@ def period_close(*, label: Label, period: str | date, closed_by=None) -> PeriodC
             return PeriodCloseResult(period=row, created=False)
         started = timezone.now()
         plan = close_compute(row)
-        summary = close_write(plan, closed_by=closed_by)
+        summary = close_write(plan)
         summary["seconds"] = round((timezone.now() - started).total_seconds(), 3)
         row.status = PeriodStatus.CLOSED
         row.closed_at = timezone.now()
@@ -250,41 +264,58 @@ def period_close(*, label: Label, period: str | date, closed_by=None) -> PeriodC
 
 @transaction.atomic
 def payout_batch_create(*, label: Label, currency: str, created_by=None) -> PayoutBatch | None:
-    """A batch paying each party's latest closed statement at or above the threshold, not yet paid.
+    """A batch paying each party what it is owed now, when that reaches the threshold.
 
-    Returns None when nobody is due. A party without an IBAN is still listed (paid by other means);
-    given bank details were validated when entered.
+    Owed now = the party's payable balance in the ledger minus payout lines still pending, so a balance
+    already in a pending batch is never paid twice, whatever statements were issued since. Each line
+    points at the party's latest closed statement (one live line per statement). Returns None when
+    nobody is due. Given bank details were validated (python-stdnum) when entered.
     """
+    # Lock the label's batches so two concurrent creations cannot both list the same balance.
+    list(PayoutBatch.objects.select_for_update().filter(label=label).values_list("pk", flat=True))
     latest: dict[int, Statement] = {}
     for statement in (
         Statement.objects.filter(period__label=label, period__status=PeriodStatus.CLOSED, currency=currency)
-        .select_related("period", "party")
+        .select_related("period")
         .order_by("party_id", "period__month")
     ):
         latest[statement.party_id] = statement
-    due = [
-        s
-        for s in latest.values()
-        if s.closing_balance > 0
-        and s.closing_balance >= s.payout_threshold
-        and not s.payout_lines.exclude(status=PayoutStatus.VOIDED).exists()
-    ]
+    if not latest:
+        return None
+    codes = [chart.party_payable(party_id, currency).code for party_id in latest]
+    balances = balances_for_codes(codes=codes)
+    pending: dict[int, Decimal] = defaultdict(Decimal)
+    for party_id, amount in PayoutLine.objects.filter(
+        batch__label=label, currency=currency, status=PayoutStatus.PENDING
+    ).values_list("party_id", "amount"):
+        pending[party_id] += amount
+    live = set(
+        PayoutLine.objects.filter(statement__in=latest.values())
+        .exclude(status=PayoutStatus.VOIDED)
+        .values_list("statement_id", flat=True)
+    )
+    due: list[tuple[Statement, Decimal]] = []
+    for party_id, statement in sorted(latest.items()):
+        owed = -balances.get((chart.party_payable(party_id, currency).code, currency), Decimal(0))
+        amount = owed - pending[party_id]
+        if statement.pk not in live and amount > 0 and amount >= statement.payout_threshold:
+            due.append((statement, amount))
     if not due:
         return None
     batch = PayoutBatch.objects.create(label=label, currency=currency, created_by=created_by)
-    profiles = {p.party_id: p for p in PayeeProfile.objects.filter(party_id__in=[s.party_id for s in due])}
+    profiles = {p.party_id: p for p in PayeeProfile.objects.filter(party_id__in=[s.party_id for s, _ in due])}
     PayoutLine.objects.bulk_create(
         [
             PayoutLine(
                 batch=batch,
-                party_id=s.party_id,
-                statement=s,
-                amount=s.closing_balance,
+                party_id=statement.party_id,
+                statement=statement,
+                amount=amount,
                 currency=currency,
-                iban=profiles[s.party_id].iban if s.party_id in profiles else "",
-                bic=profiles[s.party_id].bic if s.party_id in profiles else "",
+                iban=profiles[statement.party_id].iban if statement.party_id in profiles else "",
+                bic=profiles[statement.party_id].bic if statement.party_id in profiles else "",
             )
-            for s in sorted(due, key=lambda s: s.party_id)
+            for statement, amount in due
         ]
     )
     return batch

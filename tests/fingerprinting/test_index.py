@@ -83,3 +83,18 @@ def test_rebuild_refits_and_reproduces_the_same_content_version(label, catalog, 
     # Same recordings, same engine: the content digest part of the name is the same.
     assert rebuilt.version.split("-")[1] == indexed.version.split("-")[1]
     assert catalog_index.prune_versions(label.pk, keep=1) == [indexed.version]
+
+
+def test_standardizer_round_trip_keeps_the_column_order():
+    import numpy as np
+
+    from fingerprinting.embedder import Standardizer, get_embedder
+
+    embedder = get_embedder()
+    raw = np.random.default_rng(0).normal(size=(20, embedder.dim)).astype(np.float32)
+    fitted = Standardizer.fit(raw, embedder)
+    import json
+
+    restored = Standardizer.from_json(json.loads(json.dumps(fitted.to_json(), sort_keys=True)))
+    assert list(restored.aspects) == list(embedder.aspects)
+    assert np.array_equal(restored.transform(raw), fitted.transform(raw))

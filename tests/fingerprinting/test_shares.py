@@ -29,6 +29,7 @@ def test_worked_example_overlapping_sources_split_equally_and_style_takes_the_re
         windows=[(0.0, 10.0)],
         candidates=[3],
         excess=np.array([[3.0]]),
+        null_mass=1.0,
     )
     assert verbatim == {1: 0.25, 2: 0.25}
     assert abs(style[3] - 0.5 * 0.9) < 1e-12

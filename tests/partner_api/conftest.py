@@ -1,14 +1,11 @@
 """Two labels x two partners, one API key per (partner, label) cell, and synthesized audio."""
 
-import io
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 import numpy as np
 import pytest
-import soundfile
-from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -17,18 +14,16 @@ from fingerprinting.models import Attribution, AttributionShare, Clip, ClipStatu
 from partner_api.services import apikey_create
 from royalties.models import PartnerSettlement, Period, PeriodStatus
 from tests.factories import LabelFactory, PartnerFactory, RecordingFactory
+from tests.fingerprinting.audio_helpers import wav_bytes as engine_wav_bytes
+from tests.fingerprinting.conftest import catalog, indexed, label, partner  # noqa: F401  (for test_flow)
 
 
 def wav_bytes(seconds: float = 4.0, seed: int = 7, sr: int = 22050) -> bytes:
-    buffer = io.BytesIO()
-    soundfile.write(buffer, synthesize(seed, seconds, sr=sr), sr, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
+    return engine_wav_bytes(synthesize(seed, seconds, sr=sr), sr)
 
 
 def silence_wav(seconds: float = 4.0, sr: int = 22050) -> bytes:
-    buffer = io.BytesIO()
-    soundfile.write(buffer, np.zeros(int(seconds * sr), dtype=np.float32), sr, format="WAV")
-    return buffer.getvalue()
+    return engine_wav_bytes(np.zeros(int(seconds * sr), dtype=np.float32), sr)
 
 
 @dataclass
@@ -71,13 +66,6 @@ def _local_webhooks(settings):
     settings.WEBHOOK_ALLOW_PRIVATE_HOSTS = True
 
 
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def world(db) -> World:
     label_a = LabelFactory(slug="aurora", name="Aurora Records")
@@ -85,9 +73,11 @@ def world(db) -> World:
     p1 = PartnerFactory(slug="tunegen", name="TuneGen")
     p2 = PartnerFactory(slug="songsmith", name="SongSmith")
 
-    def cell(label, partner) -> Cell:
-        created = apikey_create(label=label, partner=partner, name=f"{partner.slug}@{label.slug}")
-        return Cell(label=label, partner=partner, api_key=created.api_key, raw_key=created.raw_key)
+    def cell(in_label, for_partner) -> Cell:
+        created = apikey_create(
+            label=in_label, partner=for_partner, name=f"{for_partner.slug}@{in_label.slug}"
+        )
+        return Cell(label=in_label, partner=for_partner, api_key=created.api_key, raw_key=created.raw_key)
 
     return World(a1=cell(label_a, p1), a2=cell(label_a, p2), b1=cell(label_b, p1), b2=cell(label_b, p2))
 

@@ -93,3 +93,19 @@ def test_request_id_is_echoed_or_made(world):
     echoed = client.get(CLIPS, HTTP_X_REQUEST_ID="req-12345678")
     assert echoed["X-Request-ID"] == "req-12345678"
     assert APIClient().get(CLIPS)["X-Request-ID"]  # errors carry it too
+
+
+def test_only_a_label_admin_creates_keys_for_it(world):
+    from catalog.models import Role
+    from config.errors import InvalidInput
+    from partner_api.services import apikey_create
+    from tests.factories import member
+
+    admin = member("alice", world.a1.label, role=Role.ADMIN)
+    manager = member("bob", world.a1.label, role=Role.RIGHTS_MANAGER)
+    created = apikey_create(label=world.a1.label, partner=world.a1.partner, created_by=admin)
+    assert created.api_key.created_by == admin
+    with pytest.raises(InvalidInput):
+        apikey_create(label=world.a1.label, partner=world.a1.partner, created_by=manager)
+    with pytest.raises(InvalidInput):  # Alice administers Aurora, not Boreal
+        apikey_create(label=world.b1.label, partner=world.b1.partner, created_by=admin)

@@ -169,3 +169,15 @@ def test_the_fast_clip_representation_matches_its_declared_fields(world):
     slow = serializers.Serializer.to_representation(ClipSerializer(clip), clip)
     assert fast == slow
     assert list(fast) == list(ClipSerializer().fields)
+
+
+def test_idempotency_records_are_pruned_after_a_week(world, audio):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from partner_api.services import idempotency_records_prune
+
+    submit(world.a1.client(), audio, idempotency_key="old")
+    assert idempotency_records_prune() == 0
+    assert idempotency_records_prune(now=timezone.now() + timedelta(days=8)) == 1

@@ -128,6 +128,7 @@ def snapshot():
         (json.dumps(batch(line(1, line_id="\x00"))).encode(), 400, "invalid", "lines"),
         (json.dumps(batch()).encode(), 400, "invalid", "lines"),
         (json.dumps(["not", "an", "object"]).encode(), 400, "invalid", None),
+        (json.dumps(batch(line(1, line_id="\ud800"))).encode(), 400, "parse_error", None),
     ],
 )
 def test_bad_batches_are_4xx_and_write_nothing(world, clip, body, status, code, field):
@@ -240,6 +241,18 @@ def test_processing_twice_changes_nothing(world, clip, django_capture_on_commit_
             "usage_report_invalid",
         ),
         (b'HEAD,R1,2026-10-01,2026-10-31,EUR\n"unclosed,quote\n', 400, "usage_report_invalid"),
+        (
+            b'HEAD,R1,2026-10-01,2026-10-31,EUR\nline_id,external_id,usage_count,net_revenue\nL1,gen-1,1,"1\n',
+            400,
+            "usage_report_invalid",
+        ),
+        (
+            b"HEAD,R1,2026-10-01,2026-10-31,EUR\nline_id,external_id,usage_count,net_revenue\nL1,"
+            + b"x" * 200_000
+            + b",1,1\n",
+            400,
+            "usage_report_invalid",
+        ),
     ],
 )
 def test_bad_csv_files_are_4xx_and_write_nothing(world, clip, data, status, code):
@@ -285,3 +298,24 @@ def test_future_usage_dates_are_refused(world, clip):
     )
     response = world.a1.client().post(USAGE, body, format="json")
     assert response.json()["rejected"][0]["code"] == "date_out_of_range"
+
+
+def test_a_file_unreadable_at_processing_fails_whole(world, clip, monkeypatch):
+    from partner_api import services
+    from partner_api.errors import UsageReportInvalid
+
+    report_id = upload(world.a1.client(), GOOD_CSV).json()["id"]  # queued; processing not run yet
+
+    def broken(parsed):
+        yield 3, {"line_id": "L-1", "external_id": "gen-1", "usage_count": "1", "net_revenue": "1"}
+        raise UsageReportInvalid("The file is not valid CSV near line 4.")
+
+    monkeypatch.setattr(services, "usage_csv_lines", broken)
+    services.usage_report_process(report=UsageReport.objects.get(pk=report_id))
+    report = world.a1.client().get(f"{REPORTS}/{report_id}").json()
+    assert report["status"] == "failed"
+    assert report["error"] == {
+        "code": "usage_report_invalid",
+        "message": "The file is not valid CSV near line 4.",
+    }
+    assert UsageLine.objects.count() == 0

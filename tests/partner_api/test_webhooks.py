@@ -185,3 +185,55 @@ def test_an_attempt_that_is_not_due_or_done_is_skipped(world, receiver, django_c
     assert webhook_delivery_attempt(delivery_id=delivery.pk).attempted is False  # a task run twice
     assert webhook_delivery_attempt(delivery_id=999999).attempted is False  # a row that is gone
     assert len(receiver.received) == 1
+
+
+def test_the_task_comes_back_after_the_backoff(world, monkeypatch, django_capture_on_commit_callbacks):
+    from partner_api.tasks import webhook_deliver_task
+
+    failing = Receiver(status=500)
+    try:
+        failing.secret = register(world.a1, failing.url)["secret"]
+        monkeypatch.setattr(webhook_deliver_task, "delay", lambda *a, **k: None)  # queue nothing yet
+        with django_capture_on_commit_callbacks(execute=True):
+            webhook_event_emit(
+                partner=world.a1.partner, label=world.a1.label, event_type="clip.rejected", data={}
+            )
+        delivery = WebhookDelivery.objects.get()
+
+        retries = []
+
+        class Retry(Exception):
+            pass
+
+        def retry(**kwargs):
+            retries.append(kwargs)
+            return Retry()
+
+        monkeypatch.setattr(webhook_deliver_task, "retry", retry)
+        with pytest.raises(Retry):
+            webhook_deliver_task(delivery.pk)  # as a worker runs it (not eagerly)
+        assert retries == [{"countdown": BACKOFF_BASE_SECONDS}]
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, 500)
+    finally:
+        failing.close()
+
+
+def test_the_sweeper_requeues_due_deliveries_only(world, monkeypatch, django_capture_on_commit_callbacks):
+    from partner_api import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.webhook_deliver_task, "delay", queued.append)
+    register(world.a1, "http://127.0.0.1:9/hook")
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook_event_emit(
+            partner=world.a1.partner, label=world.a1.label, event_type="clip.rejected", data={}
+        )
+        webhook_event_emit(
+            partner=world.a1.partner, label=world.a1.label, event_type="clip.attributed", data={}
+        )
+    first, second = WebhookDelivery.objects.order_by("pk")
+    WebhookDelivery.objects.filter(pk=second.pk).update(next_attempt_at=timezone.now() + timedelta(hours=1))
+    queued.clear()
+    assert tasks.webhook_deliveries_due_task() == 1
+    assert queued == [first.pk]

@@ -130,6 +130,43 @@ def test_fx_rate_of_a_closed_month_cannot_change(label, closed):
     from royalties.errors import FxRateLocked
     from royalties.services import fx_rate_set
 
-    fx_rate_set(period="2026-09", base="EUR", quote="USD", rate=Decimal("1.1"), source="ECB")
+    fx_rate_set(period="2026-10", base="EUR", quote="USD", rate=Decimal("1.1"), source="ECB")
+    from royalties.models import FxRate
+
+    FxRate.objects.create(month=date(2026, 9, 1), base="EUR", quote="USD", rate=Decimal("1.1"), source="ECB")
     with pytest.raises(FxRateLocked):
         fx_rate_set(period="2026-09", base="EUR", quote="USD", rate=Decimal("1.2"), source="ECB")
+    with pytest.raises(FxRateLocked):  # a direct pair where a close may have used the inverse
+        fx_rate_set(period="2026-09", base="USD", quote="EUR", rate=Decimal("0.9"), source="ECB")
+    fx_rate_set(period="2026-09", base="EUR", quote="GBP", rate=Decimal("0.87"), source="ECB")  # a new pair
+
+
+def test_close_task_closes_the_period(label, partner):
+    from royalties.models import Period, PeriodStatus
+    from royalties.tasks import period_close_task
+
+    party = PartyFactory(label=label)
+    recording = RecordingFactory(label=label)
+    split_for(recording, {party: "1"})
+    deal(label, partner, rate="0.5")
+    clip = ClipFactory(label=label, partner=partner)
+    attribute(clip, {recording: "1"})
+    usage(clip, "10.00", day=SEP)
+    period_close_task.delay(label.pk, "2026-09")
+    period_close_task.delay(label.pk, "2026-09")  # safe to run twice
+    period_close_task.delay(999_999, "2026-09")  # a label that is gone: returns quietly
+    assert Period.objects.get(label=label).status == PeriodStatus.CLOSED
+    assert Statement.objects.filter(party=party).count() == 1
+
+
+def test_bulk_path_on_any_database(label, partner):
+    from royalties.services import usage_ingest_copy
+
+    clip = ClipFactory(label=label, partner=partner)
+    rows = [
+        ("t1", clip.pk, SEP, "DE", 3, Decimal("0.30"), "EUR", "usage"),
+        ("t1", clip.pk, SEP, "DE", 3, Decimal("0.30"), "EUR", "usage"),
+        ("t2", clip.pk, SEP, "DE", -3, Decimal("0.30"), "EUR", "usage"),
+    ]
+    result = usage_ingest_copy(partner=partner, lines=rows)
+    assert (result.accepted, result.duplicates, result.rejected) == (1, 1, 1)

@@ -505,3 +505,36 @@ def test_months_close_in_order(label, world):
         period_close(label=label, period="2026-09")
     period_close(label=label, period="2026-08")
     assert period_close(label=label, period="2026-09").created
+
+
+def test_a_balance_in_a_pending_batch_is_not_paid_twice(label, world):
+    """Threshold 50.00. Aug earns 70.00 -> batch 1 (70.00) pending. Sep earns 40.00: closing 110.00,
+    but 70.00 of it is already in batch 1 -> 40.00 is due, below the threshold: no second batch.
+    Once batch 1 is paid, Oct earns 20.00 -> 60.00 due -> batch 3 pays 60.00."""
+    label_royalty_settings_set(label=label, payout_threshold=Decimal("50.00"))
+    attribute(world["clip"], {world["a"]: "1"})
+    usage(world["clip"], "140.00", day=AUG)
+    period_close(label=label, period="2026-08")
+    first = payout_batch_create(label=label, currency="EUR")
+    assert first.lines.get().amount == Decimal("70.00")
+    usage(world["clip"], "80.00", day=SEP)
+    period_close(label=label, period="2026-09")
+    assert statement(world["p1"], SEP).closing_balance == Decimal("110.00")
+    assert payout_batch_create(label=label, currency="EUR") is None
+    payout_batch_mark_paid(batch=first, paid_on=date(2026, 10, 2))
+    usage(world["clip"], "40.00", day=OCT)
+    period_close(label=label, period="2026-10")
+    third = payout_batch_create(label=label, currency="EUR")
+    assert third.lines.get().amount == Decimal("60.00")
+    assert statement(world["p1"], OCT).closing_balance == Decimal("60.00")
+
+
+def test_overlapping_deals_are_refused(label, partner):
+    from royalties.errors import RoyaltyError
+
+    deal(label, partner, rate="0.5", start=date(2026, 2, 1))
+    with pytest.raises(RoyaltyError):
+        deal(label, partner, rate="0.4", start=date(2026, 1, 1), effective_to=date(2026, 3, 31))
+    with pytest.raises(RoyaltyError):
+        deal(label, partner, rate="0.4", start=date(2026, 6, 1))
+    assert deal(label, partner, rate="0.4", start=date(2025, 1, 1), effective_to=date(2026, 1, 31))

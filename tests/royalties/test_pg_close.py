@@ -68,16 +68,18 @@ def test_copy_ingest_validates_and_skips_replays(label, partner):
         ("c5", clip.pk, SEP, "DE", 1, Decimal("NaN"), "EUR", "usage"),
         ("c6", clip.pk, SEP, "DE", 1, Decimal("1"), "ABC", "usage"),
         ("c7", clip.pk, date(2099, 1, 1), "DE", 1, Decimal("1"), "EUR", "usage"),
+        ("c8", clip.pk, SEP, "DE", 10**20, Decimal("1"), "EUR", "usage"),
         ("c1", clip.pk, SEP, "DE", 10, Decimal("1.25"), "EUR", "usage"),  # repeated in the batch
     ]
     result = usage_ingest_copy(partner=partner, lines=rows)
-    assert (result.accepted, result.duplicates, result.rejected) == (2, 1, 5)
+    assert (result.accepted, result.duplicates, result.rejected) == (2, 1, 6)
     assert [(r.partner_line_id, r.reasons[0]) for r in result.rejections] == [
         ("c3", "clip_unknown"),
         ("c4", "negative_revenue_not_adjustment"),
         ("c5", "revenue_invalid"),
         ("c6", "currency_unknown"),
         ("c7", "date_out_of_range"),
+        ("c8", "usage_count_invalid"),
     ]
     again = usage_ingest_copy(
         partner=partner,

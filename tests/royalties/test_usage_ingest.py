@@ -59,6 +59,7 @@ def test_accepts_valid_lines_by_our_id_or_the_partners(clip, partner):
         ({"currency": "EURO"}, "currency_unknown"),
         ({"currency": "XXX"}, "currency_unknown"),
         ({"usage_count": -1}, "usage_count_invalid"),
+        ({"usage_count": 2**63}, "usage_count_invalid"),
         ({"net_revenue": Decimal("-1.00")}, "negative_revenue_not_adjustment"),
         ({"line_type": "refund"}, "line_type_unknown"),
         ({"usage_date": date(1999, 12, 31)}, "date_out_of_range"),
