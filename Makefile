@@ -25,9 +25,14 @@ system-deps:
 
 demo: demo-data serve
 
+# The demo label: synthesized catalog -> fingerprints and index -> generated clips attributed ->
+# last month's usage closed into statements and a payout batch. Every step is safe to re-run.
 demo-data: setup
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_build
+	$(BIN)/python manage.py index_catalog --label demo
+	$(BIN)/python manage.py demo_clips --label demo --partner melodia
+	$(BIN)/python manage.py demo_royalties --label demo --partner melodia
 
 serve: setup
 	@echo "Stemma is at http://$(HOST):$(PORT)/  (sign in as demo / stemma-demo)"
