@@ -9,9 +9,11 @@
    hashes XOR-ed by a per-replica random mask, its descriptors jittered and its chroma transposed and
    shifted: the index has the size, posting-list lengths and candidate counts of a real catalog of
    that size, though not its musical variety. Clips are excerpts of the real recordings.
-3. FAISS at 1,000,000 segments of synthetic vectors (clustered like real segment embeddings: 50,000
-   "recordings" of 20 segments around a centre): p50 query latency (one thread) and recall@10 against
-   exact search for the exact index and IVF at several nprobe, and index memory per million segments.
+3. FAISS at 1,000,000 segments of synthetic vectors with the statistics of real ones (50,000
+   "recordings" of 20 segments: centres from a Gaussian fitted to real recordings' mean embeddings,
+   segments scattered with the real within-recording covariance): p50 query latency (one thread) and
+   recall@10 against exact search for the exact index and IVF at several nprobe, and index memory per
+   million segments.
 
     DEBUG=1 .venv/bin/python bench/attribution_speed.py
 """
@@ -185,17 +187,41 @@ def attribution_speed(analyses, size: int, clips: int, workdir: Path, label_id: 
     }
 
 
-def faiss_bench(n: int, dim: int, queries: int, nlist: int) -> list[dict]:
+def realistic_vectors(real_vectors: np.ndarray, owners: np.ndarray, n: int, per: int, rng) -> np.ndarray:
+    """n synthetic segment embeddings with the statistics of real ones: recording centres drawn from a
+    Gaussian fitted to the real recordings' mean vectors, segments scattered around their centre with
+    the real within-recording residual covariance (both shrunk towards the diagonal)."""
+    dim = real_vectors.shape[1]
+    labels = np.unique(owners)
+    means = np.stack([real_vectors[owners == o].mean(axis=0) for o in labels])
+    residuals = real_vectors - means[np.searchsorted(labels, owners)]
+
+    def factor(x: np.ndarray) -> np.ndarray:
+        cov = np.cov(x, rowvar=False)
+        cov = 0.9 * cov + 0.1 * np.diag(np.diag(cov)) + 1e-6 * np.eye(dim)
+        return np.linalg.cholesky(cov).astype(np.float32)
+
+    between, within = factor(means), factor(residuals)
+    centre_mean = means.mean(axis=0).astype(np.float32)
+    centres = centre_mean + rng.standard_normal((n // per, dim)).astype(np.float32) @ between.T
+    data = np.repeat(centres, per, axis=0)
+    for start in range(0, n, 100_000):
+        block = slice(start, min(n, start + 100_000))
+        data[block] += rng.standard_normal((block.stop - block.start, dim)).astype(np.float32) @ within.T
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    return data, within
+
+
+def faiss_bench(n: int, real_vectors: np.ndarray, owners: np.ndarray, queries: int, nlist: int) -> list[dict]:
     import faiss
 
     faiss.omp_set_num_threads(1)
     rng = np.random.default_rng(0)
-    per = 20
-    centres = rng.standard_normal((n // per, dim)).astype(np.float32)
-    data = np.repeat(centres, per, axis=0) + 0.6 * rng.standard_normal((n, dim)).astype(np.float32)
-    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    dim = real_vectors.shape[1]
+    data, within = realistic_vectors(real_vectors, owners, n, 20, rng)
     picks = rng.choice(n, queries, replace=False)
-    q = data[picks] + 0.3 * rng.standard_normal((queries, dim)).astype(np.float32) / np.sqrt(dim) * 4
+    # A query is a clip window: a catalog segment moved by half a within-recording deviation.
+    q = data[picks] + 0.5 * rng.standard_normal((queries, dim)).astype(np.float32) @ within.T
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     ids = np.arange(n, dtype=np.int64)
     results = []
@@ -220,6 +246,7 @@ def faiss_bench(n: int, dim: int, queries: int, nlist: int) -> list[dict]:
             "bytes_per_million": data.nbytes / n * 1e6 + 8e6,
         }
     )
+    del flat
 
     t = time.perf_counter()
     quantizer = faiss.IndexFlatIP(dim)
@@ -227,7 +254,6 @@ def faiss_bench(n: int, dim: int, queries: int, nlist: int) -> list[dict]:
     ivf.train(data[rng.choice(n, min(n, 64 * nlist), replace=False)])
     ivf.add_with_ids(data, ids)
     train_seconds = time.perf_counter() - t
-    del flat
     for nprobe in (4, 8, 16, 32, 64):
         ivf.nprobe = nprobe
         lat, found = [], []

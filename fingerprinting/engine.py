@@ -144,6 +144,47 @@ def style_lane(
     )
 
 
+def _as_run(r: landmarks.LandmarkRun, duration: float) -> verbatim.Run:
+    return verbatim.Run(
+        recording=r.recording,
+        clip_start=r.clip_start,
+        clip_end=min(duration, r.clip_end),
+        rec_start=r.rec_start,
+        rec_end=r.rec_end,
+        ber=-1.0,
+        factor=1.0,
+        items=r.matches,
+        method="landmark",
+    )
+
+
+def landmark_lane(index: CatalogIndex, samples: np.ndarray, duration: float) -> list[verbatim.Run]:
+    """Landmark runs in two passes: the clip's strongest peaks first; then, if sources were found,
+    the peaks those sources do not explain (a quieter source under a louder one surfaces there)."""
+    t, f, strength = landmarks.spectral_peaks(samples)
+    found = index.landmarks.match(
+        *landmarks.pair_hashes(*landmarks.select(t, f, strength, landmarks.QUERY_PEAKS_PER_SECOND))
+    )
+    runs = [_as_run(r, duration) for r in found]
+    if not found:
+        return runs
+    best: dict[int, landmarks.LandmarkRun] = {}
+    for r in found:
+        if r.recording not in best or r.matches > best[r.recording].matches:
+            best[r.recording] = r
+    explained = []
+    for rec, r in sorted(best.items()):
+        offset = int(round((r.rec_start - r.clip_start) / landmarks.FRAME_SECONDS))
+        rt, rf = index.landmarks.recording_peaks(rec)
+        explained.append((rt - offset, rf))
+    rest = landmarks.without_explained(t, f, strength, explained)
+    second = index.landmarks.match(
+        *landmarks.pair_hashes(*landmarks.select(*rest, landmarks.QUERY_PEAKS_PER_SECOND))
+    )
+    runs.extend(_as_run(r, duration) for r in second if r.recording not in best)
+    return runs
+
+
 def calibrate(index: CatalogIndex) -> dict:
     """The z threshold for this index version: leave each of a sample of catalog recordings out, use
     a few of its windows as a clip, and take a high quantile of the best z any *other* recording
@@ -216,21 +257,7 @@ def attribute_samples(
     timings = {}
     duration = len(samples) / ANALYSIS_SR
     t0 = time.perf_counter()
-    clip_hashes, clip_times = landmarks.hashes(samples, landmarks.QUERY_PEAKS_PER_SECOND)
-    landmark_runs = [
-        verbatim.Run(
-            recording=r.recording,
-            clip_start=r.clip_start,
-            clip_end=min(duration, r.clip_end),
-            rec_start=r.rec_start,
-            rec_end=r.rec_end,
-            ber=-1.0,
-            factor=1.0,
-            items=r.matches,
-            method="landmark",
-        )
-        for r in index.landmarks.match(clip_hashes, clip_times)
-    ]
+    landmark_runs = landmark_lane(index, samples, duration)
     timings["landmarks"] = time.perf_counter() - t0
     runs, factors = verbatim.match_with_grid(index.verbatim, samples, landmark_runs)
     timings["verbatim"] = time.perf_counter() - t0

@@ -39,6 +39,10 @@ from fingerprinting.verbatim import VerbatimIndex
 # Exact inner-product search up to this many segments; IVF above it (docs/attribution.md, measured by
 # bench/attribution_speed.py).
 IVF_THRESHOLD = 1_000_000
+IVF_NPROBE = 16
+# One FAISS thread per worker process: Celery runs one process per core, and OpenMP threads on top of
+# that only fight over the same cores.
+faiss.omp_set_num_threads(int(os.environ.get("STEMMA_FAISS_THREADS", "1")))
 SEGMENT_BITS = 20  # segment id = recording id << SEGMENT_BITS | window number
 KEEP_VERSIONS = 3
 
@@ -166,7 +170,7 @@ def _faiss_new(dim: int, vectors: np.ndarray) -> object:
     index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
     sample = vectors[np.random.default_rng(0).choice(n, min(n, 64 * nlist), replace=False)]
     index.train(np.ascontiguousarray(sample))
-    index.nprobe = 16
+    index.nprobe = IVF_NPROBE
     return index
 
 
@@ -323,7 +327,7 @@ def _load_dir(path: Path, version: str) -> CatalogIndex:
     except RuntimeError:
         index = faiss.read_index(str(path / "faiss.index"))
     if meta["kind"] == "ivf":
-        faiss.extract_index_ivf(index).nprobe = meta.get("nprobe", 16)
+        faiss.extract_index_ivf(index).nprobe = meta.get("nprobe", IVF_NPROBE)
     return CatalogIndex(
         version=version,
         path=path,
@@ -343,7 +347,14 @@ def _load_dir(path: Path, version: str) -> CatalogIndex:
             fp_concat=arr("fp_concat"),
             fp_offsets=arr("fp_offsets"),
         ),
-        landmarks=LandmarkIndex(keys=arr("lm_keys"), post_rec=arr("lm_post_rec"), post_t=arr("lm_post_t")),
+        landmarks=LandmarkIndex(
+            keys=arr("lm_keys"),
+            post_rec=arr("lm_post_rec"),
+            post_t=arr("lm_post_t"),
+            rec_h=arr("lm_rec_h"),
+            rec_t=arr("lm_rec_t"),
+            rec_offsets=arr("lm_rec_offsets"),
+        ),
         standardizer=Standardizer.from_json(meta["standardizer"]),
         embedder=get_embedder(meta["embedder"]),
     )

@@ -19,6 +19,7 @@ from fingerprinting.audio import ANALYSIS_SR
 N_FFT = 1024
 HOP = 256
 FRAME_SECONDS = HOP / ANALYSIS_SR
+LOW_BIN = 24  # 258 Hz
 PEAK_TIME = 11  # neighbourhood (frames) a peak must dominate
 PEAK_FREQ = 15  # neighbourhood (bins)
 PEAKS_PER_SECOND = 30
@@ -38,36 +39,48 @@ MIN_SIGNIFICANCE = (
 )
 
 
-def peaks(samples: np.ndarray, per_second: int = PEAKS_PER_SECOND) -> tuple[np.ndarray, np.ndarray]:
-    """(frame, bin) of spectral peaks, sorted by frame then bin."""
+def spectral_peaks(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every local maximum of the log spectrogram above the floor: (frame, bin, strength)."""
     if len(samples) < N_FFT:
-        return np.zeros(0, np.int32), np.zeros(0, np.int32)
+        empty = np.zeros(0, np.int32)
+        return empty, empty, np.zeros(0, np.float32)
     n = 1 + (len(samples) - N_FFT) // HOP
     idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n)[:, None]
     spec = np.abs(np.fft.rfft(samples[idx].astype(np.float32) * np.hanning(N_FFT).astype(np.float32), axis=1))
-    log = np.log(spec[:, 1:512] + 1e-6).astype(np.float32)  # drop DC; 511 bins fit in 9 bits
+    # Bins from LOW_BIN (~250 Hz) to 511 (9 bits): below that sit kick and snare-body peaks, which a
+    # drum machine repeats identically in unrelated pieces at the same tempo.
+    log = np.log(spec[:, LOW_BIN:512] + 1e-6).astype(np.float32)
     local = maximum_filter(log, size=(PEAK_TIME, PEAK_FREQ), mode="constant", cval=-np.inf)
     floor = np.median(log) + 1.0
     t, f = np.nonzero((log == local) & (log > floor))
+    strength = log[t, f].astype(np.float32)
+    return t.astype(np.int32), (f + LOW_BIN).astype(np.int32), strength
+
+
+def select(
+    t: np.ndarray, f: np.ndarray, strength: np.ndarray, per_second: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The strongest `per_second` peaks of every second, sorted by frame then bin."""
     if len(t) == 0:
-        return t.astype(np.int32), f.astype(np.int32)
-    strength = log[t, f]
+        return t, f
     frames_per_block = int(round(1.0 / FRAME_SECONDS))
     block = t // frames_per_block
-    order = np.lexsort((-strength, block))
+    order = np.lexsort((f, -strength, block))
     t, f, block = t[order], f[order], block[order]
     first = np.searchsorted(block, block, side="left")
     keep = (np.arange(len(t)) - first) < per_second
-    t, f = t[keep], f[keep] + 1
+    t, f = t[keep], f[keep]
     order = np.lexsort((f, t))
     return t[order].astype(np.int32), f[order].astype(np.int32)
 
 
-def hashes(samples: np.ndarray, per_second: int = PEAKS_PER_SECOND) -> tuple[np.ndarray, np.ndarray]:
-    """(hash uint32, anchor frame int32) pairs. Clips are hashed denser than the catalog
-    (QUERY_PEAKS_PER_SECOND): in a mix, a quieter source's peaks rank lower than they did in its
-    recording, and a denser query still contains them."""
-    t, f = peaks(samples, per_second)
+def peaks(samples: np.ndarray, per_second: int = PEAKS_PER_SECOND) -> tuple[np.ndarray, np.ndarray]:
+    """(frame, bin) of the strongest spectral peaks, sorted by frame then bin."""
+    return select(*spectral_peaks(samples), per_second)
+
+
+def pair_hashes(t: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(hash uint32, anchor frame int32): each peak with its FANOUT nearest later peaks."""
     out_h, out_t = [], []
     for shift in range(1, FANOUT * 6):
         if shift >= len(t):
@@ -93,6 +106,42 @@ def hashes(samples: np.ndarray, per_second: int = PEAKS_PER_SECOND) -> tuple[np.
     return h[keep].astype(np.uint32), anchors[keep].astype(np.int32)
 
 
+def hashes(samples: np.ndarray, per_second: int = PEAKS_PER_SECOND) -> tuple[np.ndarray, np.ndarray]:
+    """(hash uint32, anchor frame int32) pairs. Clips are hashed denser than the catalog
+    (QUERY_PEAKS_PER_SECOND): in a mix, a quieter source's peaks rank lower than they did in its
+    recording, and a denser query still contains them."""
+    return pair_hashes(*peaks(samples, per_second))
+
+
+def peaks_of_hashes(h: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The peaks (frame, bin) a recording's hashes were made of: anchors and targets."""
+    f1 = (h >> np.uint32(14)).astype(np.int32)
+    df = ((h >> np.uint32(6)) & np.uint32(0xFF)).astype(np.int32) - 64
+    dt = (h & np.uint32(0x3F)).astype(np.int32)
+    frames = np.concatenate([t, t + dt])
+    bins = np.concatenate([f1, f1 + df])
+    pairs = np.unique((frames.astype(np.int64) << 16) | bins.astype(np.int64))
+    return (pairs >> 16).astype(np.int32), (pairs & 0xFFFF).astype(np.int32)
+
+
+def without_explained(
+    t: np.ndarray, f: np.ndarray, strength: np.ndarray, explained: list[tuple[np.ndarray, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Drop clip peaks within 1 frame and 1 bin of a peak of an already identified source (given in
+    clip frames): what remains holds the peaks of quieter sources underneath."""
+    if not len(t) or not explained:
+        return t, f, strength
+    codes = []
+    for et, ef in explained:
+        for dt in (-1, 0, 1):
+            for df in (-1, 0, 1):
+                codes.append(((et + dt).astype(np.int64) << 16) | (ef + df).astype(np.int64))
+    taken = np.unique(np.concatenate(codes))
+    mine = (t.astype(np.int64) << 16) | f.astype(np.int64)
+    keep = ~np.isin(mine, taken)
+    return t[keep], f[keep], strength[keep]
+
+
 @dataclass(frozen=True)
 class LandmarkRun:
     recording: int
@@ -106,25 +155,54 @@ class LandmarkRun:
 
 
 class LandmarkIndex:
-    def __init__(self, *, keys, post_rec, post_t):
+    def __init__(self, *, keys, post_rec, post_t, rec_h=None, rec_t=None, rec_offsets=None):
         self.keys = keys
         self.post_rec = post_rec
         self.post_t = post_t
+        # The same hashes in recording order, to recover a recording's peaks (second pass).
+        self.rec_h = rec_h
+        self.rec_t = rec_t
+        self.rec_offsets = rec_offsets
+
+    def recording_peaks(self, rec: int) -> tuple[np.ndarray, np.ndarray]:
+        a, b = int(self.rec_offsets[rec]), int(self.rec_offsets[rec + 1])
+        return peaks_of_hashes(np.asarray(self.rec_h[a:b]), np.asarray(self.rec_t[a:b]))
 
     @classmethod
     def build(cls, per_recording: list[tuple[np.ndarray, np.ndarray]]) -> "LandmarkIndex":
         if not per_recording:
+            empty = np.zeros(0, np.int32)
             return cls(
-                keys=np.zeros(0, np.uint32), post_rec=np.zeros(0, np.int32), post_t=np.zeros(0, np.int32)
+                keys=np.zeros(0, np.uint32),
+                post_rec=empty,
+                post_t=empty,
+                rec_h=np.zeros(0, np.uint32),
+                rec_t=empty,
+                rec_offsets=np.zeros(1, np.int64),
             )
         keys = np.concatenate([h for h, _t in per_recording]).astype(np.uint32)
         rec = np.concatenate([np.full(len(h), i, np.int32) for i, (h, _t) in enumerate(per_recording)])
         times = np.concatenate([t for _h, t in per_recording]).astype(np.int32)
         order = np.argsort(keys, kind="stable")
-        return cls(keys=keys[order], post_rec=rec[order], post_t=times[order])
+        offsets = np.concatenate([[0], np.cumsum([len(h) for h, _t in per_recording])]).astype(np.int64)
+        return cls(
+            keys=keys[order],
+            post_rec=rec[order],
+            post_t=times[order],
+            rec_h=keys,
+            rec_t=times,
+            rec_offsets=offsets,
+        )
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"lm_keys": self.keys, "lm_post_rec": self.post_rec, "lm_post_t": self.post_t}
+        return {
+            "lm_keys": self.keys,
+            "lm_post_rec": self.post_rec,
+            "lm_post_t": self.post_t,
+            "lm_rec_h": self.rec_h,
+            "lm_rec_t": self.rec_t,
+            "lm_rec_offsets": self.rec_offsets,
+        }
 
     def match(self, clip_hashes: np.ndarray, clip_times: np.ndarray) -> list[LandmarkRun]:
         if len(clip_hashes) == 0 or len(self.keys) == 0:

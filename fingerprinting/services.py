@@ -15,6 +15,7 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from catalog.models import Label, Partner, Recording, RecordingStatus
+from catalog.services import audit_record
 from config.errors import InvalidInput
 from fingerprinting import engine, events
 from fingerprinting import index as catalog_index
@@ -513,6 +514,16 @@ def attribution_revise(
     )
     locked.current_attribution = attribution
     locked.save(update_fields=["current_attribution", "updated_at"])
+    audit_record(
+        label=locked.label,
+        actor=created_by,
+        action=f"attribution.{review_state}",
+        obj=attribution,
+        summary=f"clip {locked.external_id} v{attribution.version} ({review_state}): "
+        + (", ".join(f"{r.isrc} {share}" for r, share in parsed) or "no shares")
+        + f"; unattributed {ONE - total}. {reason.strip()[:200]}",
+        data={"clip": locked.pk, "version": attribution.version, "previous_version": previous.version},
+    )
     events.publish(events.ATTRIBUTION_REVISED, clip=locked, attribution=attribution)
     return attribution
 

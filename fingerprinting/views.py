@@ -89,6 +89,14 @@ def _window_label(window: dict) -> str:
     )
 
 
+def _evidence(share: AttributionShare) -> dict:
+    """The engine's evidence for a share; a person's revision keeps it under "previous"."""
+    evidence = share.evidence or {}
+    if "verbatim" not in evidence and "style" not in evidence:
+        evidence = evidence.get("previous") or {}
+    return evidence
+
+
 def _timeline(attribution: Attribution, shares: list[AttributionShare]) -> dict:
     """Rows of rectangles in percent of the clip's length: verbatim runs and style windows per recording."""
     duration = float(attribution.evidence.get("duration_seconds") or 0) or 1.0
@@ -101,7 +109,7 @@ def _timeline(attribution: Attribution, shares: list[AttributionShare]) -> dict:
 
     rows = []
     for i, share in enumerate(shares):
-        evidence = share.evidence or {}
+        evidence = _evidence(share)
         runs = [span(r) | {"label": _run_label(r)} for r in evidence.get("verbatim", {}).get("runs", [])]
         # Darker is further above the null: a z of 8 or more is full colour.
         windows = [
@@ -130,7 +138,12 @@ def clip_detail(request, pk: int):
     current = clip.current_attribution
     shares = list(current.shares.select_related("recording")) if current else []
     bar = [
-        {"share": s, "percent": float(s.share) * 100, "colour": SHARE_COLOURS[i % len(SHARE_COLOURS)]}
+        {
+            "share": s,
+            "evidence": _evidence(s),
+            "percent": float(s.share) * 100,
+            "colour": SHARE_COLOURS[i % len(SHARE_COLOURS)],
+        }
         for i, s in enumerate(shares)
     ]
     return render(
