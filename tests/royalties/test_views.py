@@ -10,7 +10,7 @@ from royalties.services import period_close
 from tests.factories import LabelFactory, PartyFactory, RecordingFactory, member, split_for
 from tests.royalties.factories import ClipFactory, attribute, deal, usage
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.royalties.urls")]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
