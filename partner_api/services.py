@@ -26,6 +26,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from catalog.models import Label, Membership, Partner, Role
+from catalog.services import audit_record
 from fingerprinting.errors import ClipExists
 from fingerprinting.models import Clip
 from fingerprinting.services import clip_submit
@@ -81,14 +82,31 @@ def apikey_create(*, label: Label, partner: Partner, name: str = "", created_by=
         key_hash=api_key_hash(raw_key),
         created_by=created_by,
     )
+    audit_record(
+        label=label,
+        actor=created_by,
+        action="apikey.created",
+        obj=api_key,
+        summary=f"API key {prefix} ({name or 'unnamed'}) created for {partner.name}",
+        data={"partner": partner.slug, "prefix": prefix},
+    )
     return CreatedApiKey(api_key=api_key, raw_key=raw_key)
 
 
 @transaction.atomic
-def apikey_revoke(*, api_key: ApiKey) -> ApiKey:
+def apikey_revoke(*, api_key: ApiKey, revoked_by=None) -> ApiKey:
     """Revoke a key; revoking a revoked key keeps its first revocation time."""
-    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     api_key.refresh_from_db(fields=["revoked_at"])
+    if revoked:
+        audit_record(
+            label=api_key.label,
+            actor=revoked_by,
+            action="apikey.revoked",
+            obj=api_key,
+            summary=f"API key {api_key.prefix} of {api_key.partner.name} revoked",
+            data={"partner": api_key.partner.slug, "prefix": api_key.prefix},
+        )
     # Dropped now and again after the commit: a request racing the revocation may re-cache the old row.
     prefix = api_key.prefix
     cache.delete(apikey_cache_key(prefix))

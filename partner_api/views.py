@@ -105,6 +105,6 @@ def apikey_revoke_view(request, slug: str, prefix: str):
     api_key = ApiKey.objects.filter(partner=partner, label=request.label, prefix=prefix).first()
     if api_key is None:
         raise Http404("No such key")
-    apikey_revoke(api_key=api_key)
+    apikey_revoke(api_key=api_key, revoked_by=request.user)
     messages.success(request, f"Key {prefix} revoked; requests with it are refused from now on.")
     return redirect("partners:partner-detail", slug=partner.slug)

@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import Label, Partner, Party
+from catalog.services import audit_record
 from ledger.models import Transaction
 from ledger.money import is_known_currency, is_quantized
 from ledger.selectors import balances_for_codes
@@ -217,6 +218,19 @@ class PeriodCloseResult:
     created: bool  # False when the period was already closed (a replay)
 
 
+def period_close_blocker(*, label: Label, month: date) -> str | None:
+    """Why a month cannot be closed now, or None: it has not ended, or an earlier month is still open
+    (statements carry balances forward, so months close in order)."""
+    end = Period(label=label, month=month).end
+    if end >= timezone.now().date():
+        return f"{month:%Y-%m} has not ended yet; usage for it may still arrive"
+    earlier = Period.objects.filter(label=label, month__lt=month).exclude(status=PeriodStatus.CLOSED)
+    first_open = earlier.order_by("month").first()
+    if first_open is not None:
+        return f"{first_open.code} of {label.slug} must be closed before {month:%Y-%m}"
+    return None
+
+
 def period_close(*, label: Label, period: str | date, closed_by=None) -> PeriodCloseResult:
     """Close a label's month: price its usage, post the ledger, issue settlements and statements.
 
@@ -230,13 +244,9 @@ def period_close(*, label: Label, period: str | date, closed_by=None) -> PeriodC
     with transaction.atomic():
         row, _ = Period.objects.get_or_create(label=label, month=month)
         if row.status != PeriodStatus.CLOSED:
-            if row.end >= timezone.now().date():
-                raise CloseBlocked(f"{month:%Y-%m} has not ended yet; usage for it may still arrive")
-            # Statements carry balances forward, so months close in order.
-            earlier = Period.objects.filter(label=label, month__lt=month).exclude(status=PeriodStatus.CLOSED)
-            first_open = earlier.order_by("month").first()
-            if first_open is not None:
-                raise CloseBlocked(f"{first_open.code} of {label.slug} must be closed before {month:%Y-%m}")
+            blocker = period_close_blocker(label=label, month=month)
+            if blocker:
+                raise CloseBlocked(blocker)
         row = Period.objects.select_for_update().get(pk=row.pk)
         if row.status == PeriodStatus.OPEN:
             row.status = PeriodStatus.CLOSING
@@ -255,6 +265,15 @@ def period_close(*, label: Label, period: str | date, closed_by=None) -> PeriodC
         row.closed_by = closed_by
         row.summary = summary
         row.save(update_fields=["status", "closed_at", "closed_by", "summary"])
+        audit_record(
+            label=label,
+            actor=closed_by,
+            action="period.closed",
+            obj=row,
+            summary=f"{row.code} closed: {summary.get('statements', 0)} statements, "
+            f"{summary.get('allocations', 0)} clip allocations in {summary['seconds']} s",
+            data={"currencies": summary.get("currencies", {})},
+        )
         logger.info("closed %s %s: %s", label.slug, row.code, summary)
         return PeriodCloseResult(period=row, created=True)
 

@@ -1,5 +1,6 @@
 """Celery tasks: thin, take ids, safe to run twice (the close is idempotent)."""
 
+import logging
 from datetime import date
 
 from celery import shared_task
@@ -7,8 +8,11 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from catalog.models import Label
+from royalties.errors import CloseBlocked
 from royalties.models import LabelRoyaltySettings
 from royalties.services import period_close
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(autoretry_for=(ConnectionError,), retry_backoff=True, retry_jitter=True, max_retries=5)
@@ -17,7 +21,11 @@ def period_close_task(label_id: int, period: str, closed_by_id: int | None = Non
     if label is None:
         return
     closed_by = get_user_model().objects.filter(pk=closed_by_id).first() if closed_by_id else None
-    period_close(label=label, period=period, closed_by=closed_by)
+    try:
+        period_close(label=label, period=period, closed_by=closed_by)
+    except CloseBlocked as exc:
+        # Not a failure to retry: the month stays open and the period page says why on the next try.
+        logger.warning("close of %s %s blocked: %s", label.slug, period, exc)
 
 
 @shared_task

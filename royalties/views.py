@@ -18,7 +18,12 @@ from royalties import exports, selectors
 from royalties.dashboard import dashboard as royalties_dashboard
 from royalties.models import PartnerSettlement, PayoutBatch, PayoutLine, Period, PeriodStatus, Statement
 from royalties.reconcile import period_reconcile
-from royalties.services import payout_batch_create, payout_batch_mark_paid, payout_line_void
+from royalties.services import (
+    payout_batch_create,
+    payout_batch_mark_paid,
+    payout_line_void,
+    period_close_blocker,
+)
 from royalties.tasks import period_close_task
 
 
@@ -81,10 +86,9 @@ def period_close_confirm(request, pk: int):
     require_role(request, Role.ADMIN)
     period = _period_or_404(request, pk)
     if request.method == "POST":
-        if period.end >= timezone.localdate():
-            messages.error(
-                request, f"{period.code} has not ended yet; it can be closed from {period.end} on."
-            )
+        blocker = period_close_blocker(label=request.label, month=period.month)
+        if blocker and period.status == PeriodStatus.OPEN:
+            messages.error(request, f"{period.code} cannot be closed now: {blocker}.")
         elif request.POST.get("confirm") != period.code:
             messages.error(request, f"Type {period.code} to confirm the close.")
             return render(request, "royalties/period_close_confirm.html", {"period": period})

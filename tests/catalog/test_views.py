@@ -192,3 +192,37 @@ def test_viewer_cannot_add_splits(client, label):
         reverse("catalog:recording-split-add", args=[recording.pk]), {"right_type": "master"}
     )
     assert response.status_code == 403
+
+
+def test_audit_log_covers_attributions_periods_and_keys(client, label):
+    """Each of these services writes its own audit event in the transaction of the change."""
+    from datetime import date
+    from decimal import Decimal
+
+    from fingerprinting.services import attribution_revise
+    from partner_api.services import apikey_create, apikey_revoke
+    from royalties.services import period_close
+    from tests.factories import PartnerFactory
+    from tests.royalties.factories import ClipFactory, attribute, deal
+
+    admin = member("ada", label, Role.ADMIN)
+    partner = PartnerFactory(name="Melodia")
+    recording = RecordingFactory(label=label)
+    clip = ClipFactory(label=label, partner=partner)
+    attribute(clip, {recording: "0.5"})
+    attribution_revise(
+        clip=clip,
+        shares={recording: Decimal("0.8")},
+        review_state="adjusted",
+        created_by=admin,
+        reason="ears",
+    )
+    deal(label, partner)
+    period_close(label=label, period=date(2026, 9, 1), closed_by=admin)
+    created = apikey_create(label=label, partner=partner, name="prod", created_by=admin)
+    apikey_revoke(api_key=created.api_key, revoked_by=admin)
+    actions = set(AuditEvent.objects.filter(label=label, actor=admin).values_list("action", flat=True))
+    assert {"attribution.adjusted", "period.closed", "apikey.created", "apikey.revoked"} <= actions
+    client.force_login(admin)
+    page = client.get(reverse("catalog:audit-log"), {"object_type": "apikey"}).content.decode()
+    assert "revoked" in page and "prod" in page

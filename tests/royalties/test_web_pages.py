@@ -103,3 +103,26 @@ def test_payout_batch_create_export_and_mark_paid(client, closed_month):
     viewer = member("vic", label, Role.VIEWER)
     client.force_login(viewer)
     assert client.post(reverse("royalties:payout-new"), {"currency": "EUR"}).status_code == 403
+
+
+def test_closing_out_of_order_is_refused_with_the_reason(client, django_capture_on_commit_callbacks):
+    label = LabelFactory()
+    Period.objects.create(label=label, month=date(2026, 8, 1))  # August is still open
+    september = Period.objects.create(label=label, month=date(2026, 9, 1))
+    client.force_login(member("ada", label, Role.ADMIN))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("royalties:period-close", args=[september.pk]), {"confirm": "2026-09"}, follow=True
+        )
+    assert "2026-08" in response.content.decode() and "must be closed before" in response.content.decode()
+    september.refresh_from_db()
+    assert september.status == PeriodStatus.OPEN
+
+
+def test_close_task_logs_a_blocked_close_instead_of_failing():
+    from royalties.tasks import period_close_task
+
+    label = LabelFactory()
+    Period.objects.create(label=label, month=date(2026, 8, 1))
+    period_close_task(label.pk, "2026-09")  # no exception: the month stays open
+    assert not Period.objects.filter(label=label, status=PeriodStatus.CLOSED).exists()
