@@ -2,8 +2,20 @@ import shutil
 
 import pytest
 from django.conf import settings
+from django.db.backends.signals import connection_created
 
 from config.celery import app as celery_app
+
+
+def _allow_truncate(sender, connection, **kwargs):
+    """Django empties tables with TRUNCATE between transactional tests; the ledger's triggers refuse
+    TRUNCATE unless the session opts in, which only the test suite does."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET stemma.allow_truncate = 'on'")
+
+
+connection_created.connect(_allow_truncate)
 
 
 def pytest_collection_modifyitems(config, items):

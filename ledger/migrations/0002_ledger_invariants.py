@@ -6,8 +6,9 @@ UPDATE, DELETE and TRUNCATE of transactions and postings, postings added to a tr
 another database transaction, and postings whose currency is not their account's. Every trigger function
 pins `search_path` and names tables with the schema they were created in.
 
-TRUNCATE is let through only in databases named `test_*`: Django's test runner empties every table with
-one TRUNCATE between transactional tests. Production databases must not be named `test_*`.
+TRUNCATE is let through only in a session that sets `stemma.allow_truncate = 'on'`: the test suite does
+(tests/conftest.py), because Django's test runner empties every table with one TRUNCATE between
+transactional tests. Application code never sets it.
 
 SQLite (development, most tests): triggers reject UPDATE of transactions and postings and postings in the
 wrong currency; the balance rule and DELETE are checked in Python (`transaction_post`, append-only
@@ -80,7 +81,7 @@ CREATE CONSTRAINT TRIGGER ledger_transaction_has_postings AFTER INSERT ON {s}.le
 CREATE FUNCTION {s}.ledger_reject_change() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, {s} AS $$
 BEGIN
-    IF TG_OP = 'TRUNCATE' AND current_database() LIKE 'test\\_%' THEN
+    IF TG_OP = 'TRUNCATE' AND current_setting('stemma.allow_truncate', true) = 'on' THEN
         RETURN NULL;
     END IF;
     RAISE EXCEPTION 'ledger: % is append-only, % is not allowed (post a reversing transaction)',
