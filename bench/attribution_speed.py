@@ -316,13 +316,19 @@ def main() -> None:
                     flush=True,
                 )
         if not args.skip_faiss:
-            from fingerprinting.embedder import get_embedder
+            from fingerprinting.embedder import Standardizer, get_embedder
 
-            dim = get_embedder().dim
+            if args.skip_catalog:
+                analyses, _ing = ingest(min(args.real, 40), workdir, args.seed)
+            embedder = get_embedder()
+            raw = np.concatenate([a.segments.raw for _p, a in analyses])
+            owners = np.concatenate([np.full(len(a.segments.raw), i) for i, (_p, a) in enumerate(analyses)])
+            real_vectors = Standardizer.fit(raw, embedder).transform(raw)
             print(
-                f"FAISS, {args.faiss_segments:,} synthetic segments of dim {dim}, {args.faiss_queries} single queries, 1 thread:"
+                f"FAISS, {args.faiss_segments:,} synthetic segments of dim {embedder.dim} (statistics of "
+                f"{len(real_vectors)} real segments), {args.faiss_queries} single queries, 1 thread:"
             )
-            for r in faiss_bench(args.faiss_segments, dim, args.faiss_queries, args.nlist):
+            for r in faiss_bench(args.faiss_segments, real_vectors, owners, args.faiss_queries, args.nlist):
                 extra = f", 8-query batch {r['batch8_ms']:.1f} ms" if r.get("batch8_ms") else ""
                 train = f", train+add {r['train_s']:.0f} s" if r.get("train_s") else ""
                 print(

@@ -161,7 +161,7 @@ def _as_run(r: landmarks.LandmarkRun, duration: float) -> verbatim.Run:
 def landmark_lane(index: CatalogIndex, samples: np.ndarray, duration: float) -> list[verbatim.Run]:
     """Landmark runs in two passes: the clip's strongest peaks first; then, if sources were found,
     the peaks those sources do not explain (a quieter source under a louder one surfaces there)."""
-    t, f, strength = landmarks.spectral_peaks(samples)
+    t, f, strength = landmarks.spectral_peaks(samples, landmarks.QUERY_NEIGHBOURHOOD)
     found = index.landmarks.match(
         *landmarks.pair_hashes(*landmarks.select(t, f, strength, landmarks.QUERY_PEAKS_PER_SECOND))
     )

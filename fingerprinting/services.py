@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from catalog.models import Label, Partner, Recording, RecordingStatus
 from catalog.services import audit_record
+from config.celery import enqueue_on_commit
 from config.errors import InvalidInput
 from fingerprinting import engine, events
 from fingerprinting import index as catalog_index
@@ -106,7 +107,7 @@ def clip_submit(
     from fingerprinting.tasks import clip_attribute_task
 
     clip_id = clip.pk
-    transaction.on_commit(lambda: clip_attribute_task.delay(clip_id))
+    enqueue_on_commit(clip_attribute_task, clip_id)
     return clip
 
 
@@ -544,5 +545,5 @@ def clip_sweep() -> list[int]:
     )
     for clip_id in stuck:
         Clip.objects.filter(pk=clip_id, status=ClipStatus.QUEUED).update(updated_at=timezone.now())
-        transaction.on_commit(lambda clip_id=clip_id: clip_attribute_task.delay(clip_id))
+        enqueue_on_commit(clip_attribute_task, clip_id)
     return stuck

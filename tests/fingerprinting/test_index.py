@@ -98,3 +98,49 @@ def test_standardizer_round_trip_keeps_the_column_order():
     restored = Standardizer.from_json(json.loads(json.dumps(fitted.to_json(), sort_keys=True)))
     assert list(restored.aspects) == list(embedder.aspects)
     assert np.array_equal(restored.transform(raw), fitted.transform(raw))
+
+
+def test_ivf_index_above_the_threshold_supports_incremental_add_and_removal(
+    label, catalog, tmp_path, monkeypatch
+):
+    from fingerprinting import engine
+    from fingerprinting.audio import ANALYSIS_SR, resample
+
+    monkeypatch.setattr(catalog_index, "IVF_THRESHOLD", 10)
+    first = catalog_index_update(label=label)
+    assert first.kind == "ivf"
+    loaded = catalog_index.open_current(label.pk)
+    excerpt = resample(recording_audio(5)[3 * SR : 13 * SR], SR, ANALYSIS_SR)
+    result = engine.attribute_samples(loaded, excerpt)
+    assert loaded.recordings[result.shares[0].position]["id"] == catalog[5].pk
+
+    extra = RecordingFactory(label=label, title="IVF addition")
+    path = tmp_path / "ivf.wav"
+    write_wav(path, recording_audio(21), SR)
+    recording_attach_audio(recording=extra, path=path)
+    second = recording_index(recording=extra)
+    assert second.kind == "ivf" and second.parent == first.version
+    third = recording_unindex(recording=catalog[1])
+    loaded = catalog_index.open_current(label.pk)
+    assert loaded.version == third.version
+    assert loaded.faiss_index.ntotal == loaded.meta["n_segments"]
+    removed = {int(i) for i in loaded.seg_ids if int(i) >> catalog_index.SEGMENT_BITS == catalog[1].pk}
+    assert not removed
+
+
+def test_landmark_peaks_round_trip_and_explained_peaks_are_removed():
+    import numpy as np
+
+    from fingerprinting import landmarks
+    from fingerprinting.audio import ANALYSIS_SR, resample
+
+    samples = resample(recording_audio(0)[: 10 * SR], SR, ANALYSIS_SR)
+    t, f = landmarks.peaks(samples)
+    h, anchors = landmarks.pair_hashes(t, f)
+    rt, rf = landmarks.peaks_of_hashes(h, anchors)
+    peak_set = set(zip(t.tolist(), f.tolist(), strict=True))
+    assert set(zip(rt.tolist(), rf.tolist(), strict=True)) <= peak_set
+    all_t, all_f, strength = landmarks.spectral_peaks(samples)
+    rest_t, _rest_f, _rest_s = landmarks.without_explained(all_t, all_f, strength, [(rt, rf)])
+    assert len(rest_t) < len(all_t) - len(rt) // 2
+    assert np.all(f >= landmarks.LOW_BIN)
