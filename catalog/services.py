@@ -26,6 +26,7 @@ from catalog.models import (
     Split,
     SplitShare,
 )
+from config.celery import enqueue_on_commit
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,7 @@ def import_job_create(*, label: Label, created_by, uploaded, skip_invalid: bool)
         )
         from catalog.tasks import import_job_run_task
 
-        transaction.on_commit(lambda: import_job_run_task.delay(job.pk))
+        enqueue_on_commit(import_job_run_task, job.pk)
     return job
 
 

@@ -50,3 +50,31 @@ def _unbind_task_id(task_id=None, **_):
     token = _task_tokens.pop(task_id, None)
     if token is not None:
         unbind_task_id(token)
+
+
+def enqueue_on_commit(task, *args) -> None:
+    """Send `task(*args)` once the current transaction commits.
+
+    A broker outage must not fail a request whose rows are already committed: the row stays in its
+    queued state, the send failure is logged, and a periodic sweep (clips, webhook deliveries, usage
+    reports) sends it again when the broker is back. In eager mode the task runs inline and its own
+    errors propagate as usual.
+    """
+    import logging
+
+    from django.db import transaction
+    from kombu.exceptions import OperationalError as BrokerError
+    from redis.exceptions import RedisError
+
+    def send() -> None:
+        if app.conf.task_always_eager:
+            task.delay(*args)
+            return
+        try:
+            task.apply_async(args=args)
+        except (BrokerError, RedisError, ConnectionError, TimeoutError) as exc:
+            logging.getLogger(__name__).warning(
+                "could not queue %s%s (%s); the sweep will send it again", task.name, args, exc
+            )
+
+    transaction.on_commit(send)

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from catalog.models import Label, Membership, Partner, Role
 from catalog.services import audit_record
+from config.celery import enqueue_on_commit
 from fingerprinting.errors import ClipExists
 from fingerprinting.models import Clip
 from fingerprinting.services import clip_submit
@@ -300,7 +301,7 @@ def webhook_event_emit(
             endpoint=endpoint, event_id=event_id, event_type=event_type, payload=payload
         )
         deliveries.append(delivery)
-        transaction.on_commit(lambda pk=delivery.pk: webhook_deliver_task.delay(pk))
+        enqueue_on_commit(webhook_deliver_task, delivery.pk)
     return deliveries
 
 
@@ -520,7 +521,7 @@ def usage_report_create(*, partner: Partner, label: Label, upload: File) -> Usag
     report = UsageReport(partner=partner, label=label, report_ref=parsed.report_ref, **header.validated_data)
     report.file.save("report.csv", ContentFile(data), save=False)
     report.save()
-    transaction.on_commit(lambda: usage_report_process_task.delay(report.pk))
+    enqueue_on_commit(usage_report_process_task, report.pk)
     return report
 
 

@@ -4,7 +4,6 @@ from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.db.models import Count, Sum
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -13,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from catalog.models import Role
 from catalog.tenancy import require_role, scoped
+from config.celery import enqueue_on_commit
 from config.errors import StemmaError
 from royalties import exports, selectors
 from royalties.dashboard import dashboard as royalties_dashboard
@@ -94,7 +94,7 @@ def period_close_confirm(request, pk: int):
             return render(request, "royalties/period_close_confirm.html", {"period": period})
         else:
             label_id, month, user_id = request.label.pk, f"{period.month:%Y-%m}", request.user.pk
-            transaction.on_commit(lambda: period_close_task.delay(label_id, month, user_id))
+            enqueue_on_commit(period_close_task, label_id, month, user_id)
             messages.success(request, f"Closing {period.code}. This page updates when it is done.")
         return redirect("royalties:period-detail", pk=period.pk)
     return render(request, "royalties/period_close_confirm.html", {"period": period})
