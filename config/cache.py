@@ -1,0 +1,82 @@
+"""A Redis cache that degrades to "nothing cached" while Redis is away, instead of failing requests.
+
+The cache holds copies and counters (API key lookups, throttle windows, dashboard figures); the database
+holds the truth. So during a Redis outage a read is a miss, a write is skipped, and a throttle counts from
+one (requests are let through rather than refused): the partner API keeps accepting clips, which the sweep
+hands to the workers once Redis is back. /readyz reports the outage meanwhile.
+"""
+
+import logging
+
+from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+logger = logging.getLogger(__name__)
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
+
+
+class ResilientRedisCache(RedisCache):
+    def _degrade(self, operation: str, exc: Exception, fallback):
+        logger.warning("cache %s skipped, Redis unavailable: %s", operation, exc)
+        return fallback
+
+    def get(self, key, default=None, version=None):
+        try:
+            return super().get(key, default, version)
+        except UNAVAILABLE as exc:
+            return self._degrade("get", exc, default)
+
+    def get_many(self, keys, version=None):
+        try:
+            return super().get_many(keys, version)
+        except UNAVAILABLE as exc:
+            return self._degrade("get_many", exc, {})
+
+    def set(self, key, value, timeout=None, version=None):
+        try:
+            return super().set(key, value, timeout, version)
+        except UNAVAILABLE as exc:
+            return self._degrade("set", exc, None)
+
+    def set_many(self, data, timeout=None, version=None):
+        try:
+            return super().set_many(data, timeout, version)
+        except UNAVAILABLE as exc:
+            return self._degrade("set_many", exc, list(data))
+
+    def add(self, key, value, timeout=None, version=None):
+        try:
+            return super().add(key, value, timeout, version)
+        except UNAVAILABLE as exc:
+            return self._degrade("add", exc, False)
+
+    def incr(self, key, delta=1, version=None):
+        try:
+            return super().incr(key, delta, version)
+        except UNAVAILABLE as exc:
+            return self._degrade("incr", exc, delta)
+
+    def delete(self, key, version=None):
+        try:
+            return super().delete(key, version)
+        except UNAVAILABLE as exc:
+            return self._degrade("delete", exc, False)
+
+    def delete_many(self, keys, version=None):
+        try:
+            return super().delete_many(keys, version)
+        except UNAVAILABLE as exc:
+            return self._degrade("delete_many", exc, None)
+
+    def touch(self, key, timeout=None, version=None):
+        try:
+            return super().touch(key, timeout, version)
+        except UNAVAILABLE as exc:
+            return self._degrade("touch", exc, False)
+
+    def has_key(self, key, version=None):
+        try:
+            return super().has_key(key, version)
+        except UNAVAILABLE as exc:
+            return self._degrade("has_key", exc, False)
