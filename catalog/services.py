@@ -283,10 +283,9 @@ def _import_job_finish(
 
 @dataclass(frozen=True)
 class SplitFormRow:
-    """One row of the split form: an existing party (by id) or a new party's name, and its share."""
+    """One row of the split form: a party's name (an existing party of the label, or a new one) and its share."""
 
-    party_id: int | None
-    new_party_name: str
+    party_name: str
     share: str
 
 
@@ -294,22 +293,20 @@ class SplitFormRow:
 def split_version_add(
     *, recording: Recording, right_type: str, effective_from: date, rows: Sequence[SplitFormRow], created_by
 ) -> Split:
-    """A new split version from the web form; unknown party names become new parties of the label."""
+    """A new split version from the web form; a name no party of the label has becomes a new party."""
     lines = []
-    parties = {p.pk: p for p in Party.objects.filter(label=recording.label)}
     for row in rows:
-        if not row.share.strip() and row.party_id is None and not row.new_party_name.strip():
+        name = row.party_name.strip()[:200]
+        if not name and not row.share.strip():
             continue
-        if row.party_id is not None:
-            party = parties.get(row.party_id)
-            if party is None:
-                raise SplitInvalid(f"recording {recording.isrc}: that party is not in {recording.label}")
-        elif row.new_party_name.strip():
-            party, _ = Party.objects.get_or_create(
-                label=recording.label, name=row.new_party_name.strip()[:200]
-            )
-        else:
+        if not name:
             raise SplitInvalid(f"recording {recording.isrc}: a share of {row.share} has no party")
+        matches = list(Party.objects.filter(label=recording.label, name__iexact=name)[:2])
+        if len(matches) > 1:
+            raise SplitInvalid(
+                f"several parties of {recording.label} are named {name!r}; use the admin to pick one"
+            )
+        party = matches[0] if matches else Party.objects.create(label=recording.label, name=name)
         try:
             lines.append(ShareLine(party=party, share=parse_share(row.share)))
         except ValueError as exc:

@@ -47,7 +47,7 @@ def recording_detail(request, pk: int):
             "works": recording.works.all(),
             "panels": panels,
             "can_edit": request.membership.allows(Role.RIGHTS_MANAGER),
-            "parties": Party.objects.for_label(request.label).order_by("name"),
+            "parties": Party.objects.for_label(request.label).order_by("name").only("name"),
             "form_rows": range(SPLIT_FORM_ROWS),
             "right_types": RightType.choices,
             "today": timezone.localdate(),
@@ -91,16 +91,10 @@ SPLIT_FORM_ROWS = 6
 def recording_split_add(request, pk: int):
     require_role(request, Role.RIGHTS_MANAGER)
     recording = get_scoped_or_404(request, Recording.objects.all(), pk=pk)
-    rows = []
-    for i in range(SPLIT_FORM_ROWS):
-        party = request.POST.get(f"party_{i}", "")
-        rows.append(
-            SplitFormRow(
-                party_id=int(party) if party.isdigit() else None,
-                new_party_name=request.POST.get(f"new_party_{i}", ""),
-                share=request.POST.get(f"share_{i}", ""),
-            )
-        )
+    rows = [
+        SplitFormRow(party_name=request.POST.get(f"party_{i}", ""), share=request.POST.get(f"share_{i}", ""))
+        for i in range(SPLIT_FORM_ROWS)
+    ]
     try:
         effective_from = date.fromisoformat(request.POST.get("effective_from", ""))
         if request.POST.get("right_type") not in RightType.values:

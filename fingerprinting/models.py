@@ -64,6 +64,8 @@ class Clip(models.Model):
         indexes = [
             models.Index(fields=["label", "status"]),
             models.Index(fields=["status", "processing_started_at"]),
+            # The clip list and dashboard: a label's clips, newest first.
+            models.Index(fields=["label", "-created_at", "-id"], name="clip_label_newest"),
         ]
 
     def __str__(self) -> str:
@@ -111,6 +113,15 @@ class Attribution(models.Model):
     class Meta:
         ordering = ["clip_id", "-version"]
         constraints = [models.UniqueConstraint(fields=["clip", "version"], name="attribution_unique_version")]
+        indexes = [
+            # The review queue: the few attributions waiting for a person, among millions.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(review_state__in=["needs_review", "disputed"]),
+                name="attribution_waiting_review",
+            ),
+            models.Index(fields=["created_at"], name="attribution_created"),
+        ]
 
     def __str__(self) -> str:
         return f"attribution v{self.version} of clip {self.clip_id}"

@@ -6,7 +6,7 @@ from decimal import Decimal, InvalidOperation
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
+from django.db.models import Exists, OuterRef, Prefetch
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -58,7 +58,12 @@ def clip_list(request):
     if filters["review"] == "yes":
         clips = clips.filter(current_attribution__review_state__in=REVIEW_STATES)
     page = Paginator(clips, 50).get_page(request.GET.get("page"))
-    partners = Partner.objects.filter(clips__label=request.label).distinct() if request.label else []
+    # EXISTS per partner (few) rather than DISTINCT over the label's clips (many).
+    partners = (
+        Partner.objects.filter(Exists(Clip.objects.filter(partner=OuterRef("pk"), label=request.label)))
+        if request.label
+        else []
+    )
     return render(
         request,
         "fingerprinting/clip_list.html",

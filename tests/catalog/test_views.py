@@ -169,8 +169,8 @@ def test_rights_manager_adds_a_split_version_from_the_recording_page(client, lab
     ann = PartyFactory(label=label, name="Ann")
     client.force_login(member("rita", label, Role.RIGHTS_MANAGER))
     url = reverse("catalog:recording-split-add", args=[recording.pk])
-    form = {"right_type": "master", "effective_from": "2025-01-01", "party_0": ann.pk, "share_0": "0.6",
-            "new_party_1": "Brand New Co", "share_1": "0.4"}  # fmt: skip
+    form = {"right_type": "master", "effective_from": "2025-01-01", "party_0": ann.name, "share_0": "0.6",
+            "party_1": "Brand New Co", "share_1": "0.4"}  # fmt: skip
     client.post(url, form)
     split = recording.splits.get()
     assert {s.party.name: str(s.share) for s in split.shares.all()} == {
