@@ -1,4 +1,5 @@
 import shutil
+import uuid
 
 import pytest
 from django.conf import settings
@@ -38,6 +39,15 @@ def _media_root(tmp_path, settings):
     """Each test writes audio and index files to its own folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MEDIA_ROOT.mkdir()
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_keys(settings):
+    """Each test sees only its own cache entries (dashboard figures, key lookups, throttle windows),
+    on whatever cache backend is configured, without flushing a cache others may share."""
+    settings.CACHES = {
+        name: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}"} for name, config in settings.CACHES.items()
+    }
 
 
 @pytest.fixture(autouse=True)
