@@ -310,10 +310,14 @@ def audio_attribute(*, label: Label, path: Path | str, declared_references: Sequ
 
 
 def _review_state(result) -> str:
+    """Auto-accept only what a person would not want to look at: confident results whose shares all
+    rest on reused audio (or no shares at all). Style-only shares pay someone for a resemblance, and an
+    unsupported declared reference contradicts the partner: both go to review."""
     unsupported = any(
         d.get("in_catalog") and not d.get("supported") for d in result.evidence["declared_references"]
     )
-    if result.confidence >= engine.AUTO_ACCEPT_CONFIDENCE and not unsupported:
+    style_only = any(share.lane == "style" for share in result.shares)
+    if result.confidence >= engine.AUTO_ACCEPT_CONFIDENCE and not unsupported and not style_only:
         return ReviewState.AUTO_ACCEPTED
     return ReviewState.NEEDS_REVIEW
 

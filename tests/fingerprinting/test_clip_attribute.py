@@ -141,3 +141,26 @@ def test_revision_is_a_new_version_and_moves_the_pointer(label, partner, catalog
             created_by=reviewer,
             reason="too much",
         )
+
+
+@pytest.mark.parametrize(
+    ("lanes", "confidence", "declared", "expected"),
+    [
+        (["verbatim"], 0.95, [], ReviewState.AUTO_ACCEPTED),
+        ([], 0.99, [], ReviewState.AUTO_ACCEPTED),
+        (["verbatim", "style"], 0.95, [], ReviewState.NEEDS_REVIEW),
+        (["both"], 0.5, [], ReviewState.NEEDS_REVIEW),
+        (["verbatim"], 0.95, [{"in_catalog": True, "supported": False}], ReviewState.NEEDS_REVIEW),
+    ],
+)
+def test_review_policy(lanes, confidence, declared, expected):
+    from types import SimpleNamespace
+
+    from fingerprinting.services import _review_state
+
+    result = SimpleNamespace(
+        confidence=confidence,
+        shares=[SimpleNamespace(lane=lane) for lane in lanes],
+        evidence={"declared_references": declared},
+    )
+    assert _review_state(result) == expected
