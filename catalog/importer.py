@@ -18,6 +18,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from catalog import events
 from catalog.identifiers import normalize_ipi, normalize_isni, normalize_isrc, normalize_iswc
 from catalog.models import Label, Party, PartyKind, Recording, RightType, Split, SplitShare, Work
 from catalog.services import file_sha256, parse_share, recording_attach_audio, split_sum_problem
@@ -382,6 +383,8 @@ def _write(*, label: Label, recordings: list[RecordingRow], report: ImportReport
                 recording=recording, path=rec.audio_path, sha256=file_sha256(rec.audio_path)
             ):
                 report.audio_stored += 1
+    if report.audio_stored:
+        events.publish(events.AUDIO_STORED, label=label)
 
 
 def _ensure_parties(label, recordings, report) -> dict[tuple[str, str], Party]:

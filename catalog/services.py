@@ -12,6 +12,7 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
+from catalog import events
 from catalog.errors import AudioInvalid, ImportInvalid, SplitInvalid, SplitNotRetroactive
 from catalog.models import (
     ONE,
@@ -188,6 +189,7 @@ def recording_upload_audio(*, recording: Recording, uploaded, actor) -> Recordin
             if changed:
                 recording.duration_seconds = round(info.frames / info.samplerate, 3)
                 recording.save(update_fields=["duration_seconds", "updated_at"])
+                events.publish(events.AUDIO_STORED, label=recording.label)
                 audit_record(
                     label=recording.label,
                     actor=actor,

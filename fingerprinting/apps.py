@@ -6,6 +6,10 @@ class FingerprintingConfig(AppConfig):
     verbose_name = "Attribution"
 
     def ready(self) -> None:
+        from catalog import events as catalog_events
+        from fingerprinting.tasks import index_new_audio
+
+        catalog_events.subscribe(index_new_audio)
         from fingerprinting import ui
 
         ui.register()

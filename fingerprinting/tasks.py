@@ -4,11 +4,16 @@
 Routed to the CPU-bound "attribution" queue by `CELERY_TASK_ROUTES` ("fingerprinting.tasks.*").
 """
 
+import logging
+
 from celery import shared_task
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
 
 from catalog.models import Label, Recording
 from fingerprinting.models import Clip
 
+logger = logging.getLogger(__name__)
 RETRY = {"autoretry_for": (OSError,), "retry_backoff": True, "retry_jitter": True, "max_retries": 3}
 
 
@@ -62,3 +67,11 @@ def clip_sweep_task() -> int:
     from fingerprinting.services import clip_sweep
 
     return len(clip_sweep())
+
+
+def index_new_audio(event_type: str, *, label: Label) -> None:
+    """catalog.events subscriber, run after the commit: index the label's new audio in a task."""
+    try:
+        catalog_index_task.delay(label.pk)
+    except (BrokerError, RedisError) as exc:  # the recordings stay pending for the next run or index_catalog
+        logger.warning("could not queue indexing of %s: %s", label.slug, exc)
