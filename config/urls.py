@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from catalog.auth import ThrottledLoginView
 from config import health, metrics  # noqa: F401  (metrics registers the queue collector)
 
 urlpatterns = [
@@ -12,7 +13,7 @@ urlpatterns = [
     path("", include("django_prometheus.urls")),
     path("", RedirectView.as_view(pattern_name="royalties:dashboard", permanent=False)),
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("catalog/", include("catalog.urls")),
     path("clips/", include("fingerprinting.urls")),
