@@ -1,19 +1,11 @@
 from django.contrib import admin
 
+from config.admin import ReadOnlyAdminMixin
 from fingerprinting.models import Attribution, AttributionShare, Clip, IndexVersion
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Attributions are immutable records: the admin shows them, services write them."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class AttributionShareInline(admin.TabularInline):

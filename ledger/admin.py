@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from config.admin import ReadOnlyAdminMixin
 from ledger.models import Account, Posting, Transaction
 
 
@@ -21,19 +22,10 @@ class PostingInline(admin.TabularInline):
 
 
 @admin.register(Transaction)
-class TransactionAdmin(admin.ModelAdmin):
+class TransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: the ledger is corrected by reversing transactions, posted by services."""
 
     list_display = ["key", "effective_date", "memo", "created_at"]
     search_fields = ["key", "memo"]
     date_hierarchy = "effective_date"
     inlines = [PostingInline]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

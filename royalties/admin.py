@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from catalog.admin import LabelScopedAdmin
+from config.admin import ReadOnlyAdminMixin
 from royalties.models import (
     Deal,
     FxRate,
@@ -28,32 +29,14 @@ class ThroughPeriodScopedAdmin(admin.ModelAdmin):
         return rows.filter(**{f"{self.label_path}__memberships__user": request.user}).distinct()
 
 
-class ReadOnlyAdmin(ThroughPeriodScopedAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, ThroughPeriodScopedAdmin):
     """Rows written by the close or the ingestion service only."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Deal)
-class DealAdmin(LabelScopedAdmin):
+class DealAdmin(ReadOnlyAdminMixin, LabelScopedAdmin):
     """Read-only: deals are created by `royalties.services.deal_create` (which rejects overlaps) and never
     edited, because closed periods were priced, and are reconciled, with their terms."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     list_display = [
         "label",

@@ -134,6 +134,14 @@ class TcpProxy:
         self.start()
 
 
+def database_url(port: int | None = None) -> str:
+    """The URL of the test database (optionally through a proxy's port) for processes the test starts."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER']}@127.0.0.1:{port or db.get('PORT') or 5432}/{db['NAME']}"
+
+
 def app_env(**overrides: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE",)}
     env.update({"DEBUG": "1", "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING"})

@@ -22,7 +22,17 @@ from fingerprinting.models import Attribution, Clip, ClipStatus
 from fingerprinting.services import catalog_index_update
 from partner_api.services import apikey_create
 from tests.factories import LabelFactory, PartnerFactory, RecordingFactory
-from tests.ops.harness import BIN, ROOT, Process, RedisServer, app_env, celery_worker, gunicorn, wait_until
+from tests.ops.harness import (
+    BIN,
+    ROOT,
+    Process,
+    RedisServer,
+    app_env,
+    celery_worker,
+    database_url,
+    gunicorn,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 SR = 22050
@@ -70,9 +80,8 @@ def world(tmp_path):
     key = apikey_create(label=label, partner=partner, name="ops").raw_key
     redis = RedisServer(tmp_path)
     redis.start()
-    db = settings.DATABASES["default"]
     env = app_env(
-        DATABASE_URL=f"postgres://{db['USER']}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}",
+        DATABASE_URL=database_url(),
         REDIS_URL=redis.url,
         MEDIA_ROOT=str(settings.MEDIA_ROOT),
         CLIP_PROCESSING_TIMEOUT_SECONDS="30",

@@ -22,7 +22,7 @@ from fingerprinting.models import Clip
 from partner_api.services import apikey_create
 from royalties.models import UsageLine
 from tests.factories import LabelFactory, PartnerFactory
-from tests.ops.harness import RedisServer, app_env, gunicorn
+from tests.ops.harness import RedisServer, app_env, database_url, gunicorn
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 CLIENTS = 4
@@ -72,9 +72,8 @@ def test_burst_of_clips_and_usage(tmp_path):
     keys = [apikey_create(label=label, partner=partner, name=f"client {n}").raw_key for n in range(CLIENTS)]
     redis = RedisServer(tmp_path)
     redis.start()
-    db = settings.DATABASES["default"]
     env = app_env(
-        DATABASE_URL=f"postgres://{db['USER']}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}",
+        DATABASE_URL=database_url(),
         REDIS_URL=redis.url,
         MEDIA_ROOT=str(settings.MEDIA_ROOT),
         DB_CONN_MAX_AGE="60",

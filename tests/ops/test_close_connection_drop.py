@@ -14,7 +14,7 @@ from royalties.models import Period, PeriodStatus, Statement
 from royalties.reconcile import period_reconcile
 from royalties.services import period_close
 from tests.factories import LabelFactory, PartnerFactory, PartyFactory, RecordingFactory, split_for
-from tests.ops.harness import ROOT, TcpProxy, app_env, wait_until
+from tests.ops.harness import ROOT, TcpProxy, app_env, database_url, wait_until
 from tests.royalties.factories import ClipFactory, attribute, deal, usage
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -67,7 +67,7 @@ def test_close_survives_a_dropped_database_connection(tmp_path):
     proxy = TcpProxy(int(db.get("PORT") or 5432), db.get("HOST") or "127.0.0.1")
     proxy.start()
     half_way, go_on = tmp_path / "half-way", tmp_path / "go-on"
-    env = app_env(DATABASE_URL=f"postgres://{db['USER']}@127.0.0.1:{proxy.port}/{db['NAME']}")
+    env = app_env(DATABASE_URL=database_url(proxy.port))
     env["DJANGO_SETTINGS_MODULE"] = "config.settings"
     close = subprocess.Popen(
         [sys.executable, "-c", STALL_SCRIPT, str(half_way), str(go_on), label.slug],

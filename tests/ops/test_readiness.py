@@ -8,7 +8,7 @@ from django.conf import settings
 from redis import Redis as RedisClient
 
 from config.celery import BEAT_HEARTBEAT_KEY
-from tests.ops.harness import RedisServer, TcpProxy, app_env, gunicorn, wait_until
+from tests.ops.harness import RedisServer, TcpProxy, app_env, database_url, gunicorn, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -19,8 +19,7 @@ def test_readyz_follows_redis_and_postgresql(tmp_path):
     db = settings.DATABASES["default"]
     proxy = TcpProxy(int(db.get("PORT") or 5432), db.get("HOST") or "127.0.0.1")
     proxy.start()
-    database_url = f"postgres://{db['USER']}@127.0.0.1:{proxy.port}/{db['NAME']}"
-    env = app_env(DATABASE_URL=database_url, REDIS_URL=redis.url)
+    env = app_env(DATABASE_URL=database_url(proxy.port), REDIS_URL=redis.url)
     web, base = gunicorn(env, tmp_path / "web.log", workers=1)
     try:
         beat = RedisClient.from_url(redis.url)
