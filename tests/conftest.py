@@ -46,7 +46,8 @@ def _own_cache_keys(settings):
     """Each test sees only its own cache entries (dashboard figures, key lookups, throttle windows),
     on whatever cache backend is configured, without flushing a cache others may share."""
     settings.CACHES = {
-        name: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}"} for name, config in settings.CACHES.items()
+        name: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}"}
+        for name, config in settings.CACHES.items()
     }
 
 
