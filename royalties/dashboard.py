@@ -5,7 +5,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Count, F, Min, Sum
+from django.db.models import Count, Min, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -69,19 +69,24 @@ def revenue_split(*, period: Period | None) -> list[dict]:
 
 
 def top_by_influence(*, label: Label, today: date) -> list[dict]:
-    rows = (
-        AttributionShare.objects.filter(
-            attribution__clip__label=label,
-            attribution__clip__current_attribution=F("attribution"),
-            attribution__clip__created_at__date__gte=today - timedelta(days=DAYS - 1),
-        )
-        .values("recording__title")
+    """Sum of current shares per recording over the last 30 days' clips. Grouped by recording id over
+    the window's current attributions (an index range on the label's clips), titles fetched for the top
+    rows only."""
+    current = Clip.objects.filter(
+        label=label, created_at__gte=timezone.now() - timedelta(days=DAYS), current_attribution__isnull=False
+    ).values("current_attribution_id")
+    rows = list(
+        AttributionShare.objects.filter(attribution_id__in=current)
+        .values("recording_id")
         .annotate(total=Sum("share"), clips=Count("id"))
-        .order_by("-total")[:TOP]
+        .order_by("-total", "recording_id")[:TOP]
+    )
+    titles = dict(
+        Recording.objects.filter(pk__in=[r["recording_id"] for r in rows]).values_list("pk", "title")
     )
     return _bars(
         [
-            (r["recording__title"], float(r["total"]), f"{r['total']:.2f} over {r['clips']} clips")
+            (titles[r["recording_id"]], float(r["total"]), f"{r['total']:.2f} over {r['clips']} clips")
             for r in rows
         ]
     )
