@@ -8,6 +8,8 @@ from catalog.auth import ThrottledLoginView
 from config import health, metrics  # noqa: F401  (metrics registers the queue collector)
 
 urlpatterns = [
+    # The partner API first: it takes the most requests, and Django tries patterns in order.
+    path("api/v1/", include("partner_api.urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("", include("django_prometheus.urls")),
@@ -19,7 +21,6 @@ urlpatterns = [
     path("clips/", include("fingerprinting.urls")),
     path("royalties/", include("royalties.urls")),
     path("partners/", include("partner_api.web_urls")),
-    path("api/v1/", include("partner_api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

@@ -5,6 +5,7 @@ from django.db.models import Prefetch, QuerySet
 
 from catalog.models import Label, Partner
 from config.errors import NotFound
+from config.queries import CompiledLookup
 from fingerprinting.models import Attribution, AttributionShare, Clip
 from partner_api.errors import AttributionNotReady
 from partner_api.models import ApiKey, UsageReport, WebhookDelivery, WebhookEndpoint
@@ -46,11 +47,21 @@ def clip_queryset(*, partner: Partner, label: Label) -> QuerySet[Clip]:
     return Clip.objects.filter(partner=partner, label=label)
 
 
+# Every poll of GET /clips/{id} runs this: compiled once (config/queries.py says why).
+_clip_by_id = CompiledLookup(
+    Clip,
+    lambda partner_id, label_id, clip_id: Clip.objects.filter(
+        partner_id=partner_id, label_id=label_id, pk=clip_id
+    ),
+    params=("partner_id", "label_id", "clip_id"),
+)
+
+
 def clip_get(*, partner: Partner, label: Label, clip_id: int) -> Clip:
-    try:  # get(), not first(): no ORDER BY to compile and run for a primary-key lookup
-        return clip_queryset(partner=partner, label=label).get(pk=_id_or_404(clip_id, "clip"))
-    except Clip.DoesNotExist:
+    clip = _clip_by_id.get(partner_id=partner.pk, label_id=label.pk, clip_id=_id_or_404(clip_id, "clip"))
+    if clip is None:
         raise NotFound(f"No clip {clip_id}.")
+    return clip
 
 
 def _attributions(clip: Clip) -> QuerySet[Attribution]:

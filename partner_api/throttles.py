@@ -1,7 +1,7 @@
 """Rate limits per API key (rates `partner` and `partner_burst` in REST_FRAMEWORK settings).
 
 A fixed-window counter per key in the default cache (Redis when REDIS_URL is set, so every worker
-shares it): two cache calls per rate and request, and `incr` is atomic in Redis. DRF's
+shares it): one cache call per rate and request (two at a window's start), and `incr` is atomic in Redis. DRF's
 SimpleRateThrottle keeps one timestamp per request instead (a 1,200-entry list per key at 1200/min,
 read and written whole on every request, and racy between workers). A fixed window lets up to twice
 the rate through across a window boundary; the burst rate bounds that. DRF answers 429 with
@@ -30,12 +30,10 @@ class _ApiKeyThrottle(BaseThrottle):
         now = time.time()
         window = int(now // duration)
         key = f"throttle:{self.scope}:{prefix}:{window}"
-        cache.add(key, 0, timeout=duration + 1)
-        try:
+        try:  # one cache call per request once the window's counter exists
             count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, timeout=duration + 1)
-            count = 1
+        except ValueError:  # the window's first request, or its counter just expired
+            count = 1 if cache.add(key, 1, timeout=duration + 1) else cache.incr(key)
         if count <= limit:
             return True
         self.wait_seconds = (window + 1) * duration - now
