@@ -243,6 +243,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--clips", type=int, default=2000)
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="use this Redis as the cache (key lookups, throttles), as production does; default: in-process cache",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="stemma-bench-api-"))
@@ -263,7 +268,10 @@ def main() -> None:
         "DB_CONN_MAX_AGE": "60",
         "PYTHONPATH": str(ROOT),
     }
-    env.pop("REDIS_URL", None)
+    if args.redis:
+        env["REDIS_URL"] = args.redis
+    else:
+        env.pop("REDIS_URL", None)
     os.environ.update(env)
     seeded = seed(args.clips)
     port = free_port()
@@ -311,7 +319,8 @@ def main() -> None:
     bare_result = merged("bare DRF view", [r[0] for r in rounds])
     clip_result = merged("GET /api/v1/clips/{id}", [r[1] for r in rounds])
     print(
-        f"database: {'SQLite' if args.sqlite else 'PostgreSQL'}; gunicorn sync workers: {args.workers}; "
+        f"database: {'SQLite' if args.sqlite else 'PostgreSQL'}; cache: {'Redis' if args.redis else 'in-process'}; "
+        f"gunicorn sync workers: {args.workers}; "
         f"client threads: {args.concurrency}; cores: {os.cpu_count()}"
     )
     print(f"{'endpoint':34} {'requests':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  errors")

@@ -8,6 +8,7 @@ hands to the workers once Redis is back. /readyz reports the outage meanwhile.
 
 import logging
 
+from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -80,3 +81,34 @@ class ResilientRedisCache(RedisCache):
             return super().has_key(key, version)
         except UNAVAILABLE as exc:
             return self._degrade("has_key", exc, False)
+
+    def incr_counters(self, timeouts: dict[str, int]) -> list[int]:
+        """Add one to each counter, creating it with its timeout (seconds) if new: one round trip."""
+        try:
+            client = self._cache.get_client(write=True)
+            pipeline = client.pipeline(transaction=False)
+            for key, timeout in timeouts.items():
+                redis_key = self.make_and_validate_key(key)
+                pipeline.incr(redis_key)
+                pipeline.expire(redis_key, timeout, nx=True)  # only a new counter gets the timeout
+            return pipeline.execute()[0::2]
+        except UNAVAILABLE as exc:
+            return self._degrade("incr_counters", exc, [1] * len(timeouts))
+
+
+def incr_counters(timeouts: dict[str, int]) -> list[int]:
+    """Fixed-window counters in the default cache: each key's count after this increment.
+
+    Redis does them all in one round trip; other caches (the in-process one in development) one at
+    a time, atomically per key.
+    """
+    backend = caches["default"]
+    if isinstance(backend, ResilientRedisCache):
+        return backend.incr_counters(timeouts)
+    counts = []
+    for key, timeout in timeouts.items():
+        try:
+            counts.append(backend.incr(key))
+        except ValueError:  # a new window, or its counter just expired
+            counts.append(1 if backend.add(key, 1, timeout=timeout) else backend.incr(key))
+    return counts

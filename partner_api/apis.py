@@ -47,7 +47,7 @@ from partner_api.serializers import (
     WebhookEndpointSerializer,
 )
 from partner_api.services import MAX_USAGE_BATCH_LINES
-from partner_api.throttles import PartnerBurstThrottle, PartnerRateThrottle
+from partner_api.throttles import PartnerThrottle
 from royalties.models import PartnerSettlement
 from royalties.selectors import settlement_for_partner
 
@@ -66,7 +66,7 @@ class PartnerApiMixin:
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsAuthenticated]
-    throttle_classes = [PartnerBurstThrottle, PartnerRateThrottle]
+    throttle_classes = [PartnerThrottle]
 
     def max_body_bytes(self) -> int:
         return settings.DATA_UPLOAD_MAX_MEMORY_SIZE

@@ -1,0 +1,56 @@
+"""config.cache.incr_counters: fixed-window counters in one round trip on Redis, and the same answers
+from the in-process cache; an unreachable Redis counts from one instead of failing the request."""
+
+import time
+
+import pytest
+import redis.connection
+from django.core.cache import caches
+
+from config.cache import ResilientRedisCache, incr_counters
+
+LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "counters"}}
+
+
+def _redis_caches(url: str) -> dict:
+    return {"default": {"BACKEND": "config.cache.ResilientRedisCache", "LOCATION": url, "KEY_PREFIX": "t"}}
+
+
+def _counts_then_expiry(settings, backend: dict) -> None:
+    settings.CACHES = backend
+    caches["default"].clear()
+
+    assert incr_counters({"a": 60, "b": 1}) == [1, 1]
+    assert incr_counters({"a": 60, "b": 1}) == [2, 2]
+    assert incr_counters({"b": 1}) == [3]
+    assert caches["default"].get("a") == 2  # plain cache reads see the counters
+
+    time.sleep(1.2)  # "b" lived one second; "a" keeps its first timeout, not renewed by increments
+    assert incr_counters({"a": 60, "b": 1}) == [3, 1]
+
+
+def test_counters_in_the_in_process_cache(settings):
+    _counts_then_expiry(settings, LOCMEM)
+
+
+@pytest.mark.redis
+def test_counters_in_redis_take_one_round_trip(settings, monkeypatch):
+    _counts_then_expiry(settings, _redis_caches(settings.REDIS_URL.rsplit("/", 1)[0] + "/13"))
+    backend = caches["default"]
+    assert isinstance(backend, ResilientRedisCache)
+    sends = []
+    original = redis.connection.Connection.send_packed_command
+
+    def counted(connection, command, *args, **kwargs):
+        sends.append(command)
+        return original(connection, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counted)
+    incr_counters({"x": 5, "y": 5, "z": 5})
+    assert len(sends) == 1
+
+
+def test_counters_count_from_one_while_redis_is_unreachable(settings):
+    settings.CACHES = _redis_caches("redis://127.0.0.1:9/0")  # nothing listens on the discard port
+
+    assert incr_counters({"a": 60, "b": 60}) == [1, 1]
