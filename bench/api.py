@@ -6,7 +6,9 @@
 
 Measures requests/s and p50/p99 latency for `GET /api/v1/clips/{id}`, `POST /api/v1/usage` (1,000-line
 batches, fresh line ids each time) and a bare DRF view served by the same gunicorn in the same run, and
-prints the ratio of `GET /clips/{id}` to the bare view (target: >= 0.6).
+prints the ratio of `GET /clips/{id}` to the bare view (target: >= 0.6). Throughput on a shared machine
+moves with whatever else runs, so it also prints the server CPU per request (gunicorn workers, their
+PostgreSQL backends, Redis), which does not. `--redis URL` uses Redis as the cache, as production does.
 
 The bare view lives here, in a bench-only URLconf (this module's `urlpatterns`: the bare view, then
 the project's `config.urls`); gunicorn serves `bench.api:application`, which points ROOT_URLCONF at it.
@@ -139,6 +141,50 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class ServerCpu:
+    """CPU seconds used so far by what serves the API: the gunicorn workers, their PostgreSQL backends
+    and Redis. Throughput on a shared machine moves with whatever else runs; CPU per request does not."""
+
+    def __init__(self, gunicorn_pid: int, database_url: str | None, redis_url: str | None):
+        self.gunicorn_pid = gunicorn_pid
+        self.database_url = database_url
+        self.redis_url = redis_url
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _process(self, pid: int) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / self.tick  # utime + stime
+
+    def _children(self, pid: int) -> list[int]:
+        try:
+            return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except OSError:
+            return []
+
+    def _backends(self) -> list[int]:
+        import psycopg
+
+        name = urlparse(self.database_url).path.lstrip("/")
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [name]
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def _redis(self) -> float:
+        import redis
+
+        info = redis.Redis.from_url(self.redis_url).info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    def read(self) -> float:
+        pids = self._children(self.gunicorn_pid) + (self._backends() if self.database_url else [])
+        return sum(self._process(pid) for pid in pids) + (self._redis() if self.redis_url else 0.0)
+
+
 def start_gunicorn(env: dict, port: int, workers: int) -> subprocess.Popen:
     command = [
         str(ROOT / ".venv" / "bin" / "gunicorn"),
@@ -164,7 +210,7 @@ def start_gunicorn(env: dict, port: int, workers: int) -> subprocess.Popen:
     raise SystemExit("gunicorn did not start")
 
 
-def load(name: str, make_request, count: int, concurrency: int) -> dict:
+def load(name: str, make_request, count: int, concurrency: int, cpu: ServerCpu | None = None) -> dict:
     """Send `count` requests from `concurrency` threads; latencies and throughput of the 2xx answers."""
     import requests
 
@@ -189,6 +235,7 @@ def load(name: str, make_request, count: int, concurrency: int) -> dict:
                     elapsed if response.ok else response.status_code
                 )
 
+    cpu_before = cpu.read() if cpu else 0.0
     started = time.perf_counter()
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     for thread in threads:
@@ -196,6 +243,7 @@ def load(name: str, make_request, count: int, concurrency: int) -> dict:
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
+    cpu_seconds = (cpu.read() - cpu_before) if cpu else float("nan")
     latencies.sort()
     quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
     return {
@@ -205,6 +253,7 @@ def load(name: str, make_request, count: int, concurrency: int) -> dict:
         "rps": len(latencies) / wall,
         "p50_ms": quantiles[49] * 1000,
         "p99_ms": quantiles[98] * 1000,
+        "cpu_ms": cpu_seconds * 1000 / max(1, len(latencies) + len(failures)),
     }
 
 
@@ -281,6 +330,7 @@ def main() -> None:
     bodies = [usage_body(n, clip_ids, args.lines) for n in range(args.usage_batches)]
 
     server = start_gunicorn(env, port, args.workers)
+    cpu = ServerCpu(server.pid, None if args.sqlite else database_url, args.redis)
     try:
         bare = lambda n: ("GET", f"{base}/bench/bare", {"headers": auth})  # noqa: E731
         clip = lambda n: ("GET", f"{base}/api/v1/clips/{clip_ids[n % len(clip_ids)]}", {"headers": auth})  # noqa: E731
@@ -294,14 +344,14 @@ def main() -> None:
         # Alternate the two GET phases so drift on a shared machine hits both alike.
         rounds = [
             (
-                load("bare", bare, args.requests // 2, args.concurrency),
-                load("clip", clip, args.requests // 2, args.concurrency),
+                load("bare", bare, args.requests // 2, args.concurrency, cpu),
+                load("clip", clip, args.requests // 2, args.concurrency, cpu),
             )
             for _ in range(2)
         ]
         # SQLite takes one writer at a time (two concurrent batches fail with "database is locked").
         writers = 1 if args.sqlite else min(args.concurrency, 2)
-        usage_result = load(f"POST /usage ({args.lines} lines)", usage, args.usage_batches, writers)
+        usage_result = load(f"POST /usage ({args.lines} lines)", usage, args.usage_batches, writers, cpu)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -314,6 +364,7 @@ def main() -> None:
             "rps": statistics.mean(p["rps"] for p in parts),
             "p50_ms": statistics.mean(p["p50_ms"] for p in parts),
             "p99_ms": statistics.mean(p["p99_ms"] for p in parts),
+            "cpu_ms": statistics.mean(p["cpu_ms"] for p in parts),
         }
 
     bare_result = merged("bare DRF view", [r[0] for r in rounds])
@@ -323,16 +374,22 @@ def main() -> None:
         f"gunicorn sync workers: {args.workers}; "
         f"client threads: {args.concurrency}; cores: {os.cpu_count()}"
     )
-    print(f"{'endpoint':34} {'requests':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  errors")
+    print(f"{'endpoint':34} {'requests':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms':>7}  errors")
     for result in (bare_result, clip_result, usage_result):
         print(
             f"{result['name']:34} {result['requests']:8d} {result['rps']:9.1f} {result['p50_ms']:8.2f} "
-            f"{result['p99_ms']:8.2f}  {result['errors'] or '-'}"
+            f"{result['p99_ms']:8.2f} {result['cpu_ms']:7.2f}  {result['errors'] or '-'}"
         )
+    print(
+        "CPU ms: server CPU per request (gunicorn workers, their PostgreSQL backends, Redis; not the client)"
+    )
     lines_per_s = usage_result["rps"] * args.lines
     print(f"POST /usage: {lines_per_s:,.0f} usage lines/s")
     ratio = clip_result["rps"] / bare_result["rps"]
     print(f"ratio GET /clips/{{id}} / bare view: {ratio:.2f} (target >= 0.6)")
+    print(
+        f"server CPU per request, bare view / GET /clips/{{id}}: {bare_result['cpu_ms'] / clip_result['cpu_ms']:.2f}"
+    )
 
 
 if __name__ == "__main__":

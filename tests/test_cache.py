@@ -54,3 +54,13 @@ def test_counters_count_from_one_while_redis_is_unreachable(settings):
     settings.CACHES = _redis_caches("redis://127.0.0.1:9/0")  # nothing listens on the discard port
 
     assert incr_counters({"a": 60, "b": 60}) == [1, 1]
+
+
+@pytest.mark.redis
+def test_one_redis_client_per_connection_pool_is_reused(settings):
+    settings.CACHES = _redis_caches(settings.REDIS_URL)
+    backend = caches["default"]
+
+    assert backend._cache.get_client(write=True) is backend._cache.get_client(write=True)
+    backend.set("reused", 41)
+    assert backend.incr("reused") == 42
