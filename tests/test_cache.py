@@ -2,6 +2,7 @@
 from the in-process cache; an unreachable Redis counts from one instead of failing the request."""
 
 import time
+import uuid
 
 import pytest
 import redis.connection
@@ -9,16 +10,26 @@ from django.core.cache import caches
 
 from config.cache import ResilientRedisCache, incr_counters
 
-LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "counters"}}
+
+def _locmem_caches() -> dict:
+    return {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": uuid.uuid4().hex}
+    }
 
 
 def _redis_caches(url: str) -> dict:
-    return {"default": {"BACKEND": "config.cache.ResilientRedisCache", "LOCATION": url, "KEY_PREFIX": "t"}}
+    # A prefix of its own rather than a flush: the Redis may be shared.
+    return {
+        "default": {
+            "BACKEND": "config.cache.ResilientRedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": uuid.uuid4().hex,
+        }
+    }
 
 
 def _counts_then_expiry(settings, backend: dict) -> None:
     settings.CACHES = backend
-    caches["default"].clear()
 
     assert incr_counters({"a": 60, "b": 1}) == [1, 1]
     assert incr_counters({"a": 60, "b": 1}) == [2, 2]
@@ -30,12 +41,12 @@ def _counts_then_expiry(settings, backend: dict) -> None:
 
 
 def test_counters_in_the_in_process_cache(settings):
-    _counts_then_expiry(settings, LOCMEM)
+    _counts_then_expiry(settings, _locmem_caches())
 
 
 @pytest.mark.redis
 def test_counters_in_redis_take_one_round_trip(settings, monkeypatch):
-    _counts_then_expiry(settings, _redis_caches(settings.REDIS_URL.rsplit("/", 1)[0] + "/13"))
+    _counts_then_expiry(settings, _redis_caches(settings.REDIS_URL))
     backend = caches["default"]
     assert isinstance(backend, ResilientRedisCache)
     sends = []
