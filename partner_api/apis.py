@@ -437,16 +437,28 @@ class UsageReportCreateApi(PartnerAPIView):
         operation_id="usage_reports_create",
         summary="Upload a CSV usage report, processed asynchronously",
         request={"multipart/form-data": UsageReportUploadSerializer},
-        responses={202: UsageReportSerializer, **error_responses(413, 415)},
+        description=(
+            "The HEAD line's report id is the idempotency key: the same file again answers 200 with the "
+            "report already stored (`Idempotent-Replayed: true`) and is not processed twice; another file "
+            "under a used report id is 409 `usage_report_conflict`."
+        ),
+        responses={
+            202: UsageReportSerializer,
+            200: OpenApiResponse(UsageReportSerializer, description="A replay of an uploaded report."),
+            **error_responses(409, 413, 415),
+        },
     )
     def post(self, request):
         serializer = self.UsageReportUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        report = services.usage_report_create(**self.scope, upload=serializer.validated_data["file"])
+        upload = services.usage_report_create(**self.scope, upload=serializer.validated_data["file"])
+        headers = {"Location": reverse("partner_api:usage-report-detail", args=[upload.report.pk])}
+        if upload.replayed:
+            headers["Idempotent-Replayed"] = "true"
         return Response(
-            UsageReportSerializer(report).data,
-            status=status.HTTP_202_ACCEPTED,
-            headers={"Location": reverse("partner_api:usage-report-detail", args=[report.pk])},
+            UsageReportSerializer(upload.report).data,
+            status=status.HTTP_200_OK if upload.replayed else status.HTTP_202_ACCEPTED,
+            headers=headers,
         )
 
 

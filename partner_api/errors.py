@@ -36,6 +36,12 @@ class UsageReportInvalid(InvalidInput):
     code = "usage_report_invalid"
 
 
+class UsageReportConflict(Conflict):
+    """The report id was already used for a different file."""
+
+    code = "usage_report_conflict"
+
+
 class WebhookUrlInvalid(InvalidInput):
     code = "webhook_url_invalid"
 

@@ -101,6 +101,7 @@ class UsageReport(models.Model):
     label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="usage_reports")
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="usage_reports")
     report_ref = models.CharField(max_length=100)  # the partner's own report id, from the header
+    file_sha256 = models.CharField(max_length=64, blank=True)  # tells a re-upload from a different file
     period_start = models.DateField()
     period_end = models.DateField()
     currency = models.CharField(max_length=3)
@@ -123,6 +124,12 @@ class UsageReport(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["partner", "label", "created_at"])]
+        constraints = [
+            # A report id names one report: a re-upload is answered with it, never processed twice.
+            models.UniqueConstraint(
+                fields=["partner", "label", "report_ref"], name="usage_report_ref_unique"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"usage report {self.report_ref} ({self.partner_id})"

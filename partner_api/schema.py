@@ -19,7 +19,7 @@ _DESCRIPTIONS = {
     401: "Missing, unknown or revoked API key.",
     404: "No such object for this key.",
     405: "Method not allowed.",
-    409: "Conflict (`idempotency_conflict`, `external_id_conflict`).",
+    409: "Conflict (`idempotency_conflict`, `external_id_conflict`, `usage_report_conflict`).",
     413: "Body too large.",
     415: "Unsupported media type or audio format.",
     422: "Audio that cannot be decoded.",

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.files import File
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -35,6 +35,7 @@ from partner_api.errors import (
     ApiKeyCreateError,
     ExternalIdConflict,
     PayloadTooLarge,
+    UsageReportConflict,
     UsageReportInvalid,
     WebhookUrlInvalid,
 )
@@ -506,8 +507,17 @@ def usage_lines_ingest(
 
 
 @transaction.atomic
-def usage_report_create(*, partner: Partner, label: Label, upload: File) -> UsageReport:
-    """Store a CSV usage report whose header is valid and queue its lines; a bad file writes nothing."""
+@dataclass(frozen=True)
+class UsageReportUpload:
+    report: UsageReport
+    replayed: bool  # the same file was uploaded before under this report id
+
+
+def usage_report_create(*, partner: Partner, label: Label, upload: File) -> UsageReportUpload:
+    """Store a CSV usage report whose header is valid and queue its lines; a bad file writes nothing.
+
+    The header's report id is the idempotency key: the same file again is answered with the report
+    already stored (processed once); another file under a used report id is a conflict."""
     if upload.size > settings.MAX_CSV_UPLOAD_BYTES:
         raise PayloadTooLarge(f"The file is larger than {settings.MAX_CSV_UPLOAD_BYTES} bytes.")
     upload.seek(0)
@@ -518,11 +528,27 @@ def usage_report_create(*, partner: Partner, label: Label, upload: File) -> Usag
     header = UsageHeaderSerializer(data=parsed.header)
     if not header.is_valid():
         raise UsageReportInvalid("The HEAD line has invalid values.", fields=header.errors)
-    report = UsageReport(partner=partner, label=label, report_ref=parsed.report_ref, **header.validated_data)
-    report.file.save("report.csv", ContentFile(data), save=False)
-    report.save()
-    enqueue_on_commit(usage_report_process_task, report.pk)
-    return report
+    sha256 = hashlib.sha256(data).hexdigest()
+    scope = {"partner": partner, "label": label, "report_ref": parsed.report_ref}
+    existing = UsageReport.objects.filter(**scope).first()
+    if existing is None:
+        report = UsageReport(**scope, file_sha256=sha256, **header.validated_data)
+        report.file.save("report.csv", ContentFile(data), save=False)
+        try:
+            with transaction.atomic():
+                report.save()
+        except IntegrityError:  # the same report id uploaded concurrently: answer as a replay below
+            report.file.delete(save=False)
+            existing = UsageReport.objects.get(**scope)
+        else:
+            enqueue_on_commit(usage_report_process_task, report.pk)
+            return UsageReportUpload(report, replayed=False)
+    if existing.file_sha256 != sha256:
+        raise UsageReportConflict(
+            f"Report id {parsed.report_ref!r} was already used for another file (usage report {existing.pk}).",
+            fields={"report_id": ["Already used for another file."]},
+        )
+    return UsageReportUpload(existing, replayed=True)
 
 
 def _usage_line_from_row(line_no: int, row: dict[str, str] | None) -> UsageLineIn | dict[str, Any]:

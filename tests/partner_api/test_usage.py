@@ -207,6 +207,43 @@ def test_processing_twice_changes_nothing(world, clip, django_capture_on_commit_
     assert UsageLine.objects.count() == 2
 
 
+def test_a_report_uploaded_again_is_answered_with_the_first_and_processed_once(
+    world, clip, django_capture_on_commit_callbacks
+):
+    client = world.a1.client()
+    with django_capture_on_commit_callbacks(execute=True):
+        first = upload(client, GOOD_CSV)
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        again = upload(client, GOOD_CSV, name="resent.csv")
+
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"] and again.json()["status"] == "processed"
+    assert again["Location"] == first["Location"]
+    assert queued == []  # nothing processed twice
+    assert UsageReport.objects.count() == 1 and UsageLine.objects.count() == 2
+
+
+def test_a_report_id_reused_for_another_file_is_409_and_writes_nothing(world, clip):
+    client = world.a1.client()
+    upload(client, GOOD_CSV)
+    changed = GOOD_CSV.replace("L-6,,gen-1,7", "L-6,,gen-1,8")
+
+    response = upload(client, changed)
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "usage_report_conflict"
+    assert "RPT-2026-10" in response.json()["error"]["message"]
+    assert UsageReport.objects.count() == 1
+
+
+def test_report_ids_are_per_partner_and_label(world, clip):
+    assert upload(world.a1.client(), GOOD_CSV).status_code == 202
+    assert upload(world.a2.client(), GOOD_CSV).status_code == 202  # another partner, same label
+    assert upload(world.b1.client(), GOOD_CSV).status_code == 202  # same partner, another label
+    assert UsageReport.objects.count() == 3
+
+
 @pytest.mark.parametrize(
     ("data", "status", "code"),
     [
