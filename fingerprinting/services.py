@@ -102,8 +102,13 @@ def clip_submit(
     try:
         with transaction.atomic():
             clip.save()
-    except IntegrityError:
-        raise ClipExists(f"partner {partner.slug} already submitted a clip with external id {external_id!r}")
+    except BaseException as exc:
+        clip.audio.delete(save=False)  # no row will point at the file
+        if isinstance(exc, IntegrityError):
+            raise ClipExists(
+                f"partner {partner.slug} already submitted a clip with external id {external_id!r}"
+            ) from exc
+        raise
     from fingerprinting.tasks import clip_attribute_task
 
     clip_id = clip.pk

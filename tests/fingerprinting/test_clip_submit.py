@@ -86,3 +86,23 @@ def test_published_events_reach_handlers_only_after_commit(label_partner, django
             events.publish("clip.exploded", clip=clip, attribution=None)
     finally:
         events.unsubscribe(handler)
+
+
+def test_a_clip_that_is_not_inserted_leaves_no_audio_file(label_partner, monkeypatch, settings):
+    """A lost insert race (the unique external id) or any failed insert removes the file it wrote."""
+    from django.db import IntegrityError
+
+    label, partner = label_partner
+
+    def lost_the_race(self, *args, **kwargs):
+        raise IntegrityError("duplicate key value violates unique constraint")
+
+    monkeypatch.setattr(Clip, "save", lost_the_race)
+    with pytest.raises(ClipExists):
+        clip_submit(label=label, partner=partner, audio=upload(wav_bytes(piece(1, 4.0))), external_id="gen-1")
+
+    monkeypatch.setattr(Clip, "save", lambda self, *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        clip_submit(label=label, partner=partner, audio=upload(wav_bytes(piece(1, 4.0))), external_id="gen-2")
+
+    assert [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()] == []

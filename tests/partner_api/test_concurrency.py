@@ -54,11 +54,13 @@ def test_concurrent_submissions_with_one_idempotency_key_create_one_clip(world, 
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_submissions_of_one_external_id_create_one_clip(world, audio):
+def test_concurrent_submissions_of_one_external_id_create_one_clip(world, audio, settings):
     answers = race(world.a1, audio, {})
     clip = Clip.objects.get()
     assert sorted(status for status, _ in answers) == [200] * (RACERS - 1) + [202]
     assert {body["id"] for _, body in answers} == {clip.pk}
+    stored = [p for p in (settings.MEDIA_ROOT / "clips").rglob("*") if p.is_file()]
+    assert [p.name for p in stored] == [clip.audio.name.rsplit("/", 1)[1]]  # the losers' copies are gone
 
 
 @pytest.mark.postgres
