@@ -37,24 +37,38 @@ RUN_GAP_SECONDS = 3.0
 MIN_RUN_MATCHES = 7
 MIN_RUN_SECONDS = 2.0
 MAX_CANDIDATES = 16
+CANDIDATE_SCAN = 4000  # alignments `LandmarkIndex.candidates` looks at, best-voted first
 MIN_SIGNIFICANCE = (
     10.0  # -log10 p; false alignments of look-alike music reach ~9, true ones >= 12 (bench --seed 1)
 )
+
+
+def log_spectrogram(samples: np.ndarray) -> np.ndarray:
+    """Log magnitude [frames, bins LOW_BIN..511] (float32); column j is FFT bin LOW_BIN + j."""
+    if len(samples) < N_FFT:
+        return np.zeros((0, 512 - LOW_BIN), np.float32)
+    n = 1 + (len(samples) - N_FFT) // HOP
+    idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n)[:, None]
+    spec = np.abs(np.fft.rfft(samples[idx].astype(np.float32) * np.hanning(N_FFT).astype(np.float32), axis=1))
+    # Bins from LOW_BIN (~250 Hz) to 511 (9 bits): below that sit kick and snare-body peaks, which a
+    # drum machine repeats identically in unrelated pieces at the same tempo.
+    return np.log(spec[:, LOW_BIN:512] + 1e-6).astype(np.float32)
 
 
 def spectral_peaks(
     samples: np.ndarray, neighbourhood: tuple[int, int] = (PEAK_TIME, PEAK_FREQ)
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every local maximum of the log spectrogram above the floor: (frame, bin, strength)."""
-    if len(samples) < N_FFT:
+    return peaks_of_spectrogram(log_spectrogram(samples), neighbourhood)
+
+
+def peaks_of_spectrogram(
+    log: np.ndarray, neighbourhood: tuple[int, int] = (PEAK_TIME, PEAK_FREQ)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`spectral_peaks` of an already computed `log_spectrogram`."""
+    if len(log) == 0:
         empty = np.zeros(0, np.int32)
         return empty, empty, np.zeros(0, np.float32)
-    n = 1 + (len(samples) - N_FFT) // HOP
-    idx = np.arange(N_FFT)[None, :] + HOP * np.arange(n)[:, None]
-    spec = np.abs(np.fft.rfft(samples[idx].astype(np.float32) * np.hanning(N_FFT).astype(np.float32), axis=1))
-    # Bins from LOW_BIN (~250 Hz) to 511 (9 bits): below that sit kick and snare-body peaks, which a
-    # drum machine repeats identically in unrelated pieces at the same tempo.
-    log = np.log(spec[:, LOW_BIN:512] + 1e-6).astype(np.float32)
     local = maximum_filter(log, size=neighbourhood, mode="constant", cval=-np.inf)
     floor = np.median(log) + 1.0
     t, f = np.nonzero((log == local) & (log > floor))
@@ -209,15 +223,18 @@ class LandmarkIndex:
             "lm_rec_offsets": self.rec_offsets,
         }
 
-    def match(self, clip_hashes: np.ndarray, clip_times: np.ndarray) -> list[LandmarkRun]:
+    def _votes(self, clip_hashes: np.ndarray, clip_times: np.ndarray):
+        """Every (recording, offset) the clip's hashes vote for: (per posting hit: clip frame,
+        recording, offset; per distinct (recording, offset) code: code, votes, votes pooled with the
+        neighbouring offsets), or None when nothing matches."""
         if len(clip_hashes) == 0 or len(self.keys) == 0:
-            return []
+            return None
         lo = np.searchsorted(self.keys, clip_hashes, side="left")
         hi = np.searchsorted(self.keys, clip_hashes, side="right")
         counts = hi - lo
         keep = (counts > 0) & (counts <= MAX_POSTINGS)
         if not keep.any():
-            return []
+            return None
         reps = counts[keep]
         qt = np.repeat(clip_times[keep], reps).astype(np.int64)
         starts = np.repeat(lo[keep], reps)
@@ -230,6 +247,46 @@ class LandmarkIndex:
         adjacent = ((uniq[1:] >> 32) == (uniq[:-1] >> 32)) & (np.diff(uniq) == 1)
         pooled[:-1] += np.where(adjacent, votes[1:], 0)
         pooled[1:] += np.where(adjacent, votes[:-1], 0)
+        return qt, rec, offset, uniq, votes, pooled
+
+    def candidates(
+        self,
+        clip_hashes: np.ndarray,
+        clip_times: np.ndarray,
+        *,
+        recordings: int,
+        per_recording: int,
+        min_votes: int,
+    ) -> list[tuple[int, int, int]]:
+        """(recording, offset in frames, pooled votes) of the best-voted alignments, without any
+        significance test, for a verifier to check: alignments in order of votes until `recordings`
+        recordings are in, at most `per_recording` offsets each (repetitive music votes for every
+        repeat of a bar), at most CANDIDATE_SCAN alignments looked at."""
+        voted = self._votes(clip_hashes, clip_times)
+        if voted is None:
+            return []
+        _qt, _rec, _offset, uniq, _votes, pooled = voted
+        good = np.nonzero(pooled >= min_votes)[0]
+        order = good[np.lexsort((uniq[good], -pooled[good]))][:CANDIDATE_SCAN]
+        out: list[tuple[int, int, int]] = []
+        taken: set[tuple[int, int]] = set()
+        per: dict[int, int] = {}
+        for i in order:
+            r, off = int(uniq[i] >> 32), int(uniq[i] & 0xFFFFFFFF) - (1 << 31)
+            if per.get(r, 0) >= per_recording or any((r, off + d) in taken for d in (-1, 0, 1)):
+                continue
+            taken.add((r, off))
+            per[r] = per.get(r, 0) + 1
+            out.append((r, off, int(pooled[i])))
+            if len(per) >= recordings:
+                break
+        return out
+
+    def match(self, clip_hashes: np.ndarray, clip_times: np.ndarray) -> list[LandmarkRun]:
+        voted = self._votes(clip_hashes, clip_times)
+        if voted is None:
+            return []
+        qt, rec, offset, uniq, votes, pooled = voted
         needed = max(MIN_MATCHES, int(MIN_MATCH_FRACTION * len(clip_hashes)))
         good = np.nonzero(pooled >= needed)[0]
         if len(good) == 0:
