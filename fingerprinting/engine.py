@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fingerprinting import alignment, landmarks, verbatim
+from fingerprinting import alignment, landmarks, verbatim, verification
 from fingerprinting import shares as shares_mod
 from fingerprinting.audio import ANALYSIS_SR
 from fingerprinting.embedder import ALIGN_FRAME_SECONDS
 from fingerprinting.index import CatalogIndex
 
 ENGINE_NAME = "stemma-attribution"
-ENGINE_VERSION = "1.0.0"
+ENGINE_VERSION = "1.1.0"
 
 FAISS_K = 128
 MAX_CANDIDATES = 16
@@ -62,6 +62,7 @@ def parameters() -> dict:
         "key_bits": verbatim.KEY_BITS,
         "grid_factors": list(verbatim.GRID_FACTORS),
         "tempo_factors": list(alignment.TEMPO_FACTORS),
+        "spectral": verification.parameters(),
     }
 
 
@@ -158,10 +159,13 @@ def _as_run(r: landmarks.LandmarkRun, duration: float) -> verbatim.Run:
     )
 
 
-def landmark_lane(index: CatalogIndex, samples: np.ndarray, duration: float) -> list[verbatim.Run]:
+def landmark_lane(
+    index: CatalogIndex, peaks: tuple[np.ndarray, np.ndarray, np.ndarray], duration: float
+) -> list[verbatim.Run]:
     """Landmark runs in two passes: the clip's strongest peaks first; then, if sources were found,
-    the peaks those sources do not explain (a quieter source under a louder one surfaces there)."""
-    t, f, strength = landmarks.spectral_peaks(samples, landmarks.QUERY_NEIGHBOURHOOD)
+    the peaks those sources do not explain (a quieter source under a louder one surfaces there).
+    `peaks` are the clip's spectral peaks in the clip neighbourhood (frame, bin, strength)."""
+    t, f, strength = peaks
     found = index.landmarks.match(
         *landmarks.pair_hashes(*landmarks.select(t, f, strength, landmarks.QUERY_PEAKS_PER_SECOND))
     )
@@ -183,6 +187,32 @@ def landmark_lane(index: CatalogIndex, samples: np.ndarray, duration: float) -> 
     )
     runs.extend(_as_run(r, duration) for r in second if r.recording not in best)
     return runs
+
+
+def spectral_lane(
+    index: CatalogIndex,
+    log: np.ndarray,
+    peaks: tuple[np.ndarray, np.ndarray, np.ndarray],
+    duration: float,
+) -> list[verbatim.Run]:
+    """Runs of loosely voted landmark candidates verified against the clip's spectrogram
+    (fingerprinting.verification): recordings mixed under louder music."""
+    return [
+        verbatim.Run(
+            recording=r.recording,
+            clip_start=r.clip_start,
+            clip_end=min(duration, r.clip_end),
+            rec_start=r.rec_start,
+            rec_end=r.rec_end,
+            ber=-1.0,
+            factor=1.0,
+            items=r.hits,
+            method="spectral",
+            kappa=r.kappa,
+            z=r.z,
+        )
+        for r in verification.candidate_runs(index.landmarks, log, peaks)
+    ]
 
 
 def calibrate(index: CatalogIndex) -> dict:
@@ -257,9 +287,13 @@ def attribute_samples(
     timings = {}
     duration = len(samples) / ANALYSIS_SR
     t0 = time.perf_counter()
-    landmark_runs = landmark_lane(index, samples, duration)
+    log = landmarks.log_spectrogram(samples)
+    peaks = landmarks.peaks_of_spectrogram(log, landmarks.QUERY_NEIGHBOURHOOD)
+    landmark_runs = landmark_lane(index, peaks, duration)
     timings["landmarks"] = time.perf_counter() - t0
-    runs, factors = verbatim.match_with_grid(index.verbatim, samples, landmark_runs)
+    spectral_runs = spectral_lane(index, log, peaks, duration)
+    timings["spectral"] = time.perf_counter() - t0
+    runs, factors = verbatim.match_with_grid(index.verbatim, samples, landmark_runs + spectral_runs)
     timings["verbatim"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
@@ -384,9 +418,16 @@ def _share_evidence(index, p, runs_p, style, j, queries, windows, verbatim_part,
     if runs_p:
         bers = [run.ber for run in runs_p if run.method == "chromaprint"]
         density = [run.items / max(run.seconds, 1e-6) for run in runs_p if run.method == "landmark"]
+        kappas = [run.kappa for run in runs_p if run.method == "spectral"]
         # Run quality in [0, 1]: Chromaprint by bit error rate (0 -> 1, 0.25 -> 0.5), landmarks by
-        # matching pairs per second (3/s and more -> 1).
-        quality = max([max(0.0, 1.0 - b / 0.5) for b in bers] + [min(1.0, d / 3.0) for d in density] + [0.0])
+        # matching pairs per second (3/s and more -> 1), spectral verification by the fraction of the
+        # recording's peaks present beyond chance.
+        quality = max(
+            [max(0.0, 1.0 - b / 0.5) for b in bers]
+            + [min(1.0, d / 3.0) for d in density]
+            + [min(1.0, max(0.0, k)) for k in kappas]
+            + [0.0]
+        )
         out["verbatim"] = {
             "runs": [run.as_evidence() for run in runs_p],
             "seconds": _r(sum(run.seconds for run in runs_p), 2),

@@ -70,6 +70,9 @@ class Run:
     factor: float
     items: int
     method: str = "chromaprint"  # or "landmark" (then `items` counts matching peak pairs, ber is -1)
+    # or "spectral" (`items` counts the recording's peaks present in the clip, ber is -1)
+    kappa: float = -1.0  # spectral: fraction of the recording's peaks present beyond chance
+    z: float = 0.0  # spectral: significance of kappa above the level of similar unrelated music
 
     @property
     def seconds(self) -> float:
@@ -85,6 +88,8 @@ class Run:
         }
         if self.method == "chromaprint":
             out.update(ber=round(self.ber, 4), factor=self.factor)
+        elif self.method == "spectral":
+            out.update(peaks_present=self.items, kappa=round(self.kappa, 4), z=round(self.z, 2))
         else:
             out.update(matches=self.items)
         return out
@@ -209,7 +214,9 @@ def select_runs(runs: list[Run]) -> list[Run]:
     chosen: list[Run] = []
 
     def quality(r: Run):
-        return (r.method != "chromaprint", round(r.ber, 6), -r.items, r.recording, r.clip_start, r.factor)
+        # Chromaprint runs first, then landmark runs, then spectrally verified ones.
+        method_rank = {"chromaprint": 0, "landmark": 1}.get(r.method, 2)
+        return (method_rank, round(r.ber, 6), -r.items, r.recording, r.clip_start, r.factor)
 
     for run in sorted(runs, key=quality):
         duplicate = False

@@ -78,11 +78,12 @@ def review_queue(request):
 
 
 def _run_label(run: dict) -> str:
-    how = (
-        f"bit error rate {run['ber']:.2f}"
-        if run.get("ber") is not None
-        else f"{run.get('matches', 0)} landmark matches"
-    )
+    if run.get("ber") is not None:
+        how = f"bit error rate {run['ber']:.2f}"
+    elif run.get("method") == "spectral":
+        how = f"{run.get('peaks_present', 0)} recording peaks present (kappa {run.get('kappa', 0):.2f})"
+    else:
+        how = f"{run.get('matches', 0)} landmark matches"
     return f"{run['clip_start']:.1f}-{run['clip_end']:.1f} s = recording {run['rec_start']:.1f}-{run['rec_end']:.1f} s, {how}"
 
 
