@@ -38,9 +38,9 @@ def label_with_a_month():
     split_for(b, {PartyFactory(label=label, name="Ines Okafor"): "1"})
     deal(label, partner, rate="0.5")
     clip = ClipFactory(label=label, partner=partner, title="Generated sunrise")
-    attribution = attribute(clip, {a: "0.6", b: "0.3"}, review_state=ReviewState.NEEDS_REVIEW)
-    attribution.evidence = {"duration_seconds": 20.0}
-    attribution.save()
+    attribute(
+        clip, {a: "0.6", b: "0.3"}, review_state=ReviewState.NEEDS_REVIEW, evidence={"duration_seconds": 20.0}
+    )
     usage(clip, "100.00", day=date(2026, 9, 12))
     return label, clip, a, b
 

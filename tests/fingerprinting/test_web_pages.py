@@ -24,8 +24,7 @@ def clip_with_attribution():
         RecordingFactory(label=label, title="Glass Orchard"),
     )
     clip = ClipFactory(label=label, partner=PartnerFactory(name="Melodia"), title="Generated 1")
-    attribution = attribute(clip, {a: "0.6", b: "0.3"}, review_state=ReviewState.NEEDS_REVIEW)
-    attribution.evidence = {
+    evidence = {
         "duration_seconds": 30.0,
         "declared_references": [
             {
@@ -37,16 +36,20 @@ def clip_with_attribution():
             }
         ],
     }
-    attribution.save()
-    share = attribution.shares.get(recording=a)
-    share.evidence = {
+    share_evidence = {
         "verbatim": {"runs": [{"clip_start": 2.0, "clip_end": 12.0, "rec_start": 30.0, "rec_end": 40.0, "ber": 0.08, "factor": 1.0}],
                      "seconds": 10.0, "mean_ber": 0.08},
         "style": {"windows": [{"clip_start": 0.0, "clip_end": 8.0, "z": 5.1, "similarity": 0.82,
                                "aspects": {"timbre": 0.9, "harmony": 0.8}}],
                   "mean_z": 5.1, "aspects": {"timbre": 0.9, "harmony": 0.8}},
     }  # fmt: skip
-    share.save()
+    attribute(
+        clip,
+        {a: "0.6", b: "0.3"},
+        review_state=ReviewState.NEEDS_REVIEW,
+        evidence=evidence,
+        share_evidence={a: share_evidence},
+    )
     return label, clip, a, b
 
 

@@ -32,8 +32,11 @@ def attribute(
     *,
     unattributed: str | None = None,
     review_state: str = ReviewState.AUTO_ACCEPTED,
+    evidence: dict | None = None,
+    share_evidence: dict[Recording, dict] | None = None,
 ) -> Attribution:
-    """A new attribution version for the clip (made current), as the attribution engine would write it."""
+    """A new attribution version for the clip (made current), as the attribution engine would write it.
+    Versions are immutable once stored, so evidence is given here, not set afterwards."""
     total = sum((Decimal(s) for s in shares.values()), Decimal(0))
     rest = Decimal(unattributed) if unattributed is not None else Decimal(1) - total
     assert total + rest == 1
@@ -45,11 +48,17 @@ def attribute(
         review_state=review_state,
         engine_name="test",
         engine_version="1",
+        evidence=evidence or {},
         supersedes=previous,
     )
     for rank, (recording, share) in enumerate(shares.items(), start=1):
         AttributionShare.objects.create(
-            attribution=attribution, recording=recording, rank=rank, share=Decimal(share), lane=Lane.MANUAL
+            attribution=attribution,
+            recording=recording,
+            rank=rank,
+            share=Decimal(share),
+            lane=Lane.MANUAL,
+            evidence=(share_evidence or {}).get(recording, {}),
         )
     clip.current_attribution = attribution
     clip.save(update_fields=["current_attribution"])
