@@ -263,7 +263,7 @@ def build_index(cat: Catalog, label_id: int):
         entries=entries,
         standardizer=None,
         embedder=embedder,
-        engine_version=engine.ENGINE_VERSION,
+        engine_version=engine.INDEX_ENGINE_VERSION,
         calibrate=engine.calibrate,
     )
     written = time.perf_counter() - started - analysed

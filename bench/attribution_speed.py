@@ -149,7 +149,7 @@ def attribution_speed(analyses, size: int, clips: int, workdir: Path, label_id: 
         entries=entries,
         standardizer=None,
         embedder=embedder,
-        engine_version=engine.ENGINE_VERSION,
+        engine_version=engine.INDEX_ENGINE_VERSION,
         calibrate=engine.calibrate,
     )
     build_seconds = time.perf_counter() - w0

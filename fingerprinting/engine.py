@@ -27,7 +27,12 @@ from fingerprinting.embedder import ALIGN_FRAME_SECONDS
 from fingerprinting.index import CatalogIndex
 
 ENGINE_NAME = "stemma-attribution"
-ENGINE_VERSION = "1.1.0"
+ENGINE_VERSION = "1.1.0"  # recorded in every attribution; 1.1.0: the spectral verification lane
+# The version of what an index version holds (per-recording analysis, inverted indexes, calibration),
+# which its name is derived from; the style lane's null sample is seeded by that name. It moves only
+# when indexing changes, so a change on the query side alone (1.1.0) neither renames indexes nor
+# re-draws the null: the same catalog gets the same index, bit for bit.
+INDEX_ENGINE_VERSION = "1.0.0"
 
 FAISS_K = 128
 MAX_CANDIDATES = 16

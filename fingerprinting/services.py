@@ -216,7 +216,7 @@ def catalog_index_update(
             entries=entries,
             standardizer=standardizer,
             embedder=catalog_index.get_embedder(),
-            engine_version=engine.ENGINE_VERSION,
+            engine_version=engine.INDEX_ENGINE_VERSION,
             calibrate=engine.calibrate,
             previous=previous,
         )
