@@ -79,12 +79,11 @@ class PresenceMap:
         background = uniform_filter(log, size=(1, BACKGROUND_BINS), mode="nearest")
         maxima = (log == maximum_filter(log, size=LOCAL_MAX, mode="nearest")) & (log > background)
         present = maximum_filter(maxima, size=TOLERANCE, mode="constant", cval=False)
-        as_float = present.astype(np.float64)
         return cls(
             present=present,
-            frame_density=as_float.mean(axis=1),
-            bin_density=as_float.mean(axis=0),
-            density=float(as_float.mean()),
+            frame_density=present.mean(axis=1, dtype=np.float64),
+            bin_density=present.mean(axis=0, dtype=np.float64),
+            density=float(present.mean(dtype=np.float64)),
         )
 
     @property
