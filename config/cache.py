@@ -110,9 +110,11 @@ class ResilientRedisCache(RedisCache):
             pipeline = client.pipeline(transaction=False)
             for key, timeout in timeouts.items():
                 redis_key = self.make_and_validate_key(key)
+                # SET NX creates a new counter with its timeout and leaves a running one alone
+                # (EXPIRE ... NX would say the same, but only from Redis 7).
+                pipeline.set(redis_key, 0, ex=timeout, nx=True)
                 pipeline.incr(redis_key)
-                pipeline.expire(redis_key, timeout, nx=True)  # only a new counter gets the timeout
-            return pipeline.execute()[0::2]
+            return pipeline.execute()[1::2]
         except UNAVAILABLE as exc:
             return self._degrade("incr_counters", exc, [1] * len(timeouts))
 
