@@ -27,11 +27,13 @@ from fingerprinting.embedder import ALIGN_FRAME_SECONDS
 from fingerprinting.index import CatalogIndex
 
 ENGINE_NAME = "stemma-attribution"
-ENGINE_VERSION = "1.1.0"  # recorded in every attribution; 1.1.0: the spectral verification lane
+# Recorded in every attribution; 1.1.0: the spectral verification lane; 1.2.0: ... over a grid of tempo
+# and pitch transforms (fingerprinting.verification.GRID).
+ENGINE_VERSION = "1.2.0"
 # The version of what an index version holds (per-recording analysis, inverted indexes, calibration),
 # which its name is derived from; the style lane's null sample is seeded by that name. It moves only
 # when indexing changes, so a change on the query side alone (1.1.0) neither renames indexes nor
-# re-draws the null: the same catalog gets the same index, bit for bit.
+# re-draws the null: the same catalog gets the same index, bit for bit (so did 1.2.0).
 INDEX_ENGINE_VERSION = "1.0.0"
 
 FAISS_K = 128
@@ -194,30 +196,44 @@ def landmark_lane(
     return runs
 
 
+def _spectral_run(r: verification.SpectralRun, duration: float) -> verbatim.Run:
+    return verbatim.Run(
+        recording=r.recording,
+        clip_start=r.clip_start,
+        clip_end=min(duration, r.clip_end),
+        rec_start=r.rec_start,
+        rec_end=r.rec_end,
+        ber=-1.0,
+        factor=1.0,
+        items=r.hits,
+        method="spectral",
+        kappa=r.kappa,
+        z=r.z,
+        tempo=r.tempo,
+        semitones=r.semitones,
+    )
+
+
 def spectral_lane(
     index: CatalogIndex,
     log: np.ndarray,
     peaks: tuple[np.ndarray, np.ndarray, np.ndarray],
     duration: float,
+    prior_runs: list[verbatim.Run] = (),
 ) -> list[verbatim.Run]:
     """Runs of loosely voted landmark candidates verified against the clip's spectrogram
-    (fingerprinting.verification): recordings mixed under louder music."""
-    return [
-        verbatim.Run(
-            recording=r.recording,
-            clip_start=r.clip_start,
-            clip_end=min(duration, r.clip_end),
-            rec_start=r.rec_start,
-            rec_end=r.rec_end,
-            ber=-1.0,
-            factor=1.0,
-            items=r.hits,
-            method="spectral",
-            kappa=r.kappa,
-            z=r.z,
-        )
-        for r in verification.candidate_runs(index.landmarks, log, peaks)
+    (fingerprinting.verification): recordings mixed under louder music; then, unless the clip is
+    explained by these and `prior_runs`, the same over the tempo and pitch grid."""
+    presence = verification.PresenceMap.of(log)
+    runs = [
+        _spectral_run(r, duration) for r in verification.candidate_runs(index.landmarks, log, peaks, presence)
     ]
+    explained = verbatim.coverage(verbatim.select_runs([*prior_runs, *runs]), duration)
+    if explained < verification.GRID_SKIP_COVERAGE:
+        runs.extend(
+            _spectral_run(r, duration) for r in verification.grid_runs(index.landmarks, log, peaks, presence)
+        )
+    return runs
 
 
 def calibrate(index: CatalogIndex) -> dict:
@@ -296,7 +312,7 @@ def attribute_samples(
     peaks = landmarks.peaks_of_spectrogram(log, landmarks.QUERY_NEIGHBOURHOOD)
     landmark_runs = landmark_lane(index, peaks, duration)
     timings["landmarks"] = time.perf_counter() - t0
-    spectral_runs = spectral_lane(index, log, peaks, duration)
+    spectral_runs = spectral_lane(index, log, peaks, duration, landmark_runs)
     timings["spectral"] = time.perf_counter() - t0
     runs, factors = verbatim.match_with_grid(index.verbatim, samples, landmark_runs + spectral_runs)
     timings["verbatim"] = time.perf_counter() - t0

@@ -73,6 +73,8 @@ class Run:
     # or "spectral" (`items` counts the recording's peaks present in the clip, ber is -1)
     kappa: float = -1.0  # spectral: fraction of the recording's peaks present beyond chance
     z: float = 0.0  # spectral: significance of kappa above the level of similar unrelated music
+    tempo: float = 1.0  # spectral: the clip plays this many times faster than the recording
+    semitones: float = 0.0  # spectral: ... and is transposed by this much
 
     @property
     def seconds(self) -> float:
@@ -89,7 +91,13 @@ class Run:
         if self.method == "chromaprint":
             out.update(ber=round(self.ber, 4), factor=self.factor)
         elif self.method == "spectral":
-            out.update(peaks_present=self.items, kappa=round(self.kappa, 4), z=round(self.z, 2))
+            out.update(
+                peaks_present=self.items,
+                kappa=round(self.kappa, 4),
+                z=round(self.z, 2),
+                tempo=self.tempo,
+                semitones=self.semitones,
+            )
         else:
             out.update(matches=self.items)
         return out

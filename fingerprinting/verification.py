@@ -20,6 +20,15 @@ Two stages:
    SIMILAR_KAPPA significantly: z = (hits - sum q) / sqrt(sum q (1 - q)) >= MIN_Z with
    q = p + SIMILAR_KAPPA (1 - p) (bench --seed 1: unrelated music reaches z 3.6, true runs >= 4.4).
 
+Tempo and pitch edits (a clip time-stretched keeping pitch, or transposed keeping tempo) are the same
+reuse with the catalog peaks moved: transposed by k semitones, catalog peak (t, f) sits at clip
+(t - offset, f * 2^(k/12)); played r times faster, at clip frame (t - offset) / r with the same bin.
+When the untransformed lanes leave the clip unexplained, `grid_runs` repeats both stages over a small
+grid of such transforms (GRID): the clip's peaks are mapped back to catalog coordinates before hashing
+(rounding breaks some hashes; the loose vote threshold tolerates that), and each candidate's catalog
+peaks are mapped forward into the clip's presence map. More transforms are more chances for chance
+alignments, hence the same z test against similar music, with MIN_Z chosen over the whole grid.
+
 The clip spectrogram is computed once; each candidate costs a gather of a few hundred peaks.
 """
 
@@ -43,6 +52,11 @@ RUN_KAPPA = 0.3
 MIN_RUN_SECONDS = 3.0
 SIMILAR_KAPPA = 0.2
 MIN_Z = 5.0
+# Transforms tried when the clip is not explained without one: (tempo rate, semitones). A rate of 1.05
+# means the clip plays 5 % faster than the recording.
+GRID = tuple((1.0, float(k)) for k in (1, -1, 2, -2)) + tuple((r, 0.0) for r in (1.05, 0.95, 1.1, 0.9))
+GRID_SKIP_COVERAGE = 0.9  # the grid is not tried when runs already cover this much of the clip
+GRID_CANDIDATE_RECORDINGS = 8  # per transform
 
 
 def parameters() -> dict:
@@ -59,6 +73,9 @@ def parameters() -> dict:
         "min_run_seconds": MIN_RUN_SECONDS,
         "similar_kappa": SIMILAR_KAPPA,
         "min_z": MIN_Z,
+        "grid": [list(g) for g in GRID],
+        "grid_skip_coverage": GRID_SKIP_COVERAGE,
+        "grid_candidate_recordings": GRID_CANDIDATE_RECORDINGS,
     }
 
 
@@ -103,17 +120,31 @@ class SpectralRun:
     hits: int  # ... of which the clip shows
     kappa: float  # fraction of the recording's peaks present beyond chance
     z: float  # significance of exceeding SIMILAR_KAPPA
+    tempo: float = 1.0  # the clip plays this many times faster than the recording
+    semitones: float = 0.0  # ... and is transposed by this much
 
 
 def verify(
-    presence: PresenceMap, recording: int, peak_frames: np.ndarray, peak_bins: np.ndarray, offset: int
+    presence: PresenceMap,
+    recording: int,
+    peak_frames: np.ndarray,
+    peak_bins: np.ndarray,
+    offset: int,
+    tempo: float = 1.0,
+    semitones: float = 0.0,
 ) -> list[SpectralRun]:
-    """The runs where the recording's peaks, shifted by `offset` frames, are present in the clip."""
+    """The runs where the recording's peaks, shifted by `offset` frames (then played `tempo` times
+    faster and transposed by `semitones`), are present in the clip."""
     n_frames = presence.frames
     if n_frames == 0 or presence.density <= 0:
         return []
     t = peak_frames.astype(np.int64) - offset
-    f = peak_bins.astype(np.int64) - landmarks.LOW_BIN
+    f = peak_bins.astype(np.int64)
+    if tempo != 1.0:
+        t = np.round(t / tempo).astype(np.int64)
+    if semitones:
+        f = np.round(f * 2.0 ** (semitones / 12.0)).astype(np.int64)
+    f = f - landmarks.LOW_BIN
     inside = (t >= 0) & (t < n_frames) & (f >= 0) & (f < presence.present.shape[1])
     t, f = t[inside], f[inside]
     if len(t) < MIN_WINDOW_PEAKS:
@@ -154,36 +185,100 @@ def verify(
                 offset=offset,
                 clip_start=float(start),
                 clip_end=float(end),
-                rec_start=float(start + shift),
-                rec_end=float(end + shift),
+                rec_start=float(start * tempo + shift),
+                rec_end=float(end * tempo + shift),
                 peaks=n,
                 hits=int(round(hits)),
                 kappa=float((hits - expected) / max(n - expected, 1e-9)),
                 z=float(z),
+                tempo=tempo,
+                semitones=semitones,
             )
         )
     return runs
 
 
+def _to_catalog(
+    t: np.ndarray, f: np.ndarray, tempo: float, semitones: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clip peaks (sorted by frame then bin) in the coordinates of a recording the clip would be
+    `tempo` times faster than and transposed `semitones` from: frames times tempo, bins divided by
+    the pitch ratio, sorted again and without duplicates."""
+    if tempo == 1.0 and not semitones:
+        return t, f
+    ct = np.round(t * tempo).astype(np.int64)
+    cf = np.round(f / 2.0 ** (semitones / 12.0)).astype(np.int64)
+    codes = np.unique((ct << 16) | cf)
+    return (codes >> 16).astype(np.int32), (codes & 0xFFFF).astype(np.int32)
+
+
+def _verified(
+    index: landmarks.LandmarkIndex,
+    presence: PresenceMap,
+    peaks: tuple[np.ndarray, np.ndarray],
+    *,
+    recordings: int,
+    tempo: float,
+    semitones: float,
+    peaks_of: dict[int, tuple[np.ndarray, np.ndarray]],
+) -> list[SpectralRun]:
+    candidates = index.candidates(
+        *landmarks.pair_hashes(*_to_catalog(*peaks, tempo, semitones)),
+        recordings=recordings,
+        per_recording=CANDIDATE_OFFSETS,
+        min_votes=CANDIDATE_MIN_VOTES,
+    )
+    runs: list[SpectralRun] = []
+    for recording, offset, _votes in candidates:
+        if recording not in peaks_of:
+            peaks_of[recording] = index.recording_peaks(recording)
+        runs.extend(verify(presence, recording, *peaks_of[recording], offset, tempo, semitones))
+    return runs
+
+
 def candidate_runs(
-    index: landmarks.LandmarkIndex, log: np.ndarray, peaks: tuple[np.ndarray, np.ndarray, np.ndarray]
+    index: landmarks.LandmarkIndex,
+    log: np.ndarray,
+    peaks: tuple[np.ndarray, np.ndarray, np.ndarray],
+    presence: PresenceMap | None = None,
 ) -> list[SpectralRun]:
     """Candidates from the landmark index for the clip's denser peaks (`peaks` as returned by
     `landmarks.peaks_of_spectrogram` of `log` with the clip neighbourhood), each verified against the
     clip's presence map."""
-    candidates = index.candidates(
-        *landmarks.pair_hashes(*landmarks.select(*peaks, CANDIDATE_PEAKS_PER_SECOND)),
+    presence = presence if presence is not None else PresenceMap.of(log)
+    return _verified(
+        index,
+        presence,
+        landmarks.select(*peaks, CANDIDATE_PEAKS_PER_SECOND),
         recordings=CANDIDATE_RECORDINGS,
-        per_recording=CANDIDATE_OFFSETS,
-        min_votes=CANDIDATE_MIN_VOTES,
+        tempo=1.0,
+        semitones=0.0,
+        peaks_of={},
     )
-    if not candidates:
-        return []
-    presence = PresenceMap.of(log)
-    runs: list[SpectralRun] = []
+
+
+def grid_runs(
+    index: landmarks.LandmarkIndex,
+    log: np.ndarray,
+    peaks: tuple[np.ndarray, np.ndarray, np.ndarray],
+    presence: PresenceMap | None = None,
+) -> list[SpectralRun]:
+    """`candidate_runs` over the tempo and pitch transforms of GRID: recordings the clip reuses
+    time-stretched (pitch kept) or transposed (tempo kept)."""
+    presence = presence if presence is not None else PresenceMap.of(log)
+    selected = landmarks.select(*peaks, CANDIDATE_PEAKS_PER_SECOND)
     peaks_of: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for recording, offset, _votes in candidates:
-        if recording not in peaks_of:
-            peaks_of[recording] = index.recording_peaks(recording)
-        runs.extend(verify(presence, recording, *peaks_of[recording], offset))
+    runs: list[SpectralRun] = []
+    for tempo, semitones in GRID:
+        runs.extend(
+            _verified(
+                index,
+                presence,
+                selected,
+                recordings=GRID_CANDIDATE_RECORDINGS,
+                tempo=tempo,
+                semitones=semitones,
+                peaks_of=peaks_of,
+            )
+        )
     return runs

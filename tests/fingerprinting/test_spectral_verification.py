@@ -98,3 +98,49 @@ def test_unrelated_music_mixed_with_unrelated_music_gets_no_share(label, partner
         assert result.remainder >= 0.9
     attribution = clip_attribute(clip=make_clip(label, partner, samples, "two-unrelated"))
     assert all(s.share < Decimal("0.05") for s in attribution.shares.all())
+
+
+def test_verify_finds_a_transposed_or_stretched_excerpt_only_with_its_transform():
+    source = recording_audio(4)
+    peak_frames, peak_bins = catalog_peaks(source)
+    excerpt = source[int(6.0 * SR) : int(20.0 * SR)]
+    offset = int(round(6.0 / landmarks.FRAME_SECONDS))
+
+    up = verification.PresenceMap.of(landmarks.log_spectrogram(analysis(T.pitch_shift(excerpt, SR, 1.0))))
+    runs = verification.verify(up, 4, peak_frames, peak_bins, offset, semitones=1.0)
+    assert runs and max(r.clip_end - r.clip_start for r in runs) >= 8.0
+    assert all(r.semitones == 1.0 and r.z >= verification.MIN_Z for r in runs)
+    assert verification.verify(up, 4, peak_frames, peak_bins, offset) == []
+
+    faster = verification.PresenceMap.of(landmarks.log_spectrogram(analysis(T.time_stretch(excerpt, 1.05))))
+    runs = verification.verify(faster, 4, peak_frames, peak_bins, offset, tempo=1.05)
+    longest = max(runs, key=lambda r: r.clip_end - r.clip_start)
+    assert longest.clip_end - longest.clip_start >= 8.0
+    # Clip time runs 5 % slower than recording time.
+    assert longest.rec_start == pytest.approx(6.0 + 1.05 * longest.clip_start, abs=0.05)
+    assert verification.verify(faster, 4, peak_frames, peak_bins, offset) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("edit", "tempo", "semitones"),
+    [
+        (lambda x: T.pitch_shift(x, SR, 1.0), 1.0, 1.0),
+        (lambda x: T.pitch_shift(x, SR, -2.0), 1.0, -2.0),
+        (lambda x: T.time_stretch(x, 1.05), 1.05, 0.0),
+        (lambda x: T.time_stretch(x, 0.9), 0.9, 0.0),
+    ],
+    ids=["pitch+1", "pitch-2", "tempo+5", "tempo-10"],
+)
+def test_tempo_and_pitch_edits_are_found_as_verbatim_reuse(label, catalog, indexed, edit, tempo, semitones):
+    index = catalog_index.open_current(label.pk)
+    position = next(i for i, r in enumerate(index.recordings) if r["id"] == catalog[5].pk)
+    samples = edit(recording_audio(5)[int(8.0 * SR) : int(23.0 * SR)])
+
+    result = engine.attribute_samples(index, analysis(samples))
+    top = result.shares[0]
+    assert top.position == position
+    assert top.lane in ("verbatim", "both") and top.share >= 0.8
+    spectral = [run for run in top.evidence["verbatim"]["runs"] if run["method"] == "spectral"]
+    assert spectral and all(run["tempo"] == tempo and run["semitones"] == semitones for run in spectral)
+    assert all(s.share < 0.05 for s in result.shares[1:])
