@@ -53,8 +53,14 @@ MIN_RUN_SECONDS = 3.0
 SIMILAR_KAPPA = 0.2
 MIN_Z = 5.0
 # Transforms tried when the clip is not explained without one: (tempo rate, semitones). A rate of 1.05
-# means the clip plays 5 % faster than the recording.
-GRID = tuple((1.0, float(k)) for k in (1, -1, 2, -2)) + tuple((r, 0.0) for r in (1.05, 0.95, 1.1, 0.9))
+# means the clip plays 5 % faster than the recording. Pitch in half-semitone steps: a transposition a
+# quarter tone off a grid point moves peaks ~1.5 % (7 bins at the top), beyond the 1-bin tolerance.
+# Tempo in 5 % steps: a clip 2.5 % off still gives runs where the drift stays within a frame or two,
+# and the style lane covers the rest; 2.5 % steps were tried (bench --seed 1 and 2) and brought
+# unrelated music at other tempos to z 4.6 (1.075 x tempo-mates), too close to MIN_Z.
+GRID = tuple((1.0, k / 2) for k in (2, -2, 4, -4, 1, -1, 3, -3)) + tuple(
+    (r, 0.0) for r in (1.05, 0.95, 1.1, 0.9)
+)
 GRID_SKIP_COVERAGE = 0.9  # the grid is not tried when runs already cover this much of the clip
 GRID_CANDIDATE_RECORDINGS = 8  # per transform
 
@@ -269,16 +275,21 @@ def grid_runs(
     selected = landmarks.select(*peaks, CANDIDATE_PEAKS_PER_SECOND)
     peaks_of: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     runs: list[SpectralRun] = []
+    covered = np.zeros(presence.frames, bool)
     for tempo, semitones in GRID:
-        runs.extend(
-            _verified(
-                index,
-                presence,
-                selected,
-                recordings=GRID_CANDIDATE_RECORDINGS,
-                tempo=tempo,
-                semitones=semitones,
-                peaks_of=peaks_of,
-            )
+        found = _verified(
+            index,
+            presence,
+            selected,
+            recordings=GRID_CANDIDATE_RECORDINGS,
+            tempo=tempo,
+            semitones=semitones,
+            peaks_of=peaks_of,
         )
+        runs.extend(found)
+        for run in found:
+            a = int(round(run.clip_start / landmarks.FRAME_SECONDS))
+            covered[a : int(round(run.clip_end / landmarks.FRAME_SECONDS))] = True
+        if covered.mean() >= GRID_SKIP_COVERAGE:  # the clip is explained: the rest of the grid is spared
+            break
     return runs

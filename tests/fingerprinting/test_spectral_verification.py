@@ -127,10 +127,11 @@ def test_verify_finds_a_transposed_or_stretched_excerpt_only_with_its_transform(
     [
         (lambda x: T.pitch_shift(x, SR, 1.0), 1.0, 1.0),
         (lambda x: T.pitch_shift(x, SR, -2.0), 1.0, -2.0),
+        (lambda x: T.pitch_shift(x, SR, 0.5), 1.0, 0.5),
         (lambda x: T.time_stretch(x, 1.05), 1.05, 0.0),
         (lambda x: T.time_stretch(x, 0.9), 0.9, 0.0),
     ],
-    ids=["pitch+1", "pitch-2", "tempo+5", "tempo-10"],
+    ids=["pitch+1", "pitch-2", "pitch+0.5", "tempo+5", "tempo-10"],
 )
 def test_tempo_and_pitch_edits_are_found_as_verbatim_reuse(label, catalog, indexed, edit, tempo, semitones):
     index = catalog_index.open_current(label.pk)
