@@ -28,7 +28,8 @@ from fingerprinting.index import CatalogIndex
 
 ENGINE_NAME = "stemma-attribution"
 # Recorded in every attribution; 1.1.0: the spectral verification lane; 1.2.0: ... over a grid of tempo
-# and pitch transforms (fingerprinting.verification.GRID).
+# and pitch transforms (fingerprinting.verification.GRID), and overlapping runs of one recording kept
+# when they add time (verbatim.select_runs).
 ENGINE_VERSION = "1.2.0"
 # The version of what an index version holds (per-recording analysis, inverted indexes, calibration),
 # which its name is derived from; the style lane's null sample is seeded by that name. It moves only

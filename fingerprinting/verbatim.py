@@ -37,6 +37,7 @@ GRID_FACTORS = (
     + tuple(round(2.0 ** (s / 12.0), 4) for s in (1, -1, 2, -2))
 )
 GRID_STOP_COVERAGE = 0.9  # stop trying factors once this much of the clip is explained
+NEW_SECONDS = 3.0  # a run overlapping better ones of its recording must add this much (see select_runs)
 
 _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
@@ -217,9 +218,12 @@ class VerbatimIndex:
 
 
 def select_runs(runs: list[Run]) -> list[Run]:
-    """Best runs first (lowest BER, then longest); drop a run that mostly repeats a better one of the
-    same recording over the same clip time (repetitive music matches at several offsets)."""
+    """Best runs first (lowest BER, then longest); drop a run that mostly repeats better ones of the
+    same recording over the same clip time (repetitive music matches at several offsets): one that
+    adds less than half its length, and less than NEW_SECONDS, to the time they cover. A longer run
+    that a better, shorter one covers in part (a tempo-grid run around a Chromaprint run) stays."""
     chosen: list[Run] = []
+    covered: dict[int, np.ndarray] = {}  # per recording, 0.1 s grid of the chosen runs' clip time
 
     def quality(r: Run):
         # Chromaprint runs first, then landmark runs, then spectrally verified ones.
@@ -227,16 +231,16 @@ def select_runs(runs: list[Run]) -> list[Run]:
         return (method_rank, round(r.ber, 6), -r.items, r.recording, r.clip_start, r.factor)
 
     for run in sorted(runs, key=quality):
-        duplicate = False
-        for other in chosen:
-            if other.recording != run.recording:
-                continue
-            overlap = min(run.clip_end, other.clip_end) - max(run.clip_start, other.clip_start)
-            if overlap > 0.5 * run.seconds:
-                duplicate = True
-                break
-        if not duplicate:
-            chosen.append(run)
+        a, b = max(0, int(run.clip_start * 10)), max(0, int(np.ceil(run.clip_end * 10)))
+        mask = covered.get(run.recording, np.zeros(0, bool))
+        if len(mask) < b:
+            mask = np.concatenate([mask, np.zeros(b - len(mask), bool)])
+        new_seconds = float((~mask[a:b]).sum()) / 10
+        if run.recording in covered and new_seconds < min(0.5 * run.seconds, NEW_SECONDS):
+            continue
+        mask[a:b] = True
+        covered[run.recording] = mask
+        chosen.append(run)
     return sorted(chosen, key=lambda r: (r.clip_start, r.recording))
 
 
