@@ -82,6 +82,10 @@ def _run_label(run: dict) -> str:
         how = f"bit error rate {run['ber']:.2f}"
     elif run.get("method") == "spectral":
         how = f"{run.get('peaks_present', 0)} recording peaks present (kappa {run.get('kappa', 0):.2f})"
+        if run.get("semitones"):
+            how += f", transposed {run['semitones']:+g} semitones"
+        if run.get("tempo", 1.0) != 1.0:
+            how += f", tempo x{run['tempo']:g}"
     else:
         how = f"{run.get('matches', 0)} landmark matches"
     return f"{run['clip_start']:.1f}-{run['clip_end']:.1f} s = recording {run['rec_start']:.1f}-{run['rec_end']:.1f} s, {how}"

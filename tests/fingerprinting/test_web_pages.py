@@ -160,3 +160,16 @@ def test_dashboard_renders_with_data(client, clip_with_attribution):
     page = client.get(reverse("royalties:dashboard")).content.decode()
     assert "Clips received and attributed" in page and "Harbour Lights" in page
     assert date.today().strftime("%b") in page
+
+
+def test_run_evidence_names_the_method_and_the_transform():
+    from fingerprinting.views import _run_label
+
+    spectral = {"clip_start": 0.0, "clip_end": 12.0, "rec_start": 30.0, "rec_end": 42.6, "method": "spectral",
+                "peaks_present": 312, "kappa": 0.71, "z": 14.2, "tempo": 1.05, "semitones": 0.0}  # fmt: skip
+    transposed = {**spectral, "tempo": 1.0, "semitones": -1.5}
+
+    assert _run_label(spectral) == (
+        "0.0-12.0 s = recording 30.0-42.6 s, 312 recording peaks present (kappa 0.71), tempo x1.05"
+    )
+    assert _run_label(transposed).endswith("(kappa 0.71), transposed -1.5 semitones")
