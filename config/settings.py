@@ -1,5 +1,7 @@
 """Stemma settings. Production differs from development only by environment variables (README)."""
 
+import base64
+import hashlib
 from pathlib import Path
 
 import dj_database_url
@@ -19,6 +21,20 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "dev-only-insecure-secret-key-never-use-in-production"  # noqa: S105
+# Keys that encrypt stored secrets (webhook signing secrets), newest first: config/encryption.py.
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", [])
+if not FIELD_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEYS must be set when DEBUG is off (a Fernet key: "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+        )
+    # Development only: a key derived from the development SECRET_KEY, stable across restarts.
+    FIELD_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(
+            hashlib.sha256(f"stemma-field-encryption:{SECRET_KEY}".encode()).digest()
+        ).decode()
+    ]
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
