@@ -174,6 +174,14 @@ class ClipCollectionApi(PartnerApiMixin, generics.ListAPIView):
     @extend_schema(
         operation_id="clips_list",
         summary="List clips",
+        parameters=[
+            OpenApiParameter(
+                "external_id",
+                {"type": "string", "minLength": 1, "maxLength": 200},
+                OpenApiParameter.QUERY,
+                description="Only the clip with this external id.",
+            )
+        ],
         responses={200: ClipSerializer(many=True), **error_responses()},
     )
     def get(self, request, *args, **kwargs):
@@ -257,7 +265,10 @@ class ClipAttributionListApi(PartnerAPIView):
 class _EndpointFields(serializers.Serializer):
     url = serializers.URLField(max_length=500)
     event_types = serializers.ListField(
-        child=serializers.ChoiceField(choices=WebhookEvent.choices), allow_empty=False, max_length=10
+        child=serializers.ChoiceField(choices=WebhookEvent.choices),
+        allow_empty=False,
+        min_length=1,
+        max_length=10,
     )
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
@@ -313,6 +324,7 @@ class WebhookEndpointDetailApi(PartnerAPIView):
         event_types = serializers.ListField(
             child=serializers.ChoiceField(choices=WebhookEvent.choices),
             allow_empty=False,
+            min_length=1,
             max_length=10,
             required=False,
         )
@@ -376,7 +388,13 @@ class UsageBatchApi(PartnerAPIView):
     parser_classes = [StrictJSONParser]
 
     class UsageBatchInputSerializer(UsageHeaderSerializer):
-        lines = UsageLineInputSerializer(many=True, allow_empty=False, max_length=MAX_USAGE_BATCH_LINES)
+        # A ListField, not many=True: drf-spectacular then documents minItems/maxItems as enforced.
+        lines = serializers.ListField(
+            child=UsageLineInputSerializer(),
+            allow_empty=False,
+            min_length=1,
+            max_length=MAX_USAGE_BATCH_LINES,
+        )
 
     @extend_schema(
         operation_id="usage_report_batch",
@@ -480,6 +498,10 @@ class SettlementListApi(PartnerApiMixin, generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return PartnerSettlement.objects.none()
+        if self.request.query_params.get("period") == "":  # DRF reads an empty optional field as absent
+            raise InvalidInput(
+                "The period filter is empty.", fields={"period": ["This filter needs a value."]}
+            )
         filters = self.FilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         return settlement_for_partner(**self.scope, period=filters.validated_data.get("period"))
