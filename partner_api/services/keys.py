@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -23,7 +23,7 @@ class CreatedApiKey:
 
 @transaction.atomic
 def apikey_create(
-    *, label: Label, partner: Partner, name: str = "", created_by: AbstractBaseUser | None = None
+    *, label: Label, partner: Partner, name: str = "", created_by: User | None = None
 ) -> CreatedApiKey:
     """A new key for `partner` acting within `label`. `created_by`, when given, must be a label admin."""
     if created_by is not None and not getattr(created_by, "is_superuser", False):
@@ -51,7 +51,7 @@ def apikey_create(
 
 
 @transaction.atomic
-def apikey_revoke(*, api_key: ApiKey, revoked_by: AbstractBaseUser | None = None) -> ApiKey:
+def apikey_revoke(*, api_key: ApiKey, revoked_by: User | None = None) -> ApiKey:
     """Revoke a key; revoking a revoked key keeps its first revocation time."""
     revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     api_key.refresh_from_db(fields=["revoked_at"])
