@@ -65,3 +65,35 @@ def test_the_migration_rewrites_old_url_safe_secrets_as_the_same_key_in_standard
 
 def test_generated_secrets_differ():
     assert len({webhook_secret_generate() for _ in range(20)}) == 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_data_migration_encrypts_the_rows_already_stored():
+    from django.db.migrations.executor import MigrationExecutor
+
+    from tests.factories import LabelFactory, PartnerFactory
+
+    before, after = (
+        ("partner_api", "0002_usage_report_ref_unique"),
+        ("partner_api", "0003_webhook_secret_encrypted"),
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate([before])
+    old_apps = executor.loader.project_state([before]).apps
+    raw = bytes(range(200, 224))
+    old_secret = "whsec_" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    old_apps.get_model("partner_api", "WebhookEndpoint").objects.create(
+        label_id=LabelFactory().pk,
+        partner_id=PartnerFactory().pk,
+        url="https://example.com/h",
+        secret=old_secret,
+    )
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate([after])
+    endpoint = WebhookEndpoint.objects.get()
+    assert endpoint.secret == "whsec_" + base64.b64encode(raw).decode()
+    assert old_secret[6:] not in endpoint.secret_encrypted
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())  # the rest of the migrations, as they were
