@@ -19,7 +19,9 @@ PRODUCTION_ENV = {
 
 
 def test_check_deploy_is_clean_with_the_production_settings(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECURE_SSL_REDIRECT", "SECURE_COOKIES")}
+    # DJANGO_ALLOW_ASYNC_UNSAFE: the browser tests set it for Playwright; production never does.
+    unset = ("DEBUG", "SECURE_SSL_REDIRECT", "SECURE_COOKIES", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update(PRODUCTION_ENV, STEMMA_VAR_DIR=str(tmp_path))
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],

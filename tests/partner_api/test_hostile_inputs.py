@@ -301,6 +301,9 @@ def web_cases(recording_pk: int, clip_pk: int) -> list[tuple[str, str, dict]]:
         ("apikey-new-nul", "/partners/keys/new/", {"partner": nul, "name": nul}),
         ("clip-review-missing", "/clips/" + "9" * 30 + "/review/", {"action": "adjust"}),
         ("period-close-missing", "/royalties/periods/" + "9" * 30 + "/close/", {}),
+        ("recording-search-nul", "/catalog/recordings/?q=a%00b", {}),
+        ("audit-filter-nul", "/catalog/audit/?actor=a%00b&action=a%00b", {}),
+        ("clip-list-filter-nul", "/clips/?partner=a%00b&q=a%00b", {}),
     ]
 
 
@@ -318,7 +321,7 @@ def test_hostile_web_form_input_is_never_a_500_and_changes_nothing(staff):
                 fields[key] = upload
             else:
                 fields[key] = value
-        response = client.post(path, fields)
+        response = client.get(path) if "?" in path and not fields else client.post(path, fields)
         if response.status_code >= 500:
             failures.append((name, response.status_code))
         if database_snapshot() != before_db:
