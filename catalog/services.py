@@ -320,3 +320,30 @@ def split_version_add(
         shares=lines,
         created_by=created_by,
     )
+
+
+@transaction.atomic
+def recordings_availability_set(
+    *, recordings: Sequence[Recording], active: bool, reason: str, actor=None, data: dict | None = None
+) -> int:
+    """Mark recordings inactive (a takedown) or active again; the number changed. Nothing is deleted: the
+    splits, audio, attributions and earnings of an inactive recording stay, and each change is audited."""
+    changed = 0
+    now = timezone.now()
+    for recording in recordings:
+        if recording.is_active == active:
+            continue
+        recording.is_active = active
+        recording.inactive_since = None if active else now
+        recording.inactive_reason = "" if active else reason[:300]
+        recording.save(update_fields=["is_active", "inactive_since", "inactive_reason", "updated_at"])
+        audit_record(
+            label=recording.label,
+            actor=actor,
+            action="recording.reinstated" if active else "recording.taken_down",
+            obj=recording,
+            summary=f"{recording.isrc} {'available again' if active else 'taken down'}: {reason}",
+            data={"isrc": recording.isrc, **(data or {})},
+        )
+        changed += 1
+    return changed
