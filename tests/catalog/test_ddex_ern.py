@@ -353,3 +353,112 @@ def test_command_imports_a_batch_and_exits_non_zero_on_problems(tmp_path, capsys
     incomplete.mkdir()
     with pytest.raises(CommandError, match="completion marker"):
         call_command("ddex_ingest", "--label", "northwind", str(incomplete))
+
+
+# ---------------------------------------------------------------------------------- the Import page
+
+
+def zipped(batch: Path, *, top: str = "batch", extra: dict[str, bytes] | None = None) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(batch.rglob("*")):
+            if path.is_file():
+                archive.write(path, f"{top}/{path.relative_to(batch).as_posix()}")
+        for name, data in (extra or {}).items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def rights_manager(client):
+    from catalog.models import Role
+    from tests.factories import member
+
+    label = LabelFactory(name="Northwind")
+    client.force_login(member("rita", label, Role.RIGHTS_MANAGER))
+    return label
+
+
+def post_zip(client, django_capture_on_commit_callbacks, data: bytes, **fields):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    with django_capture_on_commit_callbacks(execute=True):
+        return client.post(
+            reverse("catalog:import-start"),
+            {"ddex_zip": SimpleUploadedFile("batch.zip", data, content_type="application/zip"), **fields},
+        )
+
+
+def test_import_page_imports_a_zipped_batch(client, rights_manager, django_capture_on_commit_callbacks):
+    from catalog.models import ImportJob, ImportStatus
+
+    response = post_zip(client, django_capture_on_commit_callbacks, zipped(ERN43 / "batch-20261101090000"))
+    job = ImportJob.objects.get()
+    assert response.status_code == 302 and job.kind == "ddex" and job.status == ImportStatus.DONE
+    assert Recording.objects.filter(label=rights_manager, status=RecordingStatus.INDEXED).count() == 2
+    page = client.get(response["Location"]).content.decode()
+    assert "1 applied" in page and "2 created" in page
+
+
+def test_import_page_lists_ddex_problems_with_xpath_and_writes_nothing(
+    client, rights_manager, django_capture_on_commit_callbacks, tmp_path
+):
+    from catalog.models import ImportJob, ImportStatus
+
+    batch = broken_batch(tmp_path, {"<ISRC>QZES72600002</ISRC>": "<ISRC>NOT-AN-ISRC</ISRC>"})
+    response = post_zip(client, django_capture_on_commit_callbacks, zipped(batch))
+    job = ImportJob.objects.get()
+    assert job.status == ImportStatus.INVALID and not Recording.objects.exists()
+    page = client.get(response["Location"]).content.decode()
+    assert "STEMMA-EX-43-0001" in page and "ResourceId[1]/ISRC[1]" in page and "Nothing was imported" in page
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"not a zip at all", "not a zip"),
+        (None, "points outside the batch"),
+        (None, "completion marker"),
+    ],
+    ids=["not-zip", "traversal", "incomplete"],
+)
+def test_import_page_refuses_unsafe_or_incomplete_zips(
+    client, rights_manager, django_capture_on_commit_callbacks, data, expected, tmp_path
+):
+    from catalog.models import ImportJob
+
+    if expected == "points outside the batch":
+        data = zipped(ERN43 / "batch-20261101090000", extra={"../evil.xml": b"<x/>"})
+    elif expected == "completion marker":
+        batch = tmp_path / "b"
+        shutil.copytree(ERN43 / "batch-20261101090000", batch)
+        (batch / "BatchComplete_20261101090000.xml").unlink()
+        data = zipped(batch)
+    response = post_zip(client, django_capture_on_commit_callbacks, data)
+    job = ImportJob.objects.first()
+    if job is None:
+        assert expected in response.content.decode() or expected in str(list(response.wsgi_request._messages))
+    else:
+        assert expected in job.errors[0]["reason"]
+    assert not Recording.objects.exists()
+
+
+def test_a_zip_declaring_a_huge_size_is_refused_before_extracting(tmp_path):
+    import io
+    import zipfile
+
+    from catalog.ddex.batch import zip_extract
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("BatchComplete_1.xml", b"<done/>")
+        archive.writestr("bomb.xml", b"\0" * (5 * 1024 * 1024))  # 5 MiB of zeros, a few KiB compressed
+    target = tmp_path / "extract"
+    target.mkdir()
+    with pytest.raises(BatchInvalid, match="declares"):
+        zip_extract(io.BytesIO(buffer.getvalue()), target, max_bytes=1024 * 1024)
+    assert not any(target.iterdir())
