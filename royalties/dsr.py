@@ -67,6 +67,13 @@ DSR_REASONS = {
     R_COUNT: "The usage count is not a whole number >= 0.",
     R_REVENUE: "The revenue is not a number, or the summary record gives none to allocate.",
     R_DATE: "The usage date is outside the report's period, before 2000 or in the future.",
+    "revenue_precision": "The revenue has more than 6 decimal places.",
+    "currency_unknown": "The summary record's CurrencyOfReporting is not a known ISO 4217 currency.",
+    "negative_revenue_not_adjustment": "The revenue is negative.",
+    "territory_invalid": "The summary record's Territory is not an ISO 3166-1 alpha-2 code.",
+    "period_closed": "The royalty period of this usage date is closed; report an adjustment instead.",
+    "partner_line_id_invalid": "The SalesTransactionId is missing.",
+    "line_type_unknown": "The line type is unknown.",
 }
 
 _ISRC = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
@@ -368,6 +375,9 @@ class DsrReader:
                 usage_date = period_start
             else:
                 self._reject(record, "", R_UNSUPPORTED)
+                continue
+            if line_id.endswith(":"):
+                self._reject(record, line_id, "partner_line_id_invalid")  # no SalesTransactionId
                 continue
             if count is None:
                 self._reject(record, line_id, R_COUNT)
