@@ -183,8 +183,153 @@ def main() -> None:
         bench_dsr(args.scale, args.runs)
 
 
+# ------------------------------------------------------------------------------------------------- ERN
+
+ERN_HEAD = """<?xml version="1.0" encoding="UTF-8"?>
+<ern:NewReleaseMessage xmlns:ern="http://ddex.net/xml/ern/43" ReleaseProfileVersionId="Audio" AvsVersionId="4" LanguageAndScriptCode="en">
+  <MessageHeader>
+    <MessageId>BENCH-{release:05d}</MessageId>
+    <MessageSender><PartyId>PADPIDA2026BENCH</PartyId><PartyName><FullName>Bench Records</FullName></PartyName></MessageSender>
+    <MessageRecipient><PartyId>PADPIDA2026STEMMA</PartyId><PartyName><FullName>Stemma</FullName></PartyName></MessageRecipient>
+    <MessageCreatedDateTime>2026-11-01T09:00:00Z</MessageCreatedDateTime>
+    <MessageControlType>LiveMessage</MessageControlType>
+  </MessageHeader>
+  <PartyList>
+{parties}  </PartyList>
+  <ResourceList>
+"""
+ERN_PARTY = """    <Party><PartyReference>{ref}</PartyReference><PartyName><FullName>{name}</FullName></PartyName>{ids}</Party>
+"""
+ERN_RECORDING = """    <SoundRecording>
+      <ResourceReference>A{track}</ResourceReference>
+      <Type>MusicalWorkSoundRecording</Type>
+      <SoundRecordingEdition><ResourceId><ISRC>{isrc}</ISRC></ResourceId></SoundRecordingEdition>
+      <WorkId><ISWC>{iswc}</ISWC></WorkId>
+      <DisplayTitleText>Bench song {n}</DisplayTitleText>
+      <DisplayTitle><TitleText>Bench song {n}</TitleText></DisplayTitle>
+      <DisplayArtistName>Bench Artist {release}</DisplayArtistName>
+      <DisplayArtist><ArtistPartyReference>PArtist</ArtistPartyReference><DisplayArtistRole>MainArtist</DisplayArtistRole></DisplayArtist>
+      <Contributor><ContributorPartyReference>PW{w1}</ContributorPartyReference><Role>Composer</Role></Contributor>
+      <Contributor><ContributorPartyReference>PW{w2}</ContributorPartyReference><Role>Lyricist</Role></Contributor>
+      <ResourceRightsController><RightsControllerPartyReference>PLabel</RightsControllerPartyReference><RightSharePercentage>80</RightSharePercentage></ResourceRightsController>
+      <ResourceRightsController><RightsControllerPartyReference>PArtist</RightsControllerPartyReference><RightSharePercentage>20</RightSharePercentage></ResourceRightsController>
+      <WorkRightsController><RightsControllerPartyReference>PPub{p}</RightsControllerPartyReference><RightSharePercentage>50</RightSharePercentage></WorkRightsController>
+      <WorkRightsController><RightsControllerPartyReference>PW{w1}</RightsControllerPartyReference><RightSharePercentage>25</RightSharePercentage></WorkRightsController>
+      <WorkRightsController><RightsControllerPartyReference>PW{w2}</RightsControllerPartyReference><RightSharePercentage>25</RightSharePercentage></WorkRightsController>
+      <Duration>PT3M{seconds:02d}S</Duration>
+      <ParentalWarningType>NotExplicit</ParentalWarningType>
+    </SoundRecording>
+"""
+ERN_TAIL = """  </ResourceList>
+  <ReleaseList>
+    <Release>
+      <ReleaseReference>R0</ReleaseReference>
+      <ReleaseType>Album</ReleaseType>
+      <ReleaseId><ICPN>{icpn}</ICPN></ReleaseId>
+      <DisplayTitleText>Bench album {release}</DisplayTitleText>
+      <DisplayTitle><TitleText>Bench album {release}</TitleText></DisplayTitle>
+      <DisplayArtistName>Bench Artist {release}</DisplayArtistName>
+      <DisplayArtist><ArtistPartyReference>PArtist</ArtistPartyReference><DisplayArtistRole>MainArtist</DisplayArtistRole></DisplayArtist>
+      <ReleaseLabelReference>PLabel</ReleaseLabelReference>
+      <Genre><GenreText>Pop</GenreText></Genre>
+      <ParentalWarningType>NotExplicit</ParentalWarningType>
+      <ResourceGroup>
+{items}      </ResourceGroup>
+    </Release>
+  </ReleaseList>
+  <DealList>
+    <ReleaseDeal>
+      <DealReleaseReference>R0</DealReleaseReference>
+      <Deal><DealTerms><TerritoryCode>Worldwide</TerritoryCode><ValidityPeriod><StartDate>2026-11-20</StartDate></ValidityPeriod><CommercialModelType>SubscriptionModel</CommercialModelType><UseType>OnDemandStream</UseType></DealTerms></Deal>
+    </ReleaseDeal>
+  </DealList>
+</ern:NewReleaseMessage>
+"""
+
+
+def write_ern_batch(folder: Path, n_releases: int, tracks: int) -> int:
+    """A batch folder of ERN 4.3 messages (one release of `tracks` recordings each) with its marker."""
+    from catalog.identifiers import ipi_name_check_digits, iswc_check_digit
+
+    def ipi(n: int) -> str:
+        nine = f"{n:09d}"
+        return nine + f"{ipi_name_check_digits(nine):02d}"
+
+    n_writers, n_publishers = 2_000, 50
+    for release in range(1, n_releases + 1):
+        first = (release - 1) * tracks
+        writers = sorted(
+            {(first + t) % n_writers for t in range(tracks)}
+            | {(first + t + 7) % n_writers for t in range(tracks)}
+        )
+        publishers = sorted({(first + t) % n_publishers for t in range(tracks)})
+        parties = ERN_PARTY.format(ref="PArtist", name=f"Bench Artist {release}", ids="")
+        parties += ERN_PARTY.format(
+            ref="PLabel", name="Bench Records", ids="<PartyId><DPID>PADPIDA2026BENCH</DPID></PartyId>"
+        )
+        for w in writers:
+            parties += ERN_PARTY.format(
+                ref=f"PW{w}",
+                name=f"Writer {w}",
+                ids=f"<PartyId><IpiNameNumber>{ipi(100_000 + w)}</IpiNameNumber></PartyId>",
+            )
+        for p in publishers:
+            parties += ERN_PARTY.format(
+                ref=f"PPub{p}",
+                name=f"Publisher {p}",
+                ids=f"<PartyId><IpiNameNumber>{ipi(900_000 + p)}</IpiNameNumber></PartyId>",
+            )
+        body = [ERN_HEAD.format(release=release, parties=parties)]
+        items = ""
+        for t in range(1, tracks + 1):
+            n = first + t
+            nine = f"{200_000_000 + n:09d}"
+            body.append(ERN_RECORDING.format(
+                track=t, isrc=isrc(n), iswc=f"T{nine}{iswc_check_digit(nine)}", n=n, release=release,
+                w1=(first + t - 1) % n_writers, w2=(first + t - 1 + 7) % n_writers, p=(first + t - 1) % n_publishers,
+                seconds=n % 60,
+            ))  # fmt: skip
+            items += f"        <ResourceGroupContentItem><SequenceNumber>{t}</SequenceNumber><ReleaseResourceReference>A{t}</ReleaseResourceReference></ResourceGroupContentItem>\n"
+        body.append(ERN_TAIL.format(release=release, icpn=f"40{release:011d}", items=items))
+        target = folder / f"R{release:05d}"
+        target.mkdir(parents=True)
+        (target / f"R{release:05d}.xml").write_text("".join(body), encoding="utf-8")
+    (folder / "BatchComplete_20261101090000.xml").write_text("<ManifestMessage/>\n")
+    return n_releases * tracks
+
+
 def bench_ern(scale: float, runs: int) -> None:
-    print("ERN: not written yet")
+    from catalog.ddex.batch import batch_messages
+    from catalog.ddex.ingest import ddex_import
+    from catalog.models import Label
+
+    n_releases = max(2, int(1_000 * scale))
+    seconds, again_seconds = [], []
+    with tempfile.TemporaryDirectory() as folder:
+        batch = Path(folder) / "batch-20261101090000"
+        started = time.perf_counter()
+        recordings = write_ern_batch(batch, n_releases, tracks=10)
+        size = sum(p.stat().st_size for p in batch.rglob("*.xml"))
+        print(f"  wrote {n_releases:,} messages ({recordings:,} recordings, {size / 1e6:.0f} MB) in "
+              f"{time.perf_counter() - started:.1f} s")  # fmt: skip
+        for run in range(1, runs + 1):
+            label = Label.objects.create(name=f"Bench ERN {run}", slug=f"bench-ern-{run}")
+            started = time.perf_counter()
+            report = ddex_import(label=label, paths=batch_messages(batch), root=batch)
+            elapsed = time.perf_counter() - started
+            assert report.ok and report.recordings_created == recordings, report.problems[:5]
+            seconds.append(elapsed)
+            print(f"  run {run}: {report.applied:,} messages, {report.recordings_created:,} recordings, "
+                  f"{report.parties_created:,} parties, {report.splits_created:,} split versions in {elapsed:.2f} s")  # fmt: skip
+            started = time.perf_counter()
+            again = ddex_import(label=label, paths=batch_messages(batch), root=batch)
+            again_seconds.append(time.perf_counter() - started)
+            assert again.redelivered == n_releases and again.applied == 0
+    print(
+        f"ERN import: median {statistics.median(seconds):.2f} s for {recordings:,} recordings "
+        f"({recordings / statistics.median(seconds):,.0f} recordings/s; target <= 60 s); re-delivery (nothing "
+        f"changes) {statistics.median(again_seconds):.2f} s"
+    )
 
 
 if __name__ == "__main__":
