@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg.copy import QueuedLibpqWriter
 
 from catalog.models import Label, Partner
 from fingerprinting.models import Clip
@@ -431,8 +432,11 @@ def usage_ingest_staged(
     with connection.cursor() as cursor:
         cursor.execute(_STAGE_SQL)
         total, by_external, by_isrc = 0, False, False
+        # A queued writer sends to the server from a worker thread, so building the next rows (parsing a
+        # file, for a DSR) overlaps with the server reading the previous ones.
         with cursor.cursor.copy(
-            f"COPY royalties_usage_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
+            f"COPY royalties_usage_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN",
+            writer=QueuedLibpqWriter(cursor.cursor),
         ) as copy:
             for row in rows:
                 copy.write_row(row)

@@ -449,11 +449,12 @@ def _apply_wave(
     applied = []
     for item in wave:
         message = item.message
-        down, up = [], []
+        down, up, written = [], [], 0
         for recording in message.recordings:
             key = _compact_isrc(recording.isrc)
             if recording.isrc in item.bad_isrcs or (id(item), key) in failed or key not in by_isrc:
                 continue
+            written += 1
             if recording.reference in message.taken_down and key in existed:
                 down.append(by_isrc[key])
             elif recording.reference in message.available:
@@ -465,6 +466,8 @@ def _apply_wave(
                                            reason=f"deal in force in message {message.message_id}")  # fmt: skip
         report.taken_down += taken
         report.reinstated += back
+        if message.recordings and not written:
+            continue  # nothing of it was written (--skip-invalid): a corrected file may use its MessageId
         problems = len(item.bad_isrcs) + sum(1 for key in failed if key[0] == id(item))
         applied.append(
             DdexMessage(
