@@ -227,9 +227,10 @@ class DsrReader:
     wrong FOOT raises DsrInvalid, which aborts the COPY the rows are streamed into.
     """
 
-    def __init__(self, lines: Iterator[str], header: DsrHeader):
+    def __init__(self, lines: Iterator[str], header: DsrHeader, clips: "ClipIndex | None" = None):
         self.lines = lines
         self.header = header
+        self.clips = clips  # resources resolved to clip ids before streaming; else the SQL pass resolves them
         self.summaries: dict[str, _Summary] = {}
         self.summary_records = 0
         self.blocks = 0
@@ -393,10 +394,14 @@ class DsrReader:
             if not dsp_id and not isrc:
                 self._reject(record, line_id, R_RESOURCE)
                 continue
+            if self.clips is not None:
+                clip_id, dsp_id, isrc = self.clips.get(dsp_id, isrc), None, None
+            else:
+                clip_id = None
             yield (
                 record,
                 line_id,
-                None,
+                clip_id,
                 usage_date,
                 summary.territory if summary else "",
                 count,
@@ -427,6 +432,57 @@ class DsrReader:
                 f"the file has {found[0]}, {found[1]} and {found[2]} (it may be truncated or spliced).",
                 fields={"record": [record]},
             )
+
+
+@dataclass
+class ClipIndex:
+    """The partner's clips named by a file's resources: by DspResourceId (= external_id), else by ISRC.
+
+    Built from a first, cheap pass over the file's resource records (AS01/AS02, one per resource and
+    block), so the usage records stream into COPY with our clip ids, and the SQL pass is the CSV's."""
+
+    by_external: dict[str, int]
+    by_isrc: dict[str, int]
+
+    def get(self, dsp_id: str, isrc: str) -> int | None:
+        return self.by_external.get(dsp_id) or self.by_isrc.get(isrc)
+
+
+def _clip_index(source: BinaryIO, *, partner: Partner, label: Label | None) -> ClipIndex:
+    from fingerprinting.models import Clip
+    from royalties.ingest import clips_by_isrc
+
+    dsp_ids: set[str] = set()
+    isrcs: set[str] = set()
+    text = _open_text(source)
+    try:
+        for raw in iter(lambda: text.readline(MAX_RECORD_CHARS), ""):
+            if raw.startswith(("AS01", "AS02", "SU03")):
+                cells = raw.rstrip("\r\n").split("\t")
+                if raw.startswith("SU03"):
+                    if len(cells) > 4:
+                        dsp_ids.add(cells[4].strip())
+                elif len(cells) >= 5:
+                    dsp_ids.add(cells[3].strip())
+                    isrcs.add(cells[4].split("|", 1)[0].strip().replace("-", "").upper())
+    except UnicodeDecodeError as exc:
+        raise DsrInvalid(f"The file is not UTF-8 text: {exc.reason} (byte {exc.start} of a read block).")
+    finally:
+        text.detach()
+        source.seek(0)
+    clips = Clip.objects.filter(partner=partner)
+    if label is not None:
+        clips = clips.filter(label=label)
+    by_external: dict[str, int] = {}
+    wanted = sorted(dsp_ids - {""})
+    for start in range(0, len(wanted), 5000):
+        by_external.update(
+            clips.filter(external_id__in=wanted[start : start + 5000]).values_list("external_id", "id")
+        )
+    by_isrc = clips_by_isrc(
+        partner=partner, isrcs=isrcs - {""}, label_id=label.pk if label is not None else None
+    )
+    return ClipIndex(by_external=by_external, by_isrc=by_isrc)
 
 
 def _open_text(source: BinaryIO):
@@ -533,10 +589,11 @@ def dsr_ingest(
             rejections=list(existing.rejected_lines),
         )
 
+    clips = _clip_index(source, partner=partner, label=label)
     text = _open_text(source)
     try:
         text.readline(MAX_RECORD_CHARS)  # HEAD, read above
-        reader = DsrReader(text, header)
+        reader = DsrReader(text, header, clips)
         ingested = usage_ingest_staged(
             partner=partner, rows=iter(reader), max_reported=max_reported, label=label
         )
