@@ -31,6 +31,7 @@ from config.celery import enqueue_on_commit
 from fingerprinting.errors import ClipExists
 from fingerprinting.models import Clip
 from fingerprinting.services import clip_submit
+from partner_api import usage_dsr
 from partner_api.errors import (
     ApiKeyCreateError,
     ExternalIdConflict,
@@ -522,9 +523,12 @@ def usage_report_create(*, partner: Partner, label: Label, upload: File) -> Usag
         raise PayloadTooLarge(f"The file is larger than {settings.MAX_CSV_UPLOAD_BYTES} bytes.")
     upload.seek(0)
     data = upload.read()
-    parsed = usage_csv_parse_header(usage_csv_decode(data))
-    for _ in usage_csv_lines(parsed):  # the CSV structure (quoting, field sizes) is checked whole now
-        pass
+    if usage_dsr.is_dsr(data):  # a DDEX DSR flat file (docs/ddex.md): its HEAD and summary give the header
+        parsed = usage_dsr.dsr_report_header(data)
+    else:
+        parsed = usage_csv_parse_header(usage_csv_decode(data))
+        for _ in usage_csv_lines(parsed):  # the CSV structure (quoting, field sizes) is checked whole now
+            pass
     header = UsageHeaderSerializer(data=parsed.header)
     if not header.is_valid():
         raise UsageReportInvalid("The HEAD line has invalid values.", fields=header.errors)
@@ -610,7 +614,10 @@ def usage_report_process(*, report: UsageReport) -> UsageReport:
         return report
     report.refresh_from_db()
     with report.file.open("rb") as handle:
-        parsed = usage_csv_parse_header(usage_csv_decode(handle.read()))
+        data = handle.read()
+    if usage_dsr.is_dsr(data):  # a DDEX DSR flat file, streamed into usage lines by royalties.dsr
+        return _usage_report_processed(usage_dsr.dsr_report_process(report))
+    parsed = usage_csv_parse_header(usage_csv_decode(data))
     header = UsageHeader(
         currency=report.currency, period_start=report.period_start, period_end=report.period_end
     )
@@ -627,6 +634,10 @@ def usage_report_process(*, report: UsageReport) -> UsageReport:
         report.rejected_count = len(outcome.rejected)
         report.rejected_lines = outcome.rejected[:MAX_LISTED_REJECTIONS]
         report.status = UsageReportStatus.PROCESSED
+    return _usage_report_processed(report)
+
+
+def _usage_report_processed(report: UsageReport) -> UsageReport:
     report.processed_at = timezone.now()
     report.save()
     webhook_event_emit(
