@@ -320,12 +320,43 @@ def catalog_import(
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import recordings, parties, works and split versions; idempotent. See the module docstring."""
-    report = ImportReport()
     _, rows = read_csv_rows(io.StringIO(csv_text))
+    return catalog_import_rows(
+        label=label, rows=rows, audio_dir=audio_dir, skip_invalid=skip_invalid, progress=progress
+    )
+
+
+@dataclass(frozen=True)
+class ExtraParty:
+    """A party to create without a share (a DDEX display artist or writer); matched like share parties."""
+
+    name: str
+    kind: str
+    ipi: str = ""
+    isni: str = ""
+
+
+def catalog_import_rows(
+    *,
+    label: Label,
+    rows: list[tuple[int, dict]],
+    audio_dir: Path | None = None,
+    skip_invalid: bool = False,
+    progress: Progress | None = None,
+    extra_parties: Iterable[ExtraParty] = (),
+    audio_by_isrc: bool = True,
+) -> ImportReport:
+    """`catalog_import` for rows already read: [(line number, {column: text})] in the CSV's columns.
+
+    The shared entry point of every catalog feed (the CSV, DDEX ERN): the same checks, the same
+    all-or-nothing rule and the same writes. `extra_parties` are created (if new) only when something
+    is written; `audio_by_isrc` looks for `<ISRC>.wav` etc. in `audio_dir` when a row names no file.
+    """
+    report = ImportReport()
     raw_by_line = {line: raw for line, raw in rows}
     recordings, problems_by_isrc = _group_lines(rows, audio_dir, report, progress)
     for key, rec in recordings.items():
-        if rec.audio_path is None and key not in problems_by_isrc:
+        if rec.audio_path is None and key not in problems_by_isrc and audio_by_isrc:
             rec.audio_path = _find_audio(audio_dir, key)
     _check_groups(recordings, problems_by_isrc, _existing_versions(label, recordings))
 
@@ -343,13 +374,15 @@ def catalog_import(
     if report.errors and not skip_invalid:
         return report
     good = [rec for key, rec in recordings.items() if key not in problems_by_isrc]
-    _write(label=label, recordings=good, report=report)
+    _write(label=label, recordings=good, report=report, extra_parties=list(extra_parties))
     report.written = True
     return report
 
 
 @transaction.atomic
-def _write(*, label: Label, recordings: list[RecordingRow], report: ImportReport) -> None:
+def _write(
+    *, label: Label, recordings: list[RecordingRow], report: ImportReport, extra_parties: list[ExtraParty]
+) -> None:
     existing = {
         r.isrc: r for r in Recording.objects.filter(label=label, isrc__in=[r.isrc for r in recordings])
     }
@@ -374,7 +407,7 @@ def _write(*, label: Label, recordings: list[RecordingRow], report: ImportReport
         r.isrc: r for r in Recording.objects.filter(label=label, isrc__in=[r.isrc for r in recordings])
     }
 
-    parties = _ensure_parties(label, recordings, report)
+    parties = _ensure_parties(label, recordings, report, extra_parties)
     _ensure_works(label, recordings, by_isrc)
     _create_splits(label, recordings, by_isrc, parties, report)
     for rec in recordings:
@@ -388,7 +421,7 @@ def _write(*, label: Label, recordings: list[RecordingRow], report: ImportReport
         events.publish(events.AUDIO_STORED, label=label)
 
 
-def _ensure_parties(label, recordings, report) -> dict[tuple[str, str], Party]:
+def _ensure_parties(label, recordings, report, extra_parties=()) -> dict[tuple[str, str], Party]:
     known: dict[tuple[str, str], Party] = {}
     for party in Party.objects.filter(label=label):
         known.setdefault(_party_key(party.name, party.ipi, party.isni), party)
@@ -399,6 +432,10 @@ def _ensure_parties(label, recordings, report) -> dict[tuple[str, str], Party]:
                 new[share.party_key] = Party(
                     label=label, name=share.party_name, kind=share.party_kind, ipi=share.ipi, isni=share.isni
                 )
+    for extra in extra_parties:
+        key = _party_key(extra.name, extra.ipi, extra.isni)
+        if key not in known and key not in new:
+            new[key] = Party(label=label, name=extra.name, kind=extra.kind, ipi=extra.ipi, isni=extra.isni)
     Party.objects.bulk_create(new.values(), batch_size=2000)
     report.parties_created = len(new)
     if new:
@@ -459,3 +496,9 @@ def _create_splits(label, recordings, by_isrc, parties, report) -> None:
 def rejects_csv(report: ImportReport) -> str:
     """The rejected lines as CSV, formula-leading cells defused (config/csv_export.py)."""
     return csv_dicts(report.rejected_rows, fieldnames=["line", *COLUMNS, "reason"])
+
+
+# Public names of the helpers other catalog feeds share (catalog.ddex): how a party is matched, and the
+# split versions a label already has.
+party_key = _party_key
+existing_split_versions = _existing_versions

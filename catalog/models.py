@@ -157,6 +157,10 @@ class Recording(models.Model):
         max_length=20, choices=RecordingStatus.choices, default=RecordingStatus.NO_AUDIO
     )
     status_reason = models.CharField(max_length=300, blank=True)
+    # A takedown (DDEX ERN) makes a recording inactive; its splits, audio, attributions and earnings stay.
+    is_active = models.BooleanField(default=True)
+    inactive_since = models.DateTimeField(null=True, blank=True)
+    inactive_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -264,10 +268,17 @@ class ImportJobQuerySet(LabelScopedQuerySet):
     pass
 
 
+class ImportKind(models.TextChoices):
+    CSV = "csv", "Catalog CSV"
+    DDEX = "ddex", "DDEX ERN batch (zip)"
+
+
 class ImportJob(models.Model):
-    """A catalog CSV import started from the web UI, run by a task so the page can show progress."""
+    """A catalog import (CSV, or a zipped DDEX ERN batch) started from the web UI, run by a task so the
+    page can show progress."""
 
     label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="import_jobs")
+    kind = models.CharField(max_length=10, choices=ImportKind.choices, default=ImportKind.CSV)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -278,7 +289,9 @@ class ImportJob(models.Model):
     total_lines = models.PositiveIntegerField(default=0)
     processed_lines = models.PositiveIntegerField(default=0)
     summary = models.JSONField(default=dict, blank=True)  # counts from ImportReport
-    errors = models.JSONField(default=list, blank=True)  # [{"line", "isrc", "reason"}]
+    errors = models.JSONField(
+        default=list, blank=True
+    )  # [{"line", "isrc", "reason"}; DDEX: "message_id", "xpath", "file"]
     rejects_csv = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -298,6 +311,39 @@ class ImportJob(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in (ImportStatus.DONE, ImportStatus.INVALID, ImportStatus.FAILED)
+
+
+class DdexMessageQuerySet(LabelScopedQuerySet):
+    pass
+
+
+class DdexMessage(models.Model):
+    """A DDEX ERN message applied to a label's catalog (catalog.ddex). Its MessageId makes a re-delivery
+    of the same file a no-op, and another file under a used MessageId an error."""
+
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="ddex_messages")
+    message_id = models.CharField(max_length=100)
+    sender = models.CharField(max_length=300, blank=True)
+    ern_version = models.CharField(max_length=10)
+    update_indicator = models.CharField(max_length=30, blank=True)  # ERN 3.8: OriginalMessage/UpdateMessage
+    message_created_at = models.DateTimeField(null=True, blank=True)
+    file_name = models.CharField(max_length=300, blank=True)
+    file_sha256 = models.CharField(max_length=64)
+    recordings = models.PositiveIntegerField(default=0)
+    taken_down = models.PositiveIntegerField(default=0)
+    problems = models.PositiveIntegerField(default=0)  # with --skip-invalid, the elements left out
+    applied_at = models.DateTimeField(auto_now_add=True)
+
+    objects = DdexMessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-applied_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["label", "message_id"], name="ddex_message_unique_per_label")
+        ]
+
+    def __str__(self) -> str:
+        return f"ERN {self.ern_version} {self.message_id}"
 
 
 class AuditEventQuerySet(LabelScopedQuerySet):

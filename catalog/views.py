@@ -11,7 +11,16 @@ from django.views.decorators.http import require_POST
 
 from catalog import selectors, ui
 from catalog.errors import AudioInvalid, ImportInvalid, SplitInvalid
-from catalog.models import AuditEvent, ImportJob, Party, Recording, RecordingStatus, RightType, Role
+from catalog.models import (
+    AuditEvent,
+    ImportJob,
+    ImportKind,
+    Party,
+    Recording,
+    RecordingStatus,
+    RightType,
+    Role,
+)
 from catalog.services import SplitFormRow, import_job_create, recording_upload_audio, split_version_add
 from catalog.tenancy import get_scoped_or_404, require_role, scoped, switch_label
 from config.errors import StemmaError
@@ -118,9 +127,10 @@ def recording_split_add(request, pk: int):
 def import_start(request):
     if request.method == "POST":
         require_role(request, Role.RIGHTS_MANAGER)
-        uploaded = request.FILES.get("csv_file")
+        kind = ImportKind.DDEX if "ddex_zip" in request.FILES else ImportKind.CSV
+        uploaded = request.FILES.get("ddex_zip") or request.FILES.get("csv_file")
         if uploaded is None:
-            messages.error(request, "Choose a CSV file to import.")
+            messages.error(request, "Choose a CSV file, or a zip of a DDEX batch, to import.")
         else:
             try:
                 job = import_job_create(
@@ -128,6 +138,7 @@ def import_start(request):
                     created_by=request.user,
                     uploaded=uploaded,
                     skip_invalid=bool(request.POST.get("skip_invalid")),
+                    kind=kind,
                 )
                 return redirect("catalog:import-detail", pk=job.pk)
             except ImportInvalid as exc:

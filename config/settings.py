@@ -195,6 +195,10 @@ for _folder in (VAR_DIR, STATIC_ROOT, MEDIA_ROOT):
 # Upload limits: audio clips and catalog files are large, request bodies otherwise small.
 MAX_AUDIO_UPLOAD_BYTES = env_int("MAX_AUDIO_UPLOAD_BYTES", 50 * 1024 * 1024, minimum=1024)
 MAX_CSV_UPLOAD_BYTES = env_int("MAX_CSV_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1024)
+# DDEX ERN: one message is metadata (a 40-track album is well under 1 MiB), so 20 MiB refuses a runaway or
+# hostile file long before memory matters; a zipped batch carries audio, hence its own, larger limit.
+DDEX_MAX_MESSAGE_BYTES = env_int("DDEX_MAX_MESSAGE_BYTES", 20 * 1024 * 1024, minimum=1024)
+MAX_DDEX_UPLOAD_BYTES = env_int("MAX_DDEX_UPLOAD_BYTES", 1024 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024, minimum=1024)
 

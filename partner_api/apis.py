@@ -441,13 +441,17 @@ class UsageReportCreateApi(PartnerAPIView):
         return settings.MAX_CSV_UPLOAD_BYTES + 64 * 1024
 
     class UsageReportUploadSerializer(serializers.Serializer):
-        file = serializers.FileField(allow_empty_file=False, help_text="The CSV report (layout in the docs).")
+        file = serializers.FileField(
+            allow_empty_file=False,
+            help_text="The report: our CSV or a DDEX DSR flat file (layouts in the docs).",
+        )
 
     @extend_schema(
         operation_id="usage_reports_create",
-        summary="Upload a CSV usage report, processed asynchronously",
+        summary="Upload a usage report (CSV or DDEX DSR), processed asynchronously",
         request={"multipart/form-data": UsageReportUploadSerializer},
         description=(
+            "A DDEX DSR flat file is recognised by its content; its MessageId is the report id. "
             "The HEAD line's report id is the idempotency key: the same file again answers 200 with the "
             "report already stored (`Idempotent-Replayed: true`) and is not processed twice; another file "
             "under a used report id is 409 `usage_report_conflict`."

@@ -39,3 +39,15 @@ class SettlementNotFound(NotFound):
 
 class FxRateLocked(Conflict):
     code = "fx_rate_locked"
+
+
+class DsrInvalid(RoyaltyError):
+    """A DDEX DSR file that cannot be read as a whole (header, structure, footer). Nothing was written."""
+
+    code = "dsr_invalid"
+
+
+class DsrConflict(Conflict):
+    """A DSR MessageId already ingested from a different file (a sender never re-uses a MessageId)."""
+
+    code = "dsr_conflict"

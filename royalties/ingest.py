@@ -2,14 +2,15 @@
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg.copy import QueuedLibpqWriter
 
-from catalog.models import Partner
+from catalog.models import Label, Partner
 from fingerprinting.models import Clip
 from ledger.money import MINOR_UNITS, is_known_currency
 from royalties.models import REVENUE_PLACES, UsageLine, UsageLineType
@@ -47,6 +48,9 @@ class UsageLineInput:
     clip_external_id: str | None = None  # the partner's own clip id, instead of ours
     territory: str = ""
     line_type: str = UsageLineType.USAGE
+    # The ISRC the partner registered for its clip (`Clip.extra["isrc"]`), tried when neither id names one
+    # (DDEX DSR resources carry ISRCs). Compact form, as catalog.identifiers.normalize_isrc returns it.
+    clip_isrc: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,9 +103,25 @@ def _shape_problems(line: UsageLineInput, today: date) -> list[str]:
         reasons.append(R_DATE)
     if line.territory and not TERRITORY.match(line.territory):
         reasons.append(R_TERRITORY)
-    if line.clip_id is None and not line.clip_external_id:
+    if line.clip_id is None and not line.clip_external_id and not line.clip_isrc:
         reasons.append(R_CLIP)
     return reasons
+
+
+def clips_by_isrc(*, partner: Partner, isrcs: Iterable[str], label_id: int | None = None) -> dict[str, int]:
+    """{isrc: clip id} for ISRCs the partner gave exactly one of its clips (in `extra["isrc"]`)."""
+    wanted = {isrc for isrc in isrcs if isrc}
+    if not wanted:
+        return {}
+    clips = Clip.objects.filter(partner=partner, extra__has_key="isrc")
+    if label_id is not None:
+        clips = clips.filter(label_id=label_id)
+    seen: dict[str, list[int]] = {}
+    for clip_id, raw in clips.values_list("id", "extra__isrc"):
+        key = str(raw or "").replace("-", "").upper()
+        if key in wanted:
+            seen.setdefault(key, []).append(clip_id)
+    return {isrc: ids[0] for isrc, ids in seen.items() if len(ids) == 1}
 
 
 def _chunks(items: list, size: int = CHUNK):
@@ -123,15 +143,21 @@ def _same_content(line: UsageLineInput, clip_id: int, row: dict) -> bool:
 
 @transaction.atomic
 def usage_ingest(
-    *, partner: Partner, lines: list[UsageLineInput], clip_labels: Mapping[int, int] | None = None
+    *,
+    partner: Partner,
+    lines: list[UsageLineInput],
+    label: Label | None = None,
+    clip_labels: Mapping[int, int] | None = None,
 ) -> UsageIngestResult:
     """Validate and store a partner's usage lines. Every line gets an outcome; rejected lines write nothing.
 
     A line id the partner already reported (or repeats within the batch) with the same content is a
     duplicate and is counted once, whatever its period's state now: a partner re-sending accepted lines
     after a close must not be told to report them again as adjustments. With different content it is
-    rejected (`line_id_reused`). `clip_labels` ({clip id: label id}), from a caller that has already
-    resolved the lines' clips to this partner's, saves resolving them twice; lines then name clips by id.
+    rejected (`line_id_reused`). With `label`, only that label's clips are found (others are
+    `clip_unknown`). `clip_labels` ({clip id: label id}), from a caller that has already resolved the
+    lines' clips (partner_api, within the key's label), saves resolving them twice; its lines name clips
+    by our id.
     """
     today = timezone.now().date()
     reasons: dict[int, list[str]] = {i: _shape_problems(line, today) for i, line in enumerate(lines)}
@@ -142,26 +168,34 @@ def usage_ingest(
     )
     clip_label: dict[int, int] = {}
     external_to_id: dict[str, int] = {}
+    partner_clips = Clip.objects.filter(partner=partner)
+    if label is not None:
+        partner_clips = partner_clips.filter(label=label)
     if clip_labels is not None:
         clip_label.update((clip_id, clip_labels[clip_id]) for clip_id in ids if clip_id in clip_labels)
         externals = []
     else:
         for chunk in _chunks(ids):
-            clip_label.update(
-                Clip.objects.filter(partner=partner, id__in=chunk).values_list("id", "label_id")
-            )
+            clip_label.update(partner_clips.filter(id__in=chunk).values_list("id", "label_id"))
     for chunk in _chunks(externals):
-        for clip_id, external_id, label_id in Clip.objects.filter(
-            partner=partner, external_id__in=chunk
-        ).values_list("id", "external_id", "label_id"):
+        for clip_id, external_id, label_id in partner_clips.filter(external_id__in=chunk).values_list(
+            "id", "external_id", "label_id"
+        ):
             external_to_id[external_id] = clip_id
             clip_label[clip_id] = label_id
+    isrc_to_id = clips_by_isrc(
+        partner=partner,
+        isrcs={line.clip_isrc for line in lines if line.clip_id is None and line.clip_isrc},
+        label_id=label.pk if label is not None else None,
+    )
+    if isrc_to_id:
+        clip_label.update(partner_clips.filter(id__in=isrc_to_id.values()).values_list("id", "label_id"))
 
     resolved: dict[int, int] = {}
     for i, line in enumerate(lines):
-        clip_id = (
-            line.clip_id if line.clip_id is not None else external_to_id.get(line.clip_external_id or "")
-        )
+        clip_id = line.clip_id
+        if clip_id is None:
+            clip_id = external_to_id.get(line.clip_external_id or "") or isrc_to_id.get(line.clip_isrc or "")
         if clip_id in clip_label:
             resolved[i] = clip_id
         elif R_CLIP not in reasons[i]:
@@ -279,21 +313,39 @@ STAGE_COLUMNS = (
     "net_revenue",
     "currency",
     "line_type",
+    "clip_external_id",
+    "clip_isrc",
 )
+# Callers of `usage_ingest_copy` may give tuples of the first eight columns after idx (by our clip id).
+_TUPLE_COLUMNS = STAGE_COLUMNS[1:9]
 
 _STAGE_SQL = """
 DROP TABLE IF EXISTS royalties_usage_stage;
 DROP TABLE IF EXISTS royalties_usage_checked;
+DROP TABLE IF EXISTS royalties_usage_isrc;
 CREATE TEMP TABLE royalties_usage_stage (
     idx bigint, partner_line_id text, clip_id bigint, usage_date date, territory text,
-    usage_count numeric, net_revenue numeric, currency text, line_type text
+    usage_count numeric, net_revenue numeric, currency text, line_type text,
+    clip_external_id text, clip_isrc text
 ) ON COMMIT DROP;
 """
 
+# The partner's clips by the ISRC it gave them (extra->>'isrc', compact); an ISRC on two clips names none.
+_ISRC_SQL = """
+CREATE TEMP TABLE royalties_usage_isrc ON COMMIT DROP AS
+SELECT upper(replace(extra->>'isrc', '-', '')) AS isrc, min(id) AS id
+FROM fingerprinting_clip
+WHERE partner_id = %(partner)s AND extra ? 'isrc' {label_filter}
+GROUP BY 1 HAVING count(*) = 1
+"""
+
 # One pass computes the first reason a line is rejected (NULL = valid); CASE stops at the first match.
+# The clip is named by our id, else the partner's external id, else the ISRC the partner gave it; the
+# joins for the last two are only written when some staged line uses them.
 _CHECK_SQL = """
 CREATE TEMP TABLE royalties_usage_checked ON COMMIT DROP AS
-SELECT s.*, c.label_id,
+SELECT s.idx, s.partner_line_id, c.id AS clip_id, s.usage_date, s.territory, s.usage_count,
+    s.net_revenue, s.currency, s.line_type, c.label_id,
     CASE
         WHEN s.partner_line_id IS NULL OR btrim(s.partner_line_id) = '' OR length(s.partner_line_id) > 100
             THEN 'partner_line_id_invalid'
@@ -309,11 +361,18 @@ SELECT s.*, c.label_id,
         WHEN s.net_revenue < 0 AND s.line_type <> 'adjustment' THEN 'negative_revenue_not_adjustment'
         WHEN s.usage_date IS NULL OR s.usage_date < %(earliest)s OR s.usage_date > %(today)s
             THEN 'date_out_of_range'
-        WHEN coalesce(s.territory, '') <> '' AND s.territory !~ '^[A-Z]{2}$' THEN 'territory_invalid'
+        WHEN coalesce(s.territory, '') <> '' AND s.territory !~ '^[A-Z]{{2}}$' THEN 'territory_invalid'
     END AS reason
 FROM royalties_usage_stage s
-LEFT JOIN fingerprinting_clip c ON c.id = s.clip_id AND c.partner_id = %(partner)s
+{resolve_joins}
+LEFT JOIN fingerprinting_clip c ON c.id = {clip_expr} AND c.partner_id = %(partner)s {label_filter}
 """
+
+_EXTERNAL_JOIN = (
+    "LEFT JOIN fingerprinting_clip e ON s.clip_id IS NULL AND e.partner_id = %(partner)s "
+    "AND e.external_id = s.clip_external_id"
+)
+_ISRC_JOIN = "LEFT JOIN royalties_usage_isrc r ON s.clip_id IS NULL AND r.isrc = s.clip_isrc"
 
 _INSERT_SQL = """
 INSERT INTO royalties_usageline (label_id, partner_id, clip_id, partner_line_id, line_type, usage_date,
@@ -337,41 +396,77 @@ def _stage_row(i: int, line) -> tuple:
             line.net_revenue,
             line.currency,
             line.line_type,
+            line.clip_external_id,
+            line.clip_isrc,
         )
-    return (i, *line)
+    return (i, *line, None, None)
+
+
+def _input_from_row(row: tuple) -> UsageLineInput:
+    values = dict(zip(STAGE_COLUMNS[1:], row[1:], strict=True))
+    return UsageLineInput(**values)
 
 
 @transaction.atomic
 def usage_ingest_copy(
-    *, partner: Partner, lines: Iterable[UsageLineInput | tuple], max_reported: int = 10_000
+    *,
+    partner: Partner,
+    lines: Iterable[UsageLineInput | tuple],
+    max_reported: int = 10_000,
+    label: Label | None = None,
 ) -> UsageIngestResult:
     """The bulk path: COPY into a staging table, validate in SQL, INSERT ... ON CONFLICT DO NOTHING.
 
-    `lines` are `UsageLineInput`s (by our clip id) or tuples in STAGE_COLUMNS order without `idx`.
-    Same rules as `usage_ingest`, except that a replayed line id is always a duplicate (its content is
-    not compared) and only the first `max_reported` rejections are listed. Falls back to `usage_ingest`
-    on databases other than PostgreSQL.
+    `lines` are `UsageLineInput`s or tuples in the first eight STAGE_COLUMNS after `idx` (by our clip
+    id). Same rules as `usage_ingest`, except that a replayed line id is always a duplicate (its content
+    is not compared) and only the first `max_reported` rejections are listed. Falls back to
+    `usage_ingest` on databases other than PostgreSQL.
+    """
+    return usage_ingest_staged(
+        partner=partner,
+        rows=(_stage_row(i, line) for i, line in enumerate(lines)),
+        max_reported=max_reported,
+        label=label,
+    )
+
+
+@transaction.atomic
+def usage_ingest_staged(
+    *,
+    partner: Partner,
+    rows: Iterable[tuple],
+    max_reported: int = 10_000,
+    label: Label | None = None,
+) -> UsageIngestResult:
+    """`usage_ingest_copy` for rows already in STAGE_COLUMNS order, whose `idx` is the caller's own line
+    number (a record number in a file): rejections are reported by it. Rows are streamed into COPY, never
+    held in memory on PostgreSQL. With `label`, only that label's clips are found.
     """
     if connection.vendor != "postgresql":
-        inputs = [
-            line
-            if isinstance(line, UsageLineInput)
-            else UsageLineInput(**dict(zip(STAGE_COLUMNS[1:], line, strict=True)))
-            for line in lines
-        ]
-        return usage_ingest(partner=partner, lines=inputs)
+        staged = list(rows)
+        result = usage_ingest(partner=partner, lines=[_input_from_row(row) for row in staged], label=label)
+        result.lines = [replace(outcome, index=staged[outcome.index][0]) for outcome in result.lines]
+        return result
 
+    label_filter = "AND label_id = %(label)s" if label is not None else ""
     with connection.cursor() as cursor:
         cursor.execute(_STAGE_SQL)
+        total, by_external, by_isrc = 0, False, False
+        # A queued writer sends to the server from a worker thread, so building the next rows (parsing a
+        # file, for a DSR) overlaps with the server reading the previous ones.
         with cursor.cursor.copy(
-            f"COPY royalties_usage_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
+            f"COPY royalties_usage_stage ({', '.join(STAGE_COLUMNS)}) FROM STDIN",
+            writer=QueuedLibpqWriter(cursor.cursor),
         ) as copy:
-            total = 0
-            for i, line in enumerate(lines):
-                copy.write_row(_stage_row(i, line))
+            for row in rows:
+                copy.write_row(row)
                 total += 1
+                if row[2] is None:
+                    by_external = by_external or bool(row[9])
+                    by_isrc = by_isrc or bool(row[10])
         params = {
             "partner": partner.pk,
+            "label": label.pk if label is not None else None,
             "max_abs": MAX_ABS_REVENUE,
             "max_count": MAX_USAGE_COUNT,
             "places": REVENUE_PLACES,
@@ -380,7 +475,23 @@ def usage_ingest_copy(
             "earliest": EARLIEST_USAGE_DATE,
             "today": timezone.now().date(),
         }
-        cursor.execute(_CHECK_SQL, params)
+        joins, clip_terms = [], ["s.clip_id"]
+        if by_external:
+            joins.append(_EXTERNAL_JOIN)
+            clip_terms.append("e.id")
+        if by_isrc:
+            cursor.execute(_ISRC_SQL.format(label_filter=label_filter), params)
+            joins.append(_ISRC_JOIN)
+            clip_terms.append("r.id")
+        clip_expr = clip_terms[0] if len(clip_terms) == 1 else f"coalesce({', '.join(clip_terms)})"
+        cursor.execute(
+            _CHECK_SQL.format(
+                resolve_joins="\n".join(joins),
+                clip_expr=clip_expr,
+                label_filter=label_filter.replace("label_id", "c.label_id"),
+            ),
+            params,
+        )
         cursor.execute(
             "SELECT DISTINCT label_id, date_trunc('month', usage_date)::date FROM royalties_usage_checked "
             "WHERE reason IS NULL"
@@ -412,7 +523,10 @@ def usage_ingest_copy(
             [max_reported],
         )
         rejected_rows = cursor.fetchall()
-        cursor.execute("DROP TABLE royalties_usage_stage; DROP TABLE royalties_usage_checked")
+        cursor.execute(
+            "DROP TABLE royalties_usage_stage; DROP TABLE royalties_usage_checked; "
+            "DROP TABLE IF EXISTS royalties_usage_isrc"
+        )
     result = UsageIngestResult(accepted=accepted, duplicates=valid - accepted, rejected=rejected)
     result.lines = [
         LineOutcome(int(i), str(line_id or ""), "rejected", (reason,)) for i, line_id, reason in rejected_rows

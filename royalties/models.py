@@ -220,6 +220,41 @@ class UsageLine(models.Model):
         return f"{self.partner_id}:{self.partner_line_id}"
 
 
+class DsrMessage(models.Model):
+    """A DDEX DSR file (one file of a message) ingested into usage lines, by the API or the command line.
+
+    The sender's MessageId (with the file number of a multi-file message) names it: the same file again is
+    a replay that adds nothing, another file under the same MessageId is refused (royalties.dsr).
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+")
+    message_id = models.CharField(max_length=100)
+    file_number = models.PositiveIntegerField(default=1)
+    number_of_files = models.PositiveIntegerField(default=1)
+    file_sha256 = models.CharField(max_length=64)
+    profile = models.CharField(max_length=60)
+    usage_start = models.DateField()
+    usage_end = models.DateField()
+    record_count = models.PositiveIntegerField(default=0)
+    usage_record_count = models.PositiveIntegerField(default=0)
+    accepted_count = models.PositiveIntegerField(default=0)
+    duplicate_count = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)
+    rejected_lines = models.JSONField(default=list, blank=True)  # [{"record", "line_id", "code", "reason"}]
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "message_id", "file_number"], name="dsr_message_unique_per_partner"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"DSR {self.message_id} ({self.file_number} of {self.number_of_files})"
+
+
 class PeriodStatus(models.TextChoices):
     OPEN = "open", "Open"
     CLOSING = "closing", "Closing"

@@ -16,6 +16,7 @@ from django.utils import timezone
 from catalog.models import Label, Partner
 from config.celery import enqueue_on_commit
 from fingerprinting.models import Clip
+from partner_api import usage_dsr
 from partner_api.errors import PayloadTooLarge, UsageReportConflict, UsageReportInvalid
 from partner_api.models import UsageReport, UsageReportStatus, WebhookEvent
 from partner_api.serializers import UsageHeaderSerializer, UsageLineInputSerializer, UsageReportSerializer
@@ -157,21 +158,27 @@ Row = tuple[int, dict[str, str] | None]  # (line number, {column: value}), or No
 
 @dataclass(frozen=True)
 class UsageReportContent:
+    format: str  # "csv" (our layout) or "dsr" (a DDEX DSR flat file, docs/ddex.md)
     report_ref: str  # the report id the partner gave the file: the idempotency key of the upload
     header: dict[str, str]  # currency, period_start, period_end as text (UsageHeaderSerializer checks)
-    rows: Callable[[], Iterator[Row]]  # the data lines, readable again; UsageReportInvalid if unreadable
+    # The data lines of a CSV, readable again (UsageReportInvalid if unreadable); None for a DSR, which
+    # royalties.dsr streams into usage lines itself (partner_api.usage_dsr).
+    rows: Callable[[], Iterator[Row]] | None
 
 
 def usage_report_read(data: bytes) -> UsageReportContent:
-    """Parse a usage report file: the one place a report format is read.
+    """Parse a usage report file: the one place a report format is recognised and read.
 
-    Today the CSV layout of docs/api.md (partner_api.usage_csv). Another format (a DDEX sales report)
-    plugs in here, recognised from its first bytes, and yields the same header and rows, so upload,
-    replay and processing stay as they are. UsageReportInvalid if the file as a whole cannot be taken.
+    A DDEX DSR flat file is told from our CSV layout (docs/api.md) by its content; both give the report
+    id, the period and the currency, so upload, replay and conflicts work alike. UsageReportInvalid if
+    the file as a whole cannot be taken.
     """
+    if usage_dsr.is_dsr(data):
+        dsr = usage_dsr.dsr_report_header(data)
+        return UsageReportContent(format="dsr", report_ref=dsr.report_ref, header=dsr.header, rows=None)
     parsed = usage_csv_parse_header(usage_csv_decode(data))
     return UsageReportContent(
-        report_ref=parsed.report_ref, header=parsed.header, rows=lambda: usage_csv_lines(parsed)
+        format="csv", report_ref=parsed.report_ref, header=parsed.header, rows=lambda: usage_csv_lines(parsed)
     )
 
 
@@ -192,8 +199,9 @@ def usage_report_create(*, partner: Partner, label: Label, upload: File) -> Usag
     upload.seek(0)
     data = upload.read()
     content = usage_report_read(data)
-    for _ in content.rows():  # the file's structure (quoting, field sizes) is checked whole now
-        pass
+    if content.rows is not None:
+        for _ in content.rows():  # a CSV's structure (quoting, field sizes) is checked whole now
+            pass
     header = UsageHeaderSerializer(data=content.header)
     if not header.is_valid():
         raise UsageReportInvalid("The HEAD line has invalid values.", fields=header.errors)
@@ -242,6 +250,7 @@ def _usage_report_lines_ingest(
     outcome = UsageOutcome()
     batch: list[UsageLineIn] = []
     line_count = 0
+    assert content.rows is not None  # a CSV; a DSR is ingested by royalties.dsr
 
     def flush() -> None:
         if batch:
@@ -280,6 +289,8 @@ def usage_report_process(*, report: UsageReport) -> UsageReport:
     report.refresh_from_db()
     with report.file.open("rb") as handle:
         content = usage_report_read(handle.read())
+    if content.format == "dsr":  # streamed into usage lines by royalties.dsr
+        return _usage_report_processed(usage_dsr.dsr_report_process(report))
     header = UsageHeader(
         currency=report.currency, period_start=report.period_start, period_end=report.period_end
     )
@@ -296,6 +307,11 @@ def usage_report_process(*, report: UsageReport) -> UsageReport:
         report.rejected_count = len(outcome.rejected)
         report.rejected_lines = outcome.rejected[:MAX_LISTED_REJECTIONS]
         report.status = UsageReportStatus.PROCESSED
+    return _usage_report_processed(report)
+
+
+def _usage_report_processed(report: UsageReport) -> UsageReport:
+    """Record the outcome and tell the partner's webhooks (CSV and DSR alike)."""
     report.processed_at = timezone.now()
     report.save()
     webhook_event_emit(
