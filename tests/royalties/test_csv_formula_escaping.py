@@ -82,3 +82,21 @@ def test_import_rejects_csv():
     )
     report = catalog_import(label=label, csv_text=bad, skip_invalid=True)
     assert_defused(rejects_csv(report), HYPERLINK, DDE)
+
+
+def test_ddex_ingest_errors_file(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    from tests.catalog.test_ddex_ern import ERN43, broken_batch
+
+    LabelFactory(slug="northwind")
+    batch = broken_batch(
+        tmp_path, {"<ISRC>QZES72600002</ISRC>": "<ISRC>=1+2</ISRC>"}, source=ERN43 / "batch-20261101090000"
+    )
+    errors = tmp_path / "errors.csv"
+    with pytest.raises(CommandError):
+        call_command(
+            "ddex_ingest", "--label", "northwind", "--no-progress", "--errors", str(errors), str(batch)
+        )
+    found = cells(errors.read_text())
+    assert "'=1+2" in found and "=1+2" not in found
