@@ -105,7 +105,16 @@ def container_duration(path: Path | str) -> float | None:
         return None
     try:
         result = subprocess.run(
-            [ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "default=nw=1:nk=1", str(path)],
+            [
+                ffprobe,
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration",
+                "-of",
+                "default=nw=1:nk=1",
+                str(path),
+            ],
             capture_output=True,
             timeout=FFPROBE_TIMEOUT_SECONDS,
             check=False,
