@@ -44,6 +44,8 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/mypy
 
 format: setup
 	$(BIN)/ruff format .

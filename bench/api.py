@@ -310,6 +310,8 @@ def main() -> None:
         "DATABASE_URL": database_url,
         "DEBUG": "0",
         "SECRET_KEY": "bench-only-secret-key-not-for-production",
+        "FIELD_ENCRYPTION_KEYS": "YmVuY2gtb25seS1rZXktbm90LWZvci1wcm9kLXVzZSE=",
+        "SECURE_SSL_REDIRECT": "0",  # plain HTTP on the loopback; production sits behind TLS
         "STEMMA_VAR_DIR": str(workdir),
         "LOG_LEVEL": "WARNING",
         "API_THROTTLE_RATE": "100000000/min",  # measure the throttle's cost, never its 429s

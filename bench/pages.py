@@ -25,6 +25,7 @@ import django  # noqa: E402
 django.setup()
 
 import numpy as np  # noqa: E402
+from django.contrib.auth.models import User  # noqa: E402
 from django.core.cache import cache  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
@@ -181,7 +182,8 @@ def main() -> None:
             f"built {args.recordings} recordings and {args.clips} clips in {time.perf_counter() - started:.1f} s"
         )
     client = Client()
-    client.login(username="bench-pages", password="bench-pages-pass")
+    # force_login: django-axes needs the request that Client.login() does not pass to authenticate().
+    client.force_login(User.objects.get(username="bench-pages"))
     engine = connection.vendor
     print(f"database: {engine}; label with {Recording.objects.filter(label=label).count()} recordings, "
           f"{Clip.objects.filter(label=label).count()} clips; {args.runs} requests per page")  # fmt: skip

@@ -22,6 +22,7 @@ from catalog import events
 from catalog.identifiers import normalize_ipi, normalize_isni, normalize_isrc, normalize_iswc
 from catalog.models import Label, Party, PartyKind, Recording, RightType, Split, SplitShare, Work
 from catalog.services import file_sha256, parse_share, recording_attach_audio, split_sum_problem
+from config.csv_export import csv_dicts
 
 COLUMNS = [
     "isrc", "title", "display_artist", "duration_seconds", "audio_file", "iswc", "work_title",
@@ -493,11 +494,8 @@ def _create_splits(label, recordings, by_isrc, parties, report) -> None:
 
 
 def rejects_csv(report: ImportReport) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["line", *COLUMNS, "reason"], extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(report.rejected_rows)
-    return buffer.getvalue()
+    """The rejected lines as CSV, formula-leading cells defused (config/csv_export.py)."""
+    return csv_dicts(report.rejected_rows, fieldnames=["line", *COLUMNS, "reason"])
 
 
 # Public names of the helpers other catalog feeds share (catalog.ddex): how a party is matched, and the

@@ -10,6 +10,7 @@ Invariants:
 
 from datetime import date
 from decimal import Decimal
+from typing import Self
 
 from django.conf import settings
 from django.db import models
@@ -63,14 +64,14 @@ class LabelScopedQuerySet(models.QuerySet):
 
     label_path = "label"
 
-    def for_user(self, user) -> "LabelScopedQuerySet":
+    def for_user(self, user) -> Self:
         if not user or not user.is_authenticated:
             return self.none()
         if user.is_superuser:
             return self
         return self.filter(**{f"{self.label_path}__memberships__user": user}).distinct()
 
-    def for_label(self, label: Label) -> "LabelScopedQuerySet":
+    def for_label(self, label: Label) -> Self:
         return self.filter(**{self.label_path: label})
 
 

@@ -217,6 +217,17 @@ def import_job_create(
                 "a DDEX batch is uploaded as a zip of the batch folder; this file is not a zip"
             )
         uploaded.seek(0)
+    else:
+        # A file that is not text is refused before anything is stored (no job, no file): the job's own
+        # checks are for the lines of a CSV, and a binary upload has none to report.
+        uploaded.seek(0)
+        try:
+            text = uploaded.read().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ImportInvalid(f"the file is not UTF-8 text (byte {exc.start})")
+        if "\x00" in text:
+            raise ImportInvalid("the file contains NUL characters; it is not a CSV text file")
+        uploaded.seek(0)
     with transaction.atomic():
         job = ImportJob.objects.create(
             label=label,

@@ -1,10 +1,14 @@
 """Stemma settings. Production differs from development only by environment variables (README)."""
 
+import base64
+import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config.client_ip import trusted_proxy_networks
 from config.env import env_bool, env_float, env_int, env_list, env_path, env_str
 from fingerprinting.beat import BEAT_SCHEDULE as FINGERPRINTING_BEAT_SCHEDULE
 from partner_api.beat import PARTNER_API_BEAT_SCHEDULE
@@ -19,6 +23,20 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "dev-only-insecure-secret-key-never-use-in-production"  # noqa: S105
+# Keys that encrypt stored secrets (webhook signing secrets), newest first: config/encryption.py.
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS", [])
+if not FIELD_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEYS must be set when DEBUG is off (a Fernet key: "
+            "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+        )
+    # Development only: a key derived from the development SECRET_KEY, stable across restarts.
+    FIELD_ENCRYPTION_KEYS = [
+        base64.urlsafe_b64encode(
+            hashlib.sha256(f"stemma-field-encryption:{SECRET_KEY}".encode()).digest()
+        ).decode()
+    ]
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -35,6 +53,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_prometheus",
+    "axes",
     "ledger",
     "catalog",
     "fingerprinting",
@@ -49,11 +68,15 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "config.middleware.RejectUnstorableTextMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "catalog.tenancy.CurrentLabelMiddleware",
+    # Last but one, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -94,9 +117,67 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Sign-in throttling for every login form (ours and /admin/login/): django-axes counts failures per
+# (username, client address), so an attacker can lock a username out only from their own address and
+# never lock its owner out everywhere; the lock lifts after the cool-off, and a success resets it.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+# Proxies in front of the web process whose X-Forwarded-For is believed (addresses or CIDR ranges):
+# config/client_ip.py. Empty: REMOTE_ADDR is the client.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+TRUSTED_PROXY_NETWORKS = trusted_proxy_networks(TRUSTED_PROXIES, setting="TRUSTED_PROXIES")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "royalties:dashboard"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- HTTPS and browser hardening. Production (DEBUG off) defaults to HTTPS only; behind a proxy that
+# terminates TLS, SECURE_PROXY_SSL_HEADER names the header it sets (README "Production behind a proxy").
+_proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER", "")
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Probes and Prometheus talk to the process directly over the internal network, without TLS.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Preloading is a promise made for a whole domain to the browsers' HSTS list: the operator opts in with
+# SECURE_HSTS_PRELOAD=1 once every subdomain serves HTTPS, so Django's reminder about it is silenced.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# Content-Security-Policy on every answer (django-csp). No inline script anywhere: page scripts are
+# static files. Inline *styles* stay allowed: templates size bars with style="width: ..%", and Swagger
+# UI, Redoc and htmx inject style elements; styles cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "media-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],  # Redoc parses the schema in a blob worker
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -134,6 +215,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Second guard on worker memory (the first is bounded decoding, fingerprinting/audio.py): a pool process
+# whose resident memory passed this after a task is replaced before the next one. KiB; an attribution
+# worker holds its label's memory-mapped index and one clip of at most CLIP_MAX_SECONDS, under 500 MB.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("CELERY_WORKER_MAX_MEMORY_PER_CHILD_KB", 750_000, minimum=65_536)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing fails fast when Redis is away: the request that queued the task has committed its rows and
 # answers anyway; sweeps send the work again (config.celery.enqueue_on_commit).
@@ -197,6 +282,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"WebhookEventEnum": "partner_api.models.WebhookEvent"},
 }
+# /metrics: a bearer token (Prometheus `authorization: credentials`) or an allow-list of client addresses;
+# with neither, only DEBUG serves it (config/metrics_view.py).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", [])
+METRICS_ALLOWED_NETWORK_LIST = trusted_proxy_networks(
+    METRICS_ALLOWED_NETWORKS, setting="METRICS_ALLOWED_NETWORKS"
+)
 # Webhook endpoints on private or loopback addresses: allowed in development (and tests), not in production.
 WEBHOOK_ALLOW_PRIVATE_HOSTS = env_bool("WEBHOOK_ALLOW_PRIVATE_HOSTS", DEBUG)
 

@@ -4,6 +4,7 @@ for bad input, so a worker never crashes on a partner's file.
 """
 
 import io
+import math
 import shutil
 import struct
 import subprocess
@@ -21,6 +22,12 @@ from fingerprinting.errors import AudioRejected, UndecodableAudio, UnsupportedAu
 ANALYSIS_SR = 11025
 SILENCE_RMS = 10 ** (-60 / 20)  # -60 dBFS
 FFMPEG_TIMEOUT_SECONDS = 120
+FFPROBE_TIMEOUT_SECONDS = 20  # reading a header; anything slower is a hostile file, decoded bounded anyway
+# Decoding reads this much audio per step: memory per step stays small (10 s of 8-channel 192 kHz
+# float32 is 61 MB), and the per-step overhead is negligible against the work.
+DECODE_BLOCK_SECONDS = 10
+# ffmpeg is told to stop this far past the limit, so a clip that is too long is seen to be too long.
+OVERRUN_SECONDS = 1.0
 
 REJECT_CODES = ("too_short", "too_long", "silent", "empty", "undecodable")
 
@@ -82,37 +89,92 @@ def probe_bytes(data: bytes) -> AudioInfo:
     return AudioInfo(format=fmt, duration_seconds=None)  # ffmpeg decodes it at processing time
 
 
-def _ffmpeg_decode(path: Path, sr: int) -> np.ndarray:
-    ffmpeg = shutil.which("ffmpeg")
-    if not ffmpeg:
-        raise AudioRejected("ffmpeg is not installed to decode this format", code="undecodable")
+def _too_long(seconds: float, max_seconds: float, *, at_least: bool = False) -> AudioRejected:
+    length = f"at least {seconds:.1f} s" if at_least else f"{seconds:.1f} s"
+    return AudioRejected(f"the clip is {length} long; the maximum is {max_seconds:g} s", code="too_long")
+
+
+def container_duration(path: Path | str) -> float | None:
+    """The duration the container declares (ffprobe), without decoding; None if it declares none.
+
+    A declared duration can lie (a streamed WebM says nothing or too little), so decoding stays bounded
+    by itself; this only lets an honest long file be refused before any decoding at all.
+    """
+    ffprobe = shutil.which("ffprobe")
+    if not ffprobe:
+        return None
     try:
         result = subprocess.run(
             [
-                ffmpeg,
-                "-nostdin",
+                ffprobe,
                 "-v",
                 "error",
-                "-i",
+                "-show_entries",
+                "format=duration",
+                "-of",
+                "default=nw=1:nk=1",
                 str(path),
-                "-f",
-                "f32le",
-                "-ac",
-                "1",
-                "-ar",
-                str(sr),
-                "-",
             ],
             capture_output=True,
-            timeout=FFMPEG_TIMEOUT_SECONDS,
+            timeout=FFPROBE_TIMEOUT_SECONDS,
             check=False,
         )
+    except subprocess.TimeoutExpired:
+        return None
+    try:
+        duration = float(result.stdout.decode(errors="replace").strip().splitlines()[0])
+    except (ValueError, IndexError):
+        return None
+    return duration if math.isfinite(duration) and duration >= 0 else None
+
+
+def _ffmpeg_decode(path: Path, sr: int, max_seconds: float | None = None) -> np.ndarray:
+    """Decode with ffmpeg to mono float32 at `sr`. With `max_seconds`, ffmpeg stops writing just past it
+    (`-t`), so the output, and this process's memory, are bounded whatever the file holds."""
+    ffmpeg = shutil.which("ffmpeg")
+    if not ffmpeg:
+        raise AudioRejected("ffmpeg is not installed to decode this format", code="undecodable")
+    limit = [] if max_seconds is None else ["-t", f"{max_seconds + OVERRUN_SECONDS:g}"]
+    command = [ffmpeg, "-nostdin", "-v", "error", "-i", str(path), *limit]
+    command += ["-f", "f32le", "-ac", "1", "-ar", str(sr), "-"]
+    try:
+        result = subprocess.run(command, capture_output=True, timeout=FFMPEG_TIMEOUT_SECONDS, check=False)
     except subprocess.TimeoutExpired:
         raise AudioRejected("decoding took too long", code="undecodable")
     if result.returncode != 0:
         message = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["unknown error"]
         raise AudioRejected(f"cannot decode audio: {message[0][:200]}", code="undecodable")
     return np.frombuffer(result.stdout, dtype="<f4").astype(np.float32)
+
+
+def _soundfile_decode(path: Path, info, sr: int, max_seconds: float | None) -> np.ndarray:
+    """Decode block by block, each block down-mixed and resampled as it comes (soxr's stream resampler
+    gives the same samples as resampling the whole at once), so memory holds the output at `sr` and one
+    block, never the whole file at its own rate and channel count. Stops past `max_seconds` whatever
+    the header said about the length."""
+    native_sr = int(info.samplerate)
+    max_frames = None if max_seconds is None else math.ceil(max_seconds * native_sr)
+    stream = None if native_sr == sr else soxr.ResampleStream(native_sr, sr, 1, dtype="float32", quality="HQ")
+    parts: list[np.ndarray] = []
+    frames = 0
+    try:
+        with soundfile.SoundFile(str(path)) as handle:
+            block_frames = max(1, int(native_sr * DECODE_BLOCK_SECONDS))
+            while True:
+                block = handle.read(block_frames, dtype="float32", always_2d=True)
+                if len(block) == 0:
+                    break
+                frames += len(block)
+                if max_frames is not None and frames > max_frames:
+                    assert max_seconds is not None
+                    raise _too_long(frames / native_sr, max_seconds, at_least=True)
+                mono = to_mono(block).astype(np.float32, copy=False)
+                parts.append(stream.resample_chunk(mono, last=False) if stream else mono.copy())
+    except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
+        raise AudioRejected(f"cannot decode audio: {exc}", code="undecodable")
+    if stream is not None:
+        parts.append(stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+    return np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros(0, dtype=np.float32)
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:
@@ -128,31 +190,37 @@ def resample(samples: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 
 
 def decode(path: Path | str, *, sr: int = ANALYSIS_SR, max_seconds: float | None = None) -> np.ndarray:
-    """Mono float32 samples at `sr`. Raises AudioRejected(code=...) with a reason for unusable files."""
+    """Mono float32 samples at `sr`. Raises AudioRejected(code=...) with a reason for unusable files.
+
+    With `max_seconds`, a file whose container declares more is refused before decoding, and decoding
+    itself stops just past `max_seconds` (a container may declare nothing, or lie): memory stays bounded
+    by `max_seconds` at `sr` for any file, however long it really is.
+    """
     path = Path(path)
     try:
         info = soundfile.info(str(path))
     except (soundfile.LibsndfileError, RuntimeError, TypeError):
         info = None
-    if info is not None:
-        if max_seconds is not None and info.samplerate and info.frames / info.samplerate > max_seconds:
-            raise AudioRejected(
-                f"the clip is {info.frames / info.samplerate:.1f} s long; the maximum is {max_seconds:g} s",
-                code="too_long",
-            )
-        try:
-            raw, native_sr = soundfile.read(str(path), dtype="float32", always_2d=True)
-        except (soundfile.LibsndfileError, RuntimeError, ValueError) as exc:
-            raise AudioRejected(f"cannot decode audio: {exc}", code="undecodable")
-        samples = resample(to_mono(raw), native_sr, sr)
+    if info is not None and info.samplerate:
+        declared = info.frames / info.samplerate
+        if max_seconds is not None and declared > max_seconds:
+            raise _too_long(declared, max_seconds)
+        samples = _soundfile_decode(path, info, sr, max_seconds)
     else:
         try:
-            head = path.read_bytes()[:256]
+            with path.open("rb") as handle:
+                head = handle.read(256)
         except OSError as exc:
             raise AudioRejected(f"cannot read the audio file: {exc}", code="undecodable")
         if sniff_format(head) is None:
             raise AudioRejected("the file is not audio in a supported format", code="undecodable")
-        samples = _ffmpeg_decode(path, sr)
+        if max_seconds is not None:
+            declared = container_duration(path)
+            if declared is not None and declared > max_seconds:
+                raise _too_long(declared, max_seconds)
+        samples = _ffmpeg_decode(path, sr, max_seconds)
+        if max_seconds is not None and samples.size > max_seconds * sr:
+            raise _too_long(samples.size / sr, max_seconds, at_least=True)
     if not np.all(np.isfinite(samples)):
         raise AudioRejected("the audio contains invalid (NaN or infinite) samples", code="undecodable")
     return samples

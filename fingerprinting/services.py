@@ -3,6 +3,7 @@
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile, File
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
@@ -38,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 
 def _read_upload(audio: File) -> bytes:
+    """The upload's bytes, at most MAX_AUDIO_UPLOAD_BYTES (AudioTooLarge beyond)."""
     limit = settings.MAX_AUDIO_UPLOAD_BYTES
     if getattr(audio, "size", None) and audio.size > limit:
         raise AudioTooLarge(f"the audio file is larger than {limit} bytes")
@@ -49,7 +51,116 @@ def _read_upload(audio: File) -> bytes:
     return data
 
 
+def _external_id_lock(*, partner: Partner, external_id: str) -> None:
+    """Serialise submissions of one (partner, external_id) until the transaction ends (PostgreSQL).
+
+    Without it, two identical racing requests both pass the existence check, and the loser cannot tell
+    whether its clip was created or the winner's found. SQLite serialises writers anyway (IMMEDIATE).
+    """
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.sha256(f"clip-external-id:{partner.pk}:{external_id}".encode()).digest()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest[:8], "big", signed=True)])
+
+
+@dataclass(frozen=True)
+class ClipReceipt:
+    clip: Clip
+    created: bool  # False: this exact submission was stored before, and `clip` is that one (a safe retry)
+
+
+def _normalized_references(references: Sequence[str]) -> list[str]:
+    return [str(ref).replace("-", "").upper() for ref in references]
+
+
 @transaction.atomic
+def clip_receive(
+    *,
+    label: Label,
+    partner: Partner,
+    audio: File,
+    external_id: str,
+    title: str = "",
+    model_name: str = "",
+    model_version: str = "",
+    generated_at: datetime | None = None,
+    declared_references: Sequence[str] = (),
+    extra: dict | None = None,
+    audio_sha256: str | None = None,
+) -> ClipReceipt:
+    """Store a partner's clip as `queued` and queue its attribution after the commit.
+
+    The format is sniffed from the bytes (UnsupportedAudio, 415) and cheap corruption checks run here
+    (UndecodableAudio, 422); length and silence are judged by processing, which rejects with a reason.
+    `external_id` is unique per partner and checked here, once: the same bytes and metadata under a
+    used external id return the stored clip (created=False); anything else under it raises ClipExists.
+    The file is stored under its content's name, `<sha256>.<sniffed format>`, never the uploader's.
+    `audio_sha256`, when the caller has already hashed these very bytes (the API does, for its
+    idempotency fingerprint), saves hashing them twice.
+    """
+    if not external_id:
+        raise InvalidInput("external_id is required", fields={"external_id": ["This field is required."]})
+    data = _read_upload(audio)
+    sha256 = audio_sha256 or hashlib.sha256(data).hexdigest()
+    info = probe_bytes(data)
+    references = _normalized_references(declared_references)
+    metadata = {
+        "title": title,
+        "model_name": model_name,
+        "model_version": model_version,
+        "generated_at": generated_at,
+        "declared_references": references,
+        "extra": extra or {},
+    }
+    _external_id_lock(partner=partner, external_id=external_id)
+    existing = Clip.objects.filter(partner=partner, external_id=external_id).first()
+    if existing is not None:
+        same = (
+            existing.label_id == label.pk
+            and existing.audio_sha256 == sha256
+            and all(getattr(existing, name) == value for name, value in metadata.items())
+        )
+        if same:
+            return ClipReceipt(existing, created=False)
+        raise ClipExists(f"partner {partner.slug} already submitted a clip with external id {external_id!r}")
+    clip = Clip(
+        label=label,
+        partner=partner,
+        external_id=external_id,
+        **metadata,
+        audio_sha256=sha256,
+        audio_format=info.format,
+        duration_seconds=info.duration_seconds,
+        status=ClipStatus.QUEUED,
+    )
+    # Content-addressed: the same bytes are one file, whoever sent them, and no name the uploader chose
+    # (x.html) ever reaches the storage or the type a browser is told when the file is served.
+    file_name = f"{sha256}.{info.format}"
+    stored_name = clip.audio.field.generate_filename(clip, file_name)
+    wrote_file = not clip.audio.storage.exists(stored_name)
+    if wrote_file:
+        clip.audio.save(file_name, ContentFile(data), save=False)
+    else:
+        clip.audio.name = stored_name
+    try:
+        with transaction.atomic():
+            clip.save()
+    except BaseException as exc:
+        if wrote_file:
+            clip.audio.delete(save=False)  # no row will point at the file
+        if isinstance(exc, IntegrityError):
+            raise ClipExists(
+                f"partner {partner.slug} already submitted a clip with external id {external_id!r}"
+            ) from exc
+        raise
+    from fingerprinting.tasks import clip_attribute_task
+
+    clip_id = clip.pk
+    enqueue_on_commit(clip_attribute_task, clip_id)
+    return ClipReceipt(clip, created=True)
+
+
 def clip_submit(
     *,
     label: Label,
@@ -63,57 +174,19 @@ def clip_submit(
     declared_references: Sequence[str] = (),
     extra: dict | None = None,
 ) -> Clip:
-    """Store a partner's clip as `queued` and queue its attribution after the commit.
-
-    The format is sniffed from the bytes (UnsupportedAudio, 415) and cheap corruption checks run here
-    (UndecodableAudio, 422); length and silence are judged by processing, which rejects with a reason.
-    Re-submitting the same bytes under the same external id returns the existing clip (a safe retry);
-    different bytes under a used external id raise ClipExists (409).
-    """
-    if not external_id:
-        raise InvalidInput("external_id is required", fields={"external_id": ["This field is required."]})
-    data = _read_upload(audio)
-    info = probe_bytes(data)
-    sha256 = hashlib.sha256(data).hexdigest()
-    existing = Clip.objects.filter(partner=partner, external_id=external_id).first()
-    if existing is not None:
-        if existing.audio_sha256 == sha256 and existing.label_id == label.pk:
-            return existing
-        raise ClipExists(f"partner {partner.slug} already submitted a clip with external id {external_id!r}")
-    clip = Clip(
+    """`clip_receive` for callers that do not need to tell a new clip from a safe retry."""
+    return clip_receive(
         label=label,
         partner=partner,
+        audio=audio,
         external_id=external_id,
         title=title,
         model_name=model_name,
         model_version=model_version,
         generated_at=generated_at,
-        declared_references=[str(ref).replace("-", "").upper() for ref in declared_references],
-        extra=extra or {},
-        audio_sha256=sha256,
-        audio_format=info.format,
-        duration_seconds=info.duration_seconds,
-        status=ClipStatus.QUEUED,
-    )
-    name = getattr(audio, "name", None) or f"{external_id}.{info.format}"
-    clip.audio.save(
-        f"{sha256[:16]}.{info.format}" if not name else name.rsplit("/", 1)[-1], ContentFile(data), save=False
-    )
-    try:
-        with transaction.atomic():
-            clip.save()
-    except BaseException as exc:
-        clip.audio.delete(save=False)  # no row will point at the file
-        if isinstance(exc, IntegrityError):
-            raise ClipExists(
-                f"partner {partner.slug} already submitted a clip with external id {external_id!r}"
-            ) from exc
-        raise
-    from fingerprinting.tasks import clip_attribute_task
-
-    clip_id = clip.pk
-    enqueue_on_commit(clip_attribute_task, clip_id)
-    return clip
+        declared_references=declared_references,
+        extra=extra,
+    ).clip
 
 
 MAX_ATTEMPTS = 3

@@ -13,6 +13,8 @@ from django.views.decorators.http import require_POST
 from catalog.models import Partner, Recording, Role
 from catalog.tenancy import get_scoped_or_404, require_role, scoped
 from config.errors import StemmaError
+from config.input_checks import text_problem
+from fingerprinting.audio import sniff_format
 from fingerprinting.models import Attribution, AttributionShare, Clip, ClipStatus, ReviewState
 from fingerprinting.services import attribution_revise
 
@@ -170,12 +172,40 @@ def clip_detail(request, pk: int):
     )
 
 
+# What a browser is told a stored clip is. The type comes from the bytes, sniffed again at serving time,
+# never from a file name: a WAV/HTML polyglot uploaded as x.html is audio/wav here, and with nosniff the
+# browser will not second-guess it into a page.
+AUDIO_MIME_TYPES = {
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "opus": "audio/ogg",
+    "mp3": "audio/mpeg",
+    "aiff": "audio/aiff",
+    "mp4": "audio/mp4",
+    "webm": "audio/webm",
+}
+
+
 @login_required
 def clip_audio(request, pk: int):
+    """The clip's audio: inline only as a verified audio type, anything else as an opaque download."""
     clip = get_scoped_or_404(request, Clip.objects.all(), pk=pk)
     if not clip.audio:
         raise Http404("This clip has no audio.")
-    return FileResponse(clip.audio.open("rb"), filename=clip.audio.name.rsplit("/", 1)[-1])
+    handle = clip.audio.open("rb")
+    audio_format = sniff_format(handle.read(256))
+    handle.seek(0)
+    mime = AUDIO_MIME_TYPES.get(audio_format or "")
+    download_name = f"clip-{clip.pk}.{audio_format or 'bin'}"
+    response = FileResponse(
+        handle,
+        as_attachment=mime is None,
+        filename=download_name,
+        content_type=mime or "application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def _posted_shares(request, clip: Clip) -> dict[Recording, str]:
@@ -215,6 +245,10 @@ def clip_review(request, pk: int):
         return redirect("fingerprinting:clip-detail", pk=clip.pk)
     action, reason = request.POST.get("action"), (request.POST.get("reason") or "").strip()
     try:
+        for value in (reason, request.POST.get("new_isrc") or ""):
+            problem = text_problem(value)
+            if problem:
+                raise StemmaError(problem, code="invalid")
         if action == "confirm":
             shares = {s.recording: s.share for s in current.shares.select_related("recording")}
             state, note = ReviewState.CONFIRMED, reason or "confirmed"

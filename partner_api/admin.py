@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from partner_api.models import ApiKey, IdempotencyRecord, UsageReport, WebhookDelivery, WebhookEndpoint
-from partner_api.services import apikey_revoke
+from partner_api.services import apikey_revoke, webhook_secret_generate
 
 
 @admin.register(ApiKey)
@@ -35,7 +35,12 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class WebhookEndpointAdmin(admin.ModelAdmin):
     list_display = ["url", "partner", "label", "is_active", "created_at"]
     list_filter = ["is_active", "label", "partner"]
-    exclude = ["secret"]
+    exclude = ["secret_encrypted"]  # never shown; stored encrypted
+
+    def save_model(self, request, obj, form, change):
+        if not obj.secret_encrypted:  # an endpoint added here gets a secret as the API would give it
+            obj.secret = webhook_secret_generate()
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(WebhookDelivery)

@@ -7,7 +7,6 @@ parameters from the same classes that run, which keeps the schema accurate.
 """
 
 import hashlib
-import json
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
@@ -25,12 +24,12 @@ from rest_framework.views import APIView
 
 from catalog.identifiers import normalize_isrc
 from config.errors import InvalidInput, error_body
+from config.input_checks import UntrustedInputError, json_loads_checked, text_problem
 from fingerprinting.models import Clip
 from partner_api import selectors, services
 from partner_api.authentication import ApiKeyAuthentication
 from partner_api.errors import PayloadTooLarge, UsageBatchTooLarge
 from partner_api.filters import ClipFilter
-from partner_api.idempotency import idempotency_key_clean, idempotent_answer, request_fingerprint
 from partner_api.models import ApiKey, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from partner_api.pagination import CreatedCursorPagination
 from partner_api.parsers import StrictJSONParser
@@ -47,6 +46,7 @@ from partner_api.serializers import (
     WebhookEndpointSerializer,
 )
 from partner_api.services import MAX_USAGE_BATCH_LINES
+from partner_api.services.idempotency import idempotency_key_clean, idempotent_answer, request_fingerprint
 from partner_api.throttles import PartnerThrottle
 from royalties.models import PartnerSettlement
 from royalties.selectors import settlement_for_partner
@@ -149,25 +149,21 @@ class ClipCollectionApi(PartnerApiMixin, generics.ListAPIView):
         def validate_extra(self, raw: str) -> dict:
             if not raw:
                 return {}
-            if len(raw.encode()) > MAX_EXTRA_BYTES:
+            if len(raw.encode(errors="replace")) > MAX_EXTRA_BYTES:
                 raise serializers.ValidationError(f"extra is larger than {MAX_EXTRA_BYTES} bytes.")
             try:
-                value = json.loads(raw, parse_constant=_reject_constant)
-            except ValueError as exc:
-                raise serializers.ValidationError(f"extra is not JSON: {exc}")
+                value = json_loads_checked(raw)
+            except UntrustedInputError as exc:
+                raise serializers.ValidationError(f"extra is not storable JSON: {exc}")
             if not isinstance(value, dict):
                 raise serializers.ValidationError("extra must be a JSON object.")
             return value
 
-        def validate_external_id(self, value: str) -> str:
-            if "\x00" in value:
-                raise serializers.ValidationError("external_id must not contain NUL characters.")
-            return value
-
         def validate(self, attrs):
-            for name in ("title", "model_name", "model_version"):
-                if "\x00" in attrs.get(name, ""):
-                    raise serializers.ValidationError({name: ["NUL characters are not allowed."]})
+            for name in ("external_id", "title", "model_name", "model_version"):
+                problem = text_problem(attrs.get(name, ""))
+                if problem:
+                    raise serializers.ValidationError({name: [problem]})
             return attrs
 
     def get_queryset(self):
@@ -178,6 +174,14 @@ class ClipCollectionApi(PartnerApiMixin, generics.ListAPIView):
     @extend_schema(
         operation_id="clips_list",
         summary="List clips",
+        parameters=[
+            OpenApiParameter(
+                "external_id",
+                {"type": "string", "minLength": 1, "maxLength": 200},
+                OpenApiParameter.QUERY,
+                description="Only the clip with this external id.",
+            )
+        ],
         responses={200: ClipSerializer(many=True), **error_responses()},
     )
     def get(self, request, *args, **kwargs):
@@ -226,10 +230,6 @@ class ClipCollectionApi(PartnerApiMixin, generics.ListAPIView):
         return Response(answer.body, status=answer.status, headers=headers)
 
 
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not allowed in JSON")
-
-
 class ClipDetailApi(PartnerAPIView):
     @extend_schema(operation_id="clips_retrieve", responses={200: ClipSerializer, **error_responses()})
     def get(self, request, clip_id: int):
@@ -265,7 +265,10 @@ class ClipAttributionListApi(PartnerAPIView):
 class _EndpointFields(serializers.Serializer):
     url = serializers.URLField(max_length=500)
     event_types = serializers.ListField(
-        child=serializers.ChoiceField(choices=WebhookEvent.choices), allow_empty=False, max_length=10
+        child=serializers.ChoiceField(choices=WebhookEvent.choices),
+        allow_empty=False,
+        min_length=1,
+        max_length=10,
     )
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
@@ -321,6 +324,7 @@ class WebhookEndpointDetailApi(PartnerAPIView):
         event_types = serializers.ListField(
             child=serializers.ChoiceField(choices=WebhookEvent.choices),
             allow_empty=False,
+            min_length=1,
             max_length=10,
             required=False,
         )
@@ -384,7 +388,13 @@ class UsageBatchApi(PartnerAPIView):
     parser_classes = [StrictJSONParser]
 
     class UsageBatchInputSerializer(UsageHeaderSerializer):
-        lines = UsageLineInputSerializer(many=True, allow_empty=False, max_length=MAX_USAGE_BATCH_LINES)
+        # A ListField, not many=True: drf-spectacular then documents minItems/maxItems as enforced.
+        lines = serializers.ListField(
+            child=UsageLineInputSerializer(),
+            allow_empty=False,
+            min_length=1,
+            max_length=MAX_USAGE_BATCH_LINES,
+        )
 
     @extend_schema(
         operation_id="usage_report_batch",
@@ -492,6 +502,10 @@ class SettlementListApi(PartnerApiMixin, generics.ListAPIView):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return PartnerSettlement.objects.none()
+        if self.request.query_params.get("period") == "":  # DRF reads an empty optional field as absent
+            raise InvalidInput(
+                "The period filter is empty.", fields={"period": ["This filter needs a value."]}
+            )
         filters = self.FilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         return settlement_for_partner(**self.scope, period=filters.validated_data.get("period"))

@@ -20,9 +20,22 @@ class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
         return super().filter(qs, value)
 
 
-class ClipFilter(django_filters.FilterSet):
+class NoEmptyFilterSet(django_filters.FilterSet):
+    """A filter given with no value (`?status=`) is a mistake, answered 400, not silently ignored."""
+
+    def is_valid(self) -> bool:
+        empty = sorted(name for name in self.filters if name in self.data and self.data.get(name) == "")
+        if empty:
+            raise InvalidInput(
+                f"Empty filter values: {', '.join(empty)}. Leave a filter out to not filter.",
+                fields={name: ["This filter needs a value."] for name in empty},
+            )
+        return super().is_valid()
+
+
+class ClipFilter(NoEmptyFilterSet):
     status = django_filters.ChoiceFilter(choices=ClipStatus.choices)
-    external_id = django_filters.CharFilter(max_length=200)
+    external_id = django_filters.CharFilter(min_length=1, max_length=200)
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 

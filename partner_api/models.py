@@ -8,6 +8,7 @@ Invariants:
   a second request with the same key and another body is a conflict, never a second write.
 - A `WebhookDelivery` is claimed before each attempt (`attempts` incremented, `next_attempt_at` moved
   forward as a lease), so a task run twice never sends one attempt twice at the same moment.
+- A `WebhookEndpoint`'s signing secret is only ever stored encrypted (`secret_encrypted`).
 """
 
 import hashlib
@@ -18,6 +19,7 @@ from django.db import models
 from django.utils import timezone
 
 from catalog.models import Label, Partner
+from config.encryption import secret_decrypt, secret_encrypt
 
 KEY_TOKEN_PREFIX = "stm_"  # noqa: S105 (a public marker, not a secret)
 
@@ -146,7 +148,9 @@ class WebhookEndpoint(models.Model):
     label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="webhook_endpoints")
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="webhook_endpoints")
     url = models.URLField(max_length=500)
-    secret = models.CharField(max_length=100)  # HMAC key; must be readable to sign, so not hashed
+    # The signing key must be readable to sign, so it cannot be hashed: it is encrypted instead, with
+    # FIELD_ENCRYPTION_KEYS (config.encryption). Read and write it through `secret`.
+    secret_encrypted = models.TextField()
     event_types = models.JSONField(default=list)
     description = models.CharField(max_length=200, blank=True)
     is_active = models.BooleanField(default=True)
@@ -161,6 +165,14 @@ class WebhookEndpoint(models.Model):
 
     def wants(self, event_type: str) -> bool:
         return self.is_active and event_type in self.event_types
+
+    @property
+    def secret(self) -> str:
+        return secret_decrypt(self.secret_encrypted)
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_encrypted = secret_encrypt(value)
 
 
 class DeliveryStatus(models.TextChoices):

@@ -13,6 +13,12 @@ class CreatedCursorPagination(CursorPagination):
     max_page_size = 200
 
     def paginate_queryset(self, queryset, request, view=None):
+        if request.query_params.get(self.cursor_query_param) == "":
+            raise InvalidInput(
+                "The cursor is empty; leave it out for the first page.",
+                fields={"cursor": ["Invalid cursor."]},
+                code="invalid_cursor",
+            )
         try:
             return super().paginate_queryset(queryset, request, view)
         except NotFound:
@@ -22,8 +28,20 @@ class CreatedCursorPagination(CursorPagination):
 
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
-        if raw is not None and not (raw.isdigit() and int(raw) > 0):
+        if raw is not None and not (raw.isdigit() and 0 < int(raw) <= self.max_page_size):
             raise InvalidInput(
-                "limit must be a positive integer.", fields={"limit": [raw]}, code="invalid_limit"
+                f"limit must be a whole number from 1 to {self.max_page_size}.",
+                fields={"limit": [raw[:50]]},
+                code="invalid_limit",
             )
         return super().get_page_size(request)
+
+    def get_schema_operation_parameters(self, view):
+        """The schema says what get_page_size enforces: 1 <= limit <= max_page_size."""
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size, default=self.page_size)
+            elif parameter["name"] == self.cursor_query_param:
+                parameter["schema"]["minLength"] = 1
+        return parameters

@@ -1,17 +1,20 @@
-import json
-
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
+from config.input_checks import UntrustedInputError, json_value_check
+
 
 class StrictJSONParser(JSONParser):
-    """JSON without lone UTF-16 surrogates ("\\ud800"): json accepts them, but they are not text and
-    PostgreSQL refuses to store them, which would turn a bad request into a server error."""
+    """JSON that can be stored: no NUL, no lone UTF-16 surrogates, no runaway nesting
+    (config.input_checks). json accepts all three, and each would otherwise surface as a server error
+    (PostgreSQL refusing the text, the renderer failing to encode it, or RecursionError)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        data = super().parse(stream, media_type, parser_context)
         try:
-            json.dumps(data, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise ParseError("JSON parse error - the body contains an unpaired surrogate (\\ud800-\\udfff).")
-        return data
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - the body is nested too deeply.")
+        try:
+            return json_value_check(data)
+        except UntrustedInputError as exc:
+            raise ParseError(f"JSON parse error - {exc}")

@@ -59,7 +59,7 @@ _clip_by_id = CompiledLookup(
 
 def clip_get(*, partner: Partner, label: Label, clip_id: int) -> Clip:
     clip = _clip_by_id.get(partner_id=partner.pk, label_id=label.pk, clip_id=_id_or_404(clip_id, "clip"))
-    if clip is None:
+    if not isinstance(clip, Clip):
         raise NotFound(f"No clip {clip_id}.")
     return clip
 

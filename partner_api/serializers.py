@@ -229,7 +229,7 @@ def _no_nul(value: str) -> str:
 
 
 class UsageHeaderSerializer(serializers.Serializer):
-    currency = serializers.CharField(min_length=3, max_length=3, help_text="ISO 4217, e.g. EUR.")
+    currency = serializers.RegexField(r"^[A-Z]{3}$", help_text="ISO 4217, e.g. EUR.")
     period_start = serializers.DateField()
     period_end = serializers.DateField()
 

@@ -1,6 +1,5 @@
 """Exports: statement CSV and PDF (reportlab), partner settlement CSV, payout batch CSV for the bank."""
 
-import csv
 import io
 from decimal import Decimal
 
@@ -10,6 +9,7 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from config.csv_export import csv_rows
 from ledger.money import money_quantize
 from royalties.models import PartnerSettlement, PayoutBatch, Statement, StatementLine
 
@@ -17,10 +17,7 @@ LINE_PLACES = Decimal("0.000001")  # exact amounts are shown to six places; tota
 
 
 def _csv(rows: list[list]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return csv_rows(rows)  # formula-leading cells defused (config/csv_export.py)
 
 
 def _lines(statement: Statement):

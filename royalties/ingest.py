@@ -1,7 +1,7 @@
 """Usage ingestion: the validating batch service and the PostgreSQL COPY bulk path."""
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -143,13 +143,21 @@ def _same_content(line: UsageLineInput, clip_id: int, row: dict) -> bool:
 
 @transaction.atomic
 def usage_ingest(
-    *, partner: Partner, lines: list[UsageLineInput], label: Label | None = None
+    *,
+    partner: Partner,
+    lines: list[UsageLineInput],
+    label: Label | None = None,
+    clip_labels: Mapping[int, int] | None = None,
 ) -> UsageIngestResult:
     """Validate and store a partner's usage lines. Every line gets an outcome; rejected lines write nothing.
 
     A line id the partner already reported (or repeats within the batch) with the same content is a
-    duplicate and is counted once; with different content it is rejected (`line_id_reused`). With
-    `label`, only that label's clips are found (others are `clip_unknown`).
+    duplicate and is counted once, whatever its period's state now: a partner re-sending accepted lines
+    after a close must not be told to report them again as adjustments. With different content it is
+    rejected (`line_id_reused`). With `label`, only that label's clips are found (others are
+    `clip_unknown`). `clip_labels` ({clip id: label id}), from a caller that has already resolved the
+    lines' clips (partner_api, within the key's label), saves resolving them twice; its lines name clips
+    by our id.
     """
     today = timezone.now().date()
     reasons: dict[int, list[str]] = {i: _shape_problems(line, today) for i, line in enumerate(lines)}
@@ -163,8 +171,12 @@ def usage_ingest(
     partner_clips = Clip.objects.filter(partner=partner)
     if label is not None:
         partner_clips = partner_clips.filter(label=label)
-    for chunk in _chunks(ids):
-        clip_label.update(partner_clips.filter(id__in=chunk).values_list("id", "label_id"))
+    if clip_labels is not None:
+        clip_label.update((clip_id, clip_labels[clip_id]) for clip_id in ids if clip_id in clip_labels)
+        externals = []
+    else:
+        for chunk in _chunks(ids):
+            clip_label.update(partner_clips.filter(id__in=chunk).values_list("id", "label_id"))
     for chunk in _chunks(externals):
         for clip_id, external_id, label_id in partner_clips.filter(external_id__in=chunk).values_list(
             "id", "external_id", "label_id"
@@ -189,17 +201,11 @@ def usage_ingest(
         elif R_CLIP not in reasons[i]:
             reasons[i].append(R_CLIP)
 
-    months = {
-        (clip_label[resolved[i]], month_of(line.usage_date)) for i, line in enumerate(lines) if not reasons[i]
-    }
-    statuses = periods_lock_for_ingest(months)
-    for i, line in enumerate(lines):
-        if not reasons[i] and statuses.get((clip_label[resolved[i]], month_of(line.usage_date))) != "open":
-            reasons[i].append(R_PERIOD)
-
-    valid = [i for i in range(len(lines)) if not reasons[i]]
+    # Line ids already stored are looked up before the period check: a replay is a duplicate even
+    # when its month has closed since.
     existing: dict[str, dict] = {}
-    for chunk in _chunks(sorted({lines[i].partner_line_id for i in valid})):
+    well_formed = [i for i in range(len(lines)) if not reasons[i]]
+    for chunk in _chunks(sorted({lines[i].partner_line_id for i in well_formed})):
         for row in UsageLine.objects.filter(partner=partner, partner_line_id__in=chunk).values(
             "partner_line_id",
             "clip_id",
@@ -212,6 +218,20 @@ def usage_ingest(
         ):
             existing[row["partner_line_id"]] = row
 
+    months = {
+        (clip_label[resolved[i]], month_of(lines[i].usage_date))
+        for i in well_formed
+        if lines[i].partner_line_id not in existing
+    }
+    statuses = periods_lock_for_ingest(months)
+    for i in well_formed:
+        line = lines[i]
+        if line.partner_line_id in existing:
+            continue
+        if statuses.get((clip_label[resolved[i]], month_of(line.usage_date))) != "open":
+            reasons[i].append(R_PERIOD)
+
+    valid = [i for i in range(len(lines)) if not reasons[i]]
     status: dict[int, str] = {}
     first_in_batch: dict[str, int] = {}
     to_insert: list[UsageLine] = []
@@ -480,11 +500,14 @@ def usage_ingest_staged(
         statuses = periods_lock_for_ingest(pairs)
         closed = [(label_id, month) for (label_id, month), status in statuses.items() if status != "open"]
         if closed:
+            # A line id already stored stays a duplicate after its month closed (usage_ingest says why).
             cursor.execute(
                 "UPDATE royalties_usage_checked SET reason = 'period_closed' WHERE reason IS NULL "
                 "AND (label_id, date_trunc('month', usage_date)::date) IN "
-                "(SELECT * FROM unnest(%s::bigint[], %s::date[]))",
-                [[c[0] for c in closed], [c[1] for c in closed]],
+                "(SELECT * FROM unnest(%s::bigint[], %s::date[])) "
+                "AND NOT EXISTS (SELECT 1 FROM royalties_usageline u WHERE u.partner_id = %s "
+                "AND u.partner_line_id = royalties_usage_checked.partner_line_id)",
+                [[c[0] for c in closed], [c[1] for c in closed], partner.pk],
             )
         # ON CONFLICT DO NOTHING also skips a line id repeated within the batch (after its first row).
         cursor.execute(_INSERT_SQL, params)

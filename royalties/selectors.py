@@ -1,6 +1,8 @@
 """Functions that read royalties state (statements, settlements, periods)."""
 
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 from django.db.models import Count, F, QuerySet, Sum
 
@@ -39,7 +41,7 @@ def statement_lines(*, statement: Statement) -> QuerySet[StatementLine]:
     return statement.lines.select_related("partner", "recording", "clip").order_by("kind", "id")
 
 
-def recording_earnings(*, recording: Recording) -> list[dict]:
+def recording_earnings(*, recording: Recording) -> list[Mapping[str, Any]]:
     """What a recording earned per closed period and currency (attributed, pro-rata and adjustments)."""
     return list(
         StatementLine.objects.filter(recording=recording, kind__in=["earning", "pro_rata", "adjustment"])

@@ -58,8 +58,9 @@ def test_json_log_lines_carry_ids():
     }
 
 
-def test_metrics_endpoint(client):
-    response = client.get("/metrics")
+def test_metrics_endpoint(client, settings):
+    settings.METRICS_TOKEN = "scrape"
+    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape")
     assert response.status_code == 200
     assert b"django_http_requests" in response.content
 

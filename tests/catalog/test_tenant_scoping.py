@@ -76,15 +76,3 @@ def test_admin_is_scoped_to_own_labels(client, world):
 def test_queryset_scoping_helper(world):
     assert list(Recording.objects.for_user(world["alice"])) == [world["rec_a"]]
     assert list(Recording.objects.for_user(world["bob"])) == [world["rec_b"]]
-
-
-def test_sign_in_is_throttled_after_repeated_failures(client, world):
-    url = reverse("login")
-    for _ in range(5):
-        assert client.post(url, {"username": "alice", "password": "wrong"}).status_code == 200
-    locked = client.post(url, {"username": "alice", "password": "secret-pass-123"})
-    assert locked.status_code == 429 and "locked" in locked.content.decode()
-    assert "_auth_user_id" not in client.session
-    # Another user from another address is not affected.
-    ok = client.post(url, {"username": "bob", "password": "secret-pass-123"}, REMOTE_ADDR="10.0.0.9")
-    assert ok.status_code == 302

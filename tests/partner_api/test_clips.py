@@ -181,3 +181,85 @@ def test_idempotency_records_are_pruned_after_a_week(world, audio):
     submit(world.a1.client(), audio, idempotency_key="old")
     assert idempotency_records_prune() == 0
     assert idempotency_records_prune(now=timezone.now() + timedelta(days=8)) == 1
+
+
+def polyglot_wav(audio: bytes) -> bytes:
+    """A valid WAV whose extra chunk is an HTML page with a script: audio to a decoder, a page to a
+    browser that sniffs or trusts an .html name."""
+    html = b"<html><body><script>document.title='pwned';alert(document.cookie)</script></body></html>"
+    chunk = b"html" + len(html).to_bytes(4, "little") + html + (b"\0" if len(html) % 2 else b"")
+    body = audio[12:] + chunk
+    return b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WAVE" + body
+
+
+def test_a_polyglot_named_html_is_stored_by_content_and_served_as_audio(world, audio, client):
+    """Issue 13: the uploader's name (x.html) used to become the stored name, and the audio view then
+    answered text/html. Stored names are `<sha256>.<sniffed format>`; the view answers the sniffed
+    audio type with nosniff."""
+    import hashlib
+
+    from catalog.models import Membership, Role
+    from tests.factories import UserFactory
+
+    data = polyglot_wav(audio)
+    upload = SimpleUploadedFile("x.html", data, content_type="text/html")
+    response = world.a1.client().post(CLIPS, {"external_id": "poly", "audio": upload}, format="multipart")
+    assert response.status_code == 202, response.json()
+    clip = Clip.objects.get(pk=response.json()["id"])
+    assert clip.audio.name.rsplit("/", 1)[1] == f"{hashlib.sha256(data).hexdigest()}.wav"
+
+    admin = UserFactory(username="ada")
+    Membership.objects.create(user=admin, label=world.a1.label, role=Role.ADMIN)
+    client.force_login(admin)
+    served = client.get(f"/clips/{clip.pk}/audio.bin")
+    assert served.status_code == 200
+    assert served["Content-Type"] == "audio/wav"
+    assert served["X-Content-Type-Options"] == "nosniff"
+    assert served["Content-Disposition"].startswith("inline") and ".html" not in served["Content-Disposition"]
+    assert b"".join(served.streaming_content) == data
+
+
+def test_the_same_bytes_from_two_partners_are_one_stored_file(world, audio):
+    first = submit(world.a1.client(), audio, external_id="one").json()
+    second = submit(world.a2.client(), audio, external_id="two").json()
+    one, two = Clip.objects.get(pk=first["id"]), Clip.objects.get(pk=second["id"])
+    assert one.audio.name == two.audio.name and one.audio.storage.exists(one.audio.name)
+
+
+def test_the_upload_is_hashed_once_and_the_external_id_looked_up_once(world, audio, monkeypatch):
+    import hashlib as real_hashlib
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from fingerprinting import services as fingerprinting_services
+    from partner_api import apis
+
+    digests_of_audio = []
+
+    class Counting:
+        def __init__(self, data=b""):
+            self._hash, self._size = real_hashlib.sha256(data), len(data)
+
+        def update(self, data):
+            self._hash.update(data)
+            self._size += len(data)
+
+        def hexdigest(self):
+            if self._size == len(audio):
+                digests_of_audio.append(self._size)
+            return self._hash.hexdigest()
+
+        def digest(self):
+            return self._hash.digest()
+
+    counting = type("H", (), {"sha256": staticmethod(Counting)})
+    monkeypatch.setattr(apis, "hashlib", counting)
+    monkeypatch.setattr(fingerprinting_services, "hashlib", counting)
+    with CaptureQueriesContext(connection) as queries:
+        assert submit(world.a1.client(), audio).status_code == 202
+    assert len(digests_of_audio) == 1
+    lookups = [
+        q["sql"] for q in queries if "external_id" in q["sql"] and q["sql"].lstrip().startswith("SELECT")
+    ]
+    assert len(lookups) == 1, lookups

@@ -1,5 +1,7 @@
 """Schemathesis against the live schema: generated requests (valid and invalid) for every operation,
-sent to a live server; no 5xx, and every answer matches the schema (status, content type, body).
+sent to a live server, judged by schemathesis' checks (its default set: no 5xx; status codes, content
+types, headers and bodies as documented; invalid data refused; authentication required where declared;
+...), all but the one EXCLUDED_CHECKS explains.
 
 Bounded (a few examples per operation and mode) so it stays well under a minute.
 """
@@ -13,24 +15,17 @@ from hypothesis import strategies as st
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis import GenerationMode  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.checks import positive_data_acceptance  # noqa: E402
 
 from partner_api.models import WebhookEndpoint  # noqa: E402
+from partner_api.services import webhook_secret_generate  # noqa: E402
 from tests.partner_api.conftest import make_attribution, make_clip  # noqa: E402
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-]
+# Every check but one. `positive_data_acceptance` (a schema-valid request must not be a 4xx) cannot hold
+# for what an OpenAPI schema cannot say: an uploaded clip or report is judged by its content (random
+# bytes are 415/422 by design), a usage period must lie between 2000 and today, and a cursor is only
+# valid if we issued it. Its counterpart, `negative_data_rejection`, runs.
+EXCLUDED_CHECKS = [positive_data_acceptance]
 EXAMPLES_PER_OPERATION = int(os.environ.get("STEMMA_FUZZ_EXAMPLES", "12"))  # raise it for a deeper run
 
 
@@ -47,7 +42,7 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(world, live_se
         partner=world.a1.partner,
         label=world.a1.label,
         url="https://example.com/h",
-        secret="s",
+        secret=webhook_secret_generate(),
         event_types=[],
     )
     known_ids = {"clip_id": clip.pk, "endpoint_id": endpoint.pk, "report_id": 1}
@@ -75,6 +70,11 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(world, live_se
             suppress_health_check=list(HealthCheck),
         )
         def run(case):
-            case.call_and_validate(base_url=live_server.url, headers=auth, checks=CHECKS)
+            # A cursor is opaque: only the ones we hand out in `next` links are valid, so a generated one
+            # is always refused (400 invalid_cursor, tested in test_clips). Leave the empty one, which
+            # the schema itself rules out.
+            if case.query and case.query.get("cursor"):
+                del case.query["cursor"]
+            case.call_and_validate(base_url=live_server.url, headers=auth, excluded_checks=EXCLUDED_CHECKS)
 
         run()

@@ -125,7 +125,7 @@ def snapshot():
         (json.dumps(batch(line(1), start="2026-02-30")).encode(), 400, "invalid", "period_start"),
         (json.dumps(batch(line(1, usage_date="20261-01-01"))).encode(), 400, "invalid", "lines"),
         (json.dumps(batch(line(1, territory="Germany"))).encode(), 400, "invalid", "lines"),
-        (json.dumps(batch(line(1, line_id="\x00"))).encode(), 400, "invalid", "lines"),
+        (json.dumps(batch(line(1, line_id="\x00"))).encode(), 400, "parse_error", None),
         (json.dumps(batch()).encode(), 400, "invalid", "lines"),
         (json.dumps(["not", "an", "object"]).encode(), 400, "invalid", None),
         (json.dumps(batch(line(1, line_id="\ud800"))).encode(), 400, "parse_error", None),
@@ -308,11 +308,11 @@ def test_oversized_csv_is_413(world, clip, settings):
 
 
 def test_report_processed_webhook(world, clip, django_capture_on_commit_callbacks, monkeypatch):
-    from partner_api import services
+    from partner_api.services import webhooks
 
     sent = []
     monkeypatch.setattr(
-        services, "_delivery_send", lambda delivery: (sent.append(delivery.payload), (200, ""))[1]
+        webhooks, "_delivery_send", lambda delivery: (sent.append(delivery.payload), (200, ""))[1]
     )
     world.a1.client().post(
         "/api/v1/webhooks",
@@ -347,7 +347,7 @@ def test_a_file_unreadable_at_processing_fails_whole(world, clip, monkeypatch):
         yield 3, {"line_id": "L-1", "external_id": "gen-1", "usage_count": "1", "net_revenue": "1"}
         raise UsageReportInvalid("The file is not valid CSV near line 4.")
 
-    monkeypatch.setattr(services, "usage_csv_lines", broken)
+    monkeypatch.setattr(services.usage, "usage_csv_lines", broken)
     services.usage_report_process(report=UsageReport.objects.get(pk=report_id))
     report = world.a1.client().get(f"{REPORTS}/{report_id}").json()
     assert report["status"] == "failed"
@@ -356,3 +356,52 @@ def test_a_file_unreadable_at_processing_fails_whole(world, clip, monkeypatch):
         "message": "The file is not valid CSV near line 4.",
     }
     assert UsageLine.objects.count() == 0
+
+
+def _close(label, month=START):
+    from royalties.models import PeriodStatus
+
+    Period.objects.update_or_create(label=label, month=month, defaults={"status": PeriodStatus.CLOSED})
+
+
+def test_lines_accepted_before_a_close_are_duplicates_after_it(world, clip):
+    """Issue 13: re-sending accepted lines after the month closed must not say 'report an adjustment'
+    (the partner would then pay twice); a new line in the closed month is still refused."""
+    client = world.a1.client()
+    assert client.post(USAGE, batch(line(1), line(2)), format="json").json()["accepted"] == 2
+    _close(world.a1.label)
+    again = client.post(USAGE, batch(line(1), line(2), line(3)), format="json").json()
+    assert again["accepted"] == 0 and again["duplicates"] == 2
+    assert [(r["line_id"], r["code"]) for r in again["rejected"]] == [("L-3", "period_closed")]
+    changed = client.post(USAGE, batch(line(1, usage_count=11)), format="json").json()
+    assert [r["code"] for r in changed["rejected"]] == ["line_id_reused"]
+    assert UsageLine.objects.count() == 2
+
+
+def test_report_lines_accepted_before_a_close_are_duplicates_after_it(
+    world, clip, django_capture_on_commit_callbacks
+):
+    body = "line_id,external_id,usage_count,net_revenue\nL-1,gen-1,5,1.00\nL-2,gen-1,6,2.00\n"
+    client = world.a1.client()
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(client, "HEAD,R-1,2026-10-01,2026-10-31,EUR\n" + body)
+    _close(world.a1.label)
+    with django_capture_on_commit_callbacks(execute=True):
+        report_id = upload(client, "HEAD,R-2,2026-10-01,2026-10-31,EUR\n" + body).json()["id"]
+    report = client.get(f"{REPORTS}/{report_id}").json()
+    assert (report["accepted_count"], report["duplicate_count"], report["rejected_count"]) == (0, 2, 0)
+
+
+def test_usage_report_create_is_one_transaction(world, clip, monkeypatch):
+    """Issue 13: `@transaction.atomic` sat on the UsageReportUpload dataclass, not on the service, so a
+    failure after the report row was saved left the row behind. Nothing may stay written now."""
+    from partner_api.services import usage
+
+    def broker_down(*args, **kwargs):
+        raise RuntimeError("queueing failed")
+
+    monkeypatch.setattr(usage, "enqueue_on_commit", broker_down)
+    upload_file = SimpleUploadedFile("r.csv", GOOD_CSV.encode(), content_type="text/csv")
+    with pytest.raises(RuntimeError):
+        usage.usage_report_create(partner=world.a1.partner, label=world.a1.label, upload=upload_file)
+    assert UsageReport.objects.count() == 0

@@ -6,7 +6,6 @@ line. By default any problem means nothing is written (exit 1); with --skip-inva
 without a problem are imported. docs/ddex.md has the mapping.
 """
 
-import csv
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -15,6 +14,7 @@ from tqdm import tqdm
 from catalog.ddex.batch import BatchInvalid, batch_messages
 from catalog.ddex.ingest import ddex_import
 from catalog.models import Label
+from config.csv_export import csv_dicts
 
 
 class Command(BaseCommand):
@@ -55,12 +55,14 @@ class Command(BaseCommand):
         for problem in report.problems:
             self.stderr.write(str(problem))
         if errors and report.problems:
-            with errors.open("w", newline="", encoding="utf-8") as handle:
-                writer = csv.DictWriter(
-                    handle, fieldnames=["file", "message_id", "xpath", "line", "isrc", "reason"]
-                )
-                writer.writeheader()
-                writer.writerows(p.as_dict() for p in report.problems)
+            # Formula-leading cells defused (config/csv_export.py): the file is opened in spreadsheets.
+            errors.write_text(
+                csv_dicts(
+                    (p.as_dict() for p in report.problems),
+                    fieldnames=["file", "message_id", "xpath", "line", "isrc", "reason"],
+                ),
+                encoding="utf-8",
+            )
             self.stderr.write(f"{len(report.problems)} problem(s) written to {errors}")
         if report.problems and not skip_invalid:
             raise CommandError(

@@ -5,12 +5,12 @@ is listed with its record number and reason; a file that is wrong as a whole wri
 The same file again adds nothing; another file under a used MessageId is refused (exit 1).
 """
 
-import csv
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Label, Partner
+from config.csv_export import csv_dicts
 from config.errors import StemmaError
 from royalties.dsr import dsr_ingest
 
@@ -51,10 +51,11 @@ class Command(BaseCommand):
         if result.rejected > SHOWN_REJECTIONS:
             self.stderr.write(f"... {result.rejected - SHOWN_REJECTIONS} more rejected record(s)")
         if rejects and result.rejections:
-            with rejects.open("w", newline="", encoding="utf-8") as handle:
-                writer = csv.DictWriter(handle, fieldnames=["record", "line_id", "code", "reason"])
-                writer.writeheader()
-                writer.writerows(result.rejections)
+            # Formula-leading cells defused (config/csv_export.py): line ids are the partner's text.
+            rejects.write_text(
+                csv_dicts(result.rejections, fieldnames=["record", "line_id", "code", "reason"]),
+                encoding="utf-8",
+            )
             self.stderr.write(f"{len(result.rejections)} rejection(s) written to {rejects}")
         header = result.header
         prefix = "replay of an ingested message, nothing added; " if result.replayed else ""

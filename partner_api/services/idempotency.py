@@ -10,15 +10,18 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from catalog.models import Label, Partner
 from partner_api.errors import IdempotencyConflict, IdempotencyKeyInvalid
 from partner_api.models import IdempotencyRecord
 
 MAX_KEY_LENGTH = 255
+IDEMPOTENCY_KEY_DAYS = 7  # how long a key is honoured (docs/api.md)
 
 
 @dataclass(frozen=True)
@@ -86,3 +89,10 @@ def idempotent_answer(
     record.response_body = body
     record.save(update_fields=["response_status", "response_body"])
     return Answer(status, body)
+
+
+@transaction.atomic
+def idempotency_records_prune(*, now: datetime | None = None) -> int:
+    cutoff = (now or timezone.now()) - timedelta(days=IDEMPOTENCY_KEY_DAYS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
