@@ -167,7 +167,10 @@ def _index_finish(index: engine.CatalogIndex, previous: engine.CatalogIndex | No
     if reusable:
         before = previous.calibration.get("catalog_size", previous.n_recordings)
         if abs(index.n_recordings - before) <= CALIBRATION_REUSE_CHANGE * max(before, 1):
-            return {"near_duplicates": groups, "calibration": {**previous.calibration, "reused_from": previous.version}}
+            return {
+                "near_duplicates": groups,
+                "calibration": {**previous.calibration, "reused_from": previous.version},
+            }
     ids = [row["id"] for row in index.recordings]
     paths = {r.pk: r.audio.path for r in Recording.objects.filter(pk__in=ids).only("pk", "audio")}
 
@@ -185,7 +188,12 @@ def _index_finish(index: engine.CatalogIndex, previous: engine.CatalogIndex | No
     style = style_lane.calibrate_z(index, ENGINE_CONFIG.style)
     return {
         "near_duplicates": groups,
-        "calibration": {**lanes, "style": style, "catalog_size": index.n_recordings, "z_threshold": style["z_threshold"]},
+        "calibration": {
+            **lanes,
+            "style": style,
+            "catalog_size": index.n_recordings,
+            "z_threshold": style["z_threshold"],
+        },
     }
 
 

@@ -86,6 +86,9 @@ class SpectralConfig:
         "... if their melodic alignment reaches this window z (a plausible transformed copy)",
         "real-tuning",
     )
+    grid_top_min_style_z: float = knob(
+        0.5, "... or this, for the best-aligned recording (quarter-tone shifts smear chroma)", "synth"
+    )
     grid_semitone_reach: float = knob(1.0, "grid points within this of the alignment's transposition")
     grid_tempo_reach: float = knob(0.06, "... and within this of its tempo (the alignment's 0.03 steps, x2)")
 

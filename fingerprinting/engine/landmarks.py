@@ -29,6 +29,7 @@ LANE = "landmark"
 # A prefilter, not the evidence threshold: alignments scoring below this (-log10 p) are not turned
 # into runs at all, so the calibration and the evidence see only alignments worth a look.
 MIN_SCORE = 3.0
+MIN_LOG10_P = -300.0  # the smallest chance a score expresses (a finite number, storable as JSON)
 
 
 def pair_hashes(t: np.ndarray, f: np.ndarray, config: LandmarkConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -168,7 +169,8 @@ def _alignment_scores(votes: Votes, candidates: list[tuple[int, int, int]]) -> l
         i = where[rec]
         span = max(int(spread[i]), 3 * 40)  # at least 3 x the pair span: short clips spread little
         expected = 3.0 * float(total[i]) / span  # a pooled offset collects three offsets' votes
-        tail = float(poisson.logsf(pooled - 1, expected)) / np.log(10)
+        # logsf underflows to -inf for a clean copy's hundreds of votes; 1e-300 is certain enough.
+        tail = max(float(poisson.logsf(pooled - 1, expected)) / np.log(10), MIN_LOG10_P)
         scores.append(-(tail + np.log10(span * n_recordings)))
     return scores
 

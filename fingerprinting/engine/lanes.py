@@ -147,8 +147,17 @@ class TransformGridLane:
             return {}
         best_z = style.z.max(axis=0) if style.z.size else np.zeros(len(style.candidates))
         declared = set(context.declared)
-        order = sorted(range(len(style.candidates)), key=lambda j: (-best_z[j], style.candidates[j]))
-        chosen = [j for j in order if best_z[j] >= cfg.grid_min_style_z][: cfg.grid_candidate_recordings]
+        order = sorted(
+            range(len(style.candidates)), key=lambda j: (-style.alignments[j].score, style.candidates[j])
+        )
+        # The best-aligned recording (whole-clip alignment score) needs less: an off-grid
+        # transposition (a quarter tone) smears the chroma the alignment works on, and lowers its window
+        # z, not its rank.
+        chosen = [
+            j
+            for rank, j in enumerate(order)
+            if best_z[j] >= (cfg.grid_top_min_style_z if rank == 0 else cfg.grid_min_style_z)
+        ][: cfg.grid_candidate_recordings]
         chosen += [j for j in order if style.candidates[j] in declared and j not in chosen]
         out: dict[Transform, set[int]] = {}
         for j in chosen:

@@ -75,6 +75,15 @@ class _Clock:
         }
 
 
+def _within(run: Run, duration: float) -> Run:
+    """The run cut at the clip's end (a landmark run reaches one pair span past its last anchor),
+    its recording end moved by as much."""
+    if run.clip_end <= duration:
+        return run
+    cut = run.clip_end - duration
+    return replace(run, clip_end=duration, rec_end=run.rec_end - cut * run.transform.tempo)
+
+
 def find_verbatim(
     context: LaneContext, lanes, calibration: Calibration, clock: _Clock, report: dict
 ) -> list[Run]:
@@ -84,9 +93,7 @@ def find_verbatim(
     duration = context.clip.duration
     for lane in lanes:
         scored = [
-            replace(run, clip_end=min(run.clip_end, duration)).with_false_alarm(
-                calibration.false_alarm(lane.name, run.score, duration)
-            )
+            _within(run, duration).with_false_alarm(calibration.false_alarm(lane.name, run.score, duration))
             for run in lane.find(context)
         ]
         kept = [run for run in scored if run.false_alarm <= bound]

@@ -58,7 +58,7 @@ class Run:
             "rec_start": round(self.rec_start, 2),
             "rec_end": round(self.rec_end, 2),
             **self.transform.as_dict(),
-            "score": round(self.score, 3),
+            "score": round(self.score, 3) if np.isfinite(self.score) else None,
             "false_alarm": float(f"{self.false_alarm:.3g}") if self.false_alarm is not None else None,
             **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.detail.items()},
         }
