@@ -158,6 +158,8 @@ class LandmarkIndex:
 def _alignment_scores(votes: Votes, candidates: list[tuple[int, int, int]]) -> list[float]:
     """-log10 of the chance that a recording's votes, spread over the offsets it was voted at, pile
     this many on one (pooled) offset by accident, times the offsets and recordings tried."""
+    if not candidates:
+        return []
     starts = np.r_[0, np.nonzero(np.diff(votes.recording))[0] + 1]
     recordings = votes.recording[starts]
     total = np.add.reduceat(votes.votes, starts)

@@ -147,3 +147,19 @@ def test_landmark_peaks_round_trip_and_explained_peaks_are_removed():
     rest_t, _rest_f, _rest_s = landmarks.without_explained(all_t, all_f, strength, [(rt, rf)])
     assert len(rest_t) < len(all_t) - len(rt) // 2
     assert np.all(f >= LOW_BIN)
+
+
+def test_landmark_match_with_no_votes_finds_nothing():
+    """A clip whose hashes all belong to excluded recordings (the second pass after every source was
+    found, or a leave-one-out query) has no votes at all: no run, no error."""
+    import numpy as np
+
+    from fingerprinting.engine import DEFAULT_CONFIG, landmarks
+
+    h = np.array([5, 9, 12], np.uint32)
+    t = np.array([0, 3, 7], np.int32)
+    index = landmarks.LandmarkIndex.build([(h, t)])
+    assert landmarks.match(index, (h, t), DEFAULT_CONFIG.landmark, exclude=frozenset({0})) == []
+    assert (
+        landmarks.match(index, (np.zeros(0, np.uint32), np.zeros(0, np.int32)), DEFAULT_CONFIG.landmark) == []
+    )
