@@ -93,6 +93,9 @@ class Attribution(models.Model):
     version = models.PositiveIntegerField()
     unattributed = models.DecimalField(max_digits=SHARE_PLACES + 1, decimal_places=SHARE_PLACES)
     review_state = models.CharField(max_length=20, choices=ReviewState.choices)
+    # Why the engine sent it to review, one entry per problem: {"code", "message", "isrc"?, "run"?}
+    # (fingerprinting.engine.acceptance); empty when auto-accepted or set by a person.
+    review_reasons = models.JSONField(default=list, blank=True)
     confidence = models.FloatField(default=0.0)
     engine_name = models.CharField(max_length=100)
     engine_version = models.CharField(max_length=50)
@@ -177,6 +180,8 @@ class IndexVersion(models.Model):
     embedder_version = models.CharField(max_length=100)
     engine_version = models.CharField(max_length=50)
     calibration = models.JSONField(default=dict)
+    # Groups of recordings holding the same audio (fingerprinting.engine.duplicates).
+    near_duplicates = models.JSONField(default=list, blank=True)
     is_current = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -22,6 +22,8 @@ from config.errors import InvalidInput
 from fingerprinting import engine, events
 from fingerprinting import index as catalog_index
 from fingerprinting.audio import load_for_analysis, probe_bytes
+from fingerprinting.engine import calibration, duplicates, pipeline
+from fingerprinting.engine import style as style_lane
 from fingerprinting.errors import AttributionInvalid, AudioRejected, AudioTooLarge, ClipExists, IndexNotReady
 from fingerprinting.models import (
     SHARE_PLACES,
@@ -33,9 +35,12 @@ from fingerprinting.models import (
     Lane,
     ReviewState,
 )
-from fingerprinting.shares import ONE, quantize
+from fingerprinting.engine.shares import ONE, quantize
 
 logger = logging.getLogger(__name__)
+
+# The engine's knobs (fingerprinting.engine.config), saved with every attribution.
+ENGINE_CONFIG = engine.DEFAULT_CONFIG
 
 
 def _read_upload(audio: File) -> bytes:
@@ -191,6 +196,10 @@ def clip_submit(
 
 MAX_ATTEMPTS = 3
 RECORDING_MAX_SECONDS = 3600.0
+# An index version reuses its parent's calibration while the catalog changed by less than this
+# fraction of recordings (each added recording would otherwise cost a full leave-one-out run);
+# false-alarm chances still scale with the catalog's size (engine.calibration).
+CALIBRATION_REUSE_CHANGE = 0.1
 
 
 # -- catalog indexing ----------------------------------------------------------------------------------
@@ -200,22 +209,68 @@ def _recording_samples(recording: Recording) -> np.ndarray:
     return load_for_analysis(recording.audio.path, min_seconds=1.0, max_seconds=RECORDING_MAX_SECONDS)
 
 
-def recording_analyse(*, recording: Recording) -> catalog_index.RecordingAnalysis:
-    """Fingerprint and embed one recording (cached on disk by audio hash and embedder version)."""
+def recording_analyse(*, recording: Recording) -> engine.RecordingAnalysis:
+    """Fingerprint and embed one recording (cached on disk by audio hash, embedder and index engine
+    version)."""
     embedder = catalog_index.get_embedder()
     sha = recording.audio_sha256 or hashlib.sha256(recording.audio.read()).hexdigest()
     path = catalog_index.analysis_path(recording.label_id, recording.pk, sha, embedder)
     if path.exists():
-        return catalog_index.RecordingAnalysis.load(path)
+        return catalog_index.analysis_load(path)
     samples = _recording_samples(recording)
     analysis = engine.analyse_recording(
-        samples, recording_id=recording.pk, isrc=recording.isrc, title=recording.title, embedder=embedder
+        samples,
+        recording_id=recording.pk,
+        isrc=recording.isrc,
+        title=recording.title,
+        embedder=embedder,
+        config=ENGINE_CONFIG,
     )
-    analysis.save(path)
+    catalog_index.analysis_save(path, analysis)
     return analysis
 
 
-def _row(recording: Recording, analysis: catalog_index.RecordingAnalysis) -> dict:
+def _index_finish(index: engine.CatalogIndex, previous: engine.CatalogIndex | None) -> dict:
+    """What a new index version needs the written index for: its near-duplicate groups, then the
+    false-alarm calibration of every lane (leave-one-out over the catalog's own audio), reused from
+    the previous version when the catalog changed by less than `CALIBRATION_REUSE_CHANGE`."""
+    groups = duplicates.near_duplicate_groups(index, ENGINE_CONFIG)
+    index.meta["near_duplicates"] = groups
+    reusable = previous is not None and previous.calibration.get("lanes")
+    if reusable:
+        before = previous.calibration.get("catalog_size", previous.n_recordings)
+        if abs(index.n_recordings - before) <= CALIBRATION_REUSE_CHANGE * max(before, 1):
+            return {
+                "near_duplicates": groups,
+                "calibration": {**previous.calibration, "reused_from": previous.version},
+            }
+    ids = [row["id"] for row in index.recordings]
+    paths = {r.pk: r.audio.path for r in Recording.objects.filter(pk__in=ids).only("pk", "audio")}
+
+    def audio(position: int) -> np.ndarray:
+        return load_for_analysis(
+            paths[index.recordings[position]["id"]], min_seconds=0.0, max_seconds=RECORDING_MAX_SECONDS
+        )
+
+    lanes = calibration.calibrate(
+        index,
+        config=ENGINE_CONFIG,
+        audio=audio,
+        lane_runs=lambda idx, samples, exclude: pipeline.lane_runs(idx, samples, exclude, ENGINE_CONFIG),
+    )
+    style = style_lane.calibrate_z(index, ENGINE_CONFIG.style)
+    return {
+        "near_duplicates": groups,
+        "calibration": {
+            **lanes,
+            "style": style,
+            "catalog_size": index.n_recordings,
+            "z_threshold": style["z_threshold"],
+        },
+    }
+
+
+def _row(recording: Recording, analysis: engine.RecordingAnalysis) -> dict:
     return {
         "id": recording.pk,
         "isrc": recording.isrc,
@@ -253,7 +308,7 @@ def catalog_index_update(
     analyses are cached, and nothing changes when there is nothing to do (returns None then).
     `rebuild=True` refits the standardizer and writes a version from all indexed recordings."""
     claimed = _claim_recordings(label, recordings)
-    analysed: list[tuple[Recording, catalog_index.RecordingAnalysis]] = []
+    analysed: list[tuple[Recording, engine.RecordingAnalysis]] = []
     for recording in claimed:
         try:
             analysed.append((recording, recording_analyse(recording=recording)))
@@ -272,7 +327,7 @@ def catalog_index_update(
     if not analysed and not removed_ids and not rebuild:
         return None
     with catalog_index.label_lock(label.pk):
-        previous = catalog_index.open_current(label.pk)
+        previous = catalog_index.open_current(label.pk, ENGINE_CONFIG)
         new_ids = {r.pk for r, _a in analysed}
         keep = (
             Recording.objects.filter(label=label, status=RecordingStatus.INDEXED)
@@ -284,16 +339,18 @@ def catalog_index_update(
             analysis = recording_analyse(recording=recording)
             entries.append((_row(recording, analysis), analysis))
         standardizer = None if (rebuild or previous is None) else previous.standardizer
+        if previous is not None and previous.meta.get("engine_version") != engine.INDEX_ENGINE_VERSION:
+            standardizer, previous = None, None  # an index of an older engine: rebuild from scratch
         version = catalog_index.write_version(
             label_id=label.pk,
             entries=entries,
             standardizer=standardizer,
             embedder=catalog_index.get_embedder(),
-            engine_version=engine.INDEX_ENGINE_VERSION,
-            calibrate=engine.calibrate,
+            config=ENGINE_CONFIG,
+            finish=lambda index: _index_finish(index, previous),
             previous=previous,
         )
-        loaded = catalog_index.open_current(label.pk)
+        loaded = catalog_index.open_current(label.pk, ENGINE_CONFIG)
         with transaction.atomic():
             IndexVersion.objects.filter(label=label, is_current=True).update(is_current=False)
             row, _created = IndexVersion.objects.update_or_create(
@@ -307,6 +364,7 @@ def catalog_index_update(
                     "embedder_version": loaded.meta["embedder_version"],
                     "engine_version": loaded.meta["engine_version"],
                     "calibration": loaded.meta["calibration"],
+                    "near_duplicates": loaded.meta["near_duplicates"],
                     "is_current": True,
                 },
             )
@@ -381,23 +439,11 @@ def audio_attribute(*, label: Label, path: Path | str, declared_references: Sequ
     samples = load_for_analysis(
         path, min_seconds=settings.CLIP_MIN_SECONDS, max_seconds=settings.CLIP_MAX_SECONDS
     )
-    index = catalog_index.open_current(label.pk)
+    index = catalog_index.open_current(label.pk, ENGINE_CONFIG)
     if index is None or index.n_recordings == 0:
         raise IndexNotReady(f"label {label.slug} has no catalog index yet; run index_catalog")
-    return engine.attribute_samples(index, samples, declared_isrcs=tuple(declared_references)), index
-
-
-def _review_state(result) -> str:
-    """Auto-accept only what a person would not want to look at: confident results whose shares all
-    rest on reused audio (or no shares at all). Style-only shares pay someone for a resemblance, and an
-    unsupported declared reference contradicts the partner: both go to review."""
-    unsupported = any(
-        d.get("in_catalog") and not d.get("supported") for d in result.evidence["declared_references"]
-    )
-    style_only = any(share.lane == "style" for share in result.shares)
-    if result.confidence >= engine.AUTO_ACCEPT_CONFIDENCE and not unsupported and not style_only:
-        return ReviewState.AUTO_ACCEPTED
-    return ReviewState.NEEDS_REVIEW
+    result = engine.attribute(index, samples, config=ENGINE_CONFIG, declared_isrcs=tuple(declared_references))
+    return result, index
 
 
 def _attribution_write(
@@ -406,6 +452,7 @@ def _attribution_write(
     lines: list[tuple[Recording, Decimal, str, dict]],
     remainder: Decimal,
     review_state: str,
+    review_reasons: list[dict] | None = None,
     confidence: float,
     engine_name: str,
     engine_version: str,
@@ -427,6 +474,7 @@ def _attribution_write(
         version=previous + 1,
         unattributed=remainder,
         review_state=review_state,
+        review_reasons=review_reasons or [],
         confidence=confidence,
         engine_name=engine_name,
         engine_version=engine_version,
@@ -449,7 +497,7 @@ def _attribution_write(
 
 
 def _engine_lines(label: Label, result, index) -> tuple[list[tuple[Recording, Decimal, str, dict]], Decimal]:
-    values, remainder = quantize([s.share for s in result.shares])
+    values, remainder = quantize([s.share for s in result.shares], places=SHARE_PLACES)
     ids = [index.recordings[s.position]["id"] for s in result.shares]
     recordings = Recording.objects.in_bulk(ids)
     lines = []
@@ -504,13 +552,14 @@ def clip_attribute(*, clip: Clip, reason: str = "", force: bool = False) -> Attr
             clip=locked,
             lines=lines,
             remainder=remainder,
-            review_state=_review_state(result),
+            review_state=result.review.state,
+            review_reasons=result.review.reasons,
             confidence=result.confidence,
             engine_name=engine.ENGINE_NAME,
             engine_version=engine.ENGINE_VERSION,
             embedder_version=index.meta["embedder_version"],
             index_version=index.version,
-            parameters={**engine.parameters(), "z_threshold": index.meta["calibration"].get("z_threshold")},
+            parameters=ENGINE_CONFIG.as_dict(),
             evidence=result.evidence,
             timings=result.timings,
             reason=reason,

@@ -14,6 +14,8 @@ left to the PROTECT foreign keys, because Django's test flush deletes rows.
 
 from django.db import migrations
 
+from fingerprinting.migrations import _immutable_triggers
+
 PG_FORWARD = """
 CREATE FUNCTION {s}.fingerprinting_attribution_immutable() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, {s} AS $$
@@ -51,22 +53,10 @@ DROP TRIGGER IF EXISTS fingerprinting_attribution_immutable ON {s}.fingerprintin
 DROP FUNCTION IF EXISTS {s}.fingerprinting_attribution_immutable();
 """
 
-SQLITE_TRIGGERS = {
-    "fingerprinting_attribution_no_update": "fingerprinting_attribution",
-    "fingerprinting_attributionshare_no_update": "fingerprinting_attributionshare",
-}
-
-
 def _schema(schema_editor) -> str:
     with schema_editor.connection.cursor() as cursor:
         cursor.execute("SELECT quote_ident(current_schema())")
         return cursor.fetchone()[0]
-
-
-def _sqlite_columns(schema_editor, table: str) -> list[str]:
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(f'PRAGMA table_info("{table}")')
-        return [row[1] for row in cursor.fetchall() if row[1] != "created_by_id"]
 
 
 def forward(apps, schema_editor):
@@ -75,13 +65,7 @@ def forward(apps, schema_editor):
         # params=None: the SQL holds literal % signs (RAISE formats) that must not be interpolated.
         schema_editor.execute(PG_FORWARD.format(s=_schema(schema_editor)), params=None)
     elif vendor == "sqlite":
-        for trigger, table in SQLITE_TRIGGERS.items():
-            columns = ", ".join(f'"{column}"' for column in _sqlite_columns(schema_editor, table))
-            schema_editor.execute(
-                f'CREATE TRIGGER "{trigger}" BEFORE UPDATE OF {columns} ON "{table}" BEGIN '
-                f"SELECT RAISE(ABORT, 'fingerprinting: {table} rows are immutable, UPDATE is not allowed'); END",
-                params=None,
-            )
+        _immutable_triggers.sqlite_create(schema_editor)
 
 
 def backward(apps, schema_editor):
@@ -89,8 +73,7 @@ def backward(apps, schema_editor):
     if vendor == "postgresql":
         schema_editor.execute(PG_BACKWARD.format(s=_schema(schema_editor)), params=None)
     elif vendor == "sqlite":
-        for trigger in SQLITE_TRIGGERS:
-            schema_editor.execute(f'DROP TRIGGER IF EXISTS "{trigger}"', params=None)
+        _immutable_triggers.sqlite_drop(schema_editor)
 
 
 class Migration(migrations.Migration):

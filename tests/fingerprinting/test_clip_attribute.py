@@ -143,24 +143,56 @@ def test_revision_is_a_new_version_and_moves_the_pointer(label, partner, catalog
         )
 
 
+class _Index:
+    recordings = [{"isrc": "QZTST0000001"}, {"isrc": "QZTST0000002"}]
+
+
+def _share(lane: str, false_alarm: float | None, position: int = 0):
+    from fingerprinting.engine.pipeline import ShareResult
+
+    runs = (
+        []
+        if false_alarm is None
+        else [{"method": "chromaprint", "clip_start": 0.0, "clip_end": 8.0, "false_alarm": false_alarm}]
+    )
+    return ShareResult(
+        position=position,
+        share=0.5,
+        lane=lane,
+        evidence={"verbatim": {"runs": runs}},
+        false_alarm=false_alarm,
+    )
+
+
 @pytest.mark.parametrize(
-    ("lanes", "confidence", "declared", "expected"),
+    ("shares", "confidence", "declared", "expected", "codes"),
     [
-        (["verbatim"], 0.95, [], ReviewState.AUTO_ACCEPTED),
-        ([], 0.99, [], ReviewState.AUTO_ACCEPTED),
-        (["verbatim", "style"], 0.95, [], ReviewState.NEEDS_REVIEW),
-        (["both"], 0.5, [], ReviewState.NEEDS_REVIEW),
-        (["verbatim"], 0.95, [{"in_catalog": True, "supported": False}], ReviewState.NEEDS_REVIEW),
+        ([("verbatim", 1e-9)], 0.95, [], ReviewState.AUTO_ACCEPTED, []),
+        ([], 0.99, [], ReviewState.AUTO_ACCEPTED, []),
+        ([("verbatim", 1e-9), ("style", None)], 0.95, [], ReviewState.NEEDS_REVIEW, ["style_only"]),
+        ([("both", 1e-9)], 0.5, [], ReviewState.NEEDS_REVIEW, ["low_confidence"]),
+        ([("verbatim", 3e-3)], 0.95, [], ReviewState.NEEDS_REVIEW, ["weak_evidence"]),
+        (
+            [("verbatim", 1e-9)],
+            0.95,
+            [{"isrc": "QZTST0000002", "in_catalog": True, "supported": False}],
+            ReviewState.NEEDS_REVIEW,
+            ["unsupported_reference"],
+        ),
     ],
 )
-def test_review_policy(lanes, confidence, declared, expected):
-    from types import SimpleNamespace
+def test_review_policy(shares, confidence, declared, expected, codes):
+    """Auto-accepted only when every share rests on reused audio whose strongest run is below the
+    false-alarm bound; each problem is a reason naming the share."""
+    from fingerprinting.engine import DEFAULT_CONFIG, acceptance
 
-    from fingerprinting.services import _review_state
-
-    result = SimpleNamespace(
+    review = acceptance.decide(
+        shares=[_share(lane, fa, position=i) for i, (lane, fa) in enumerate(shares)],
         confidence=confidence,
-        shares=[SimpleNamespace(lane=lane) for lane in lanes],
-        evidence={"declared_references": declared},
+        declared=declared,
+        index=_Index(),
+        config=DEFAULT_CONFIG,
     )
-    assert _review_state(result) == expected
+    assert review.state == expected
+    assert [reason["code"] for reason in review.reasons] == codes
+    assert all(reason["message"] for reason in review.reasons)

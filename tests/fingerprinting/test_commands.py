@@ -37,7 +37,9 @@ def test_index_attribute_and_demo_commands(label, partner, catalog, tmp_path):
     excerpt, unrelated, short = lines
     assert excerpt["recordings"][0]["isrc"] == catalog[1].isrc
     assert excerpt["recordings"][0]["lane"] in ("verbatim", "both")
-    assert set(excerpt["timings"]) >= {"verbatim", "embed", "style", "total"}
+    assert set(excerpt["timings"]) >= {"chromaprint", "landmark", "spectral", "style", "total"}
+    assert excerpt["review"]["state"] == "auto_accepted"
+    assert excerpt["recordings"][0]["false_alarm"] < 1e-4
     assert all(r["share"] < 0.05 for r in unrelated["recordings"])
     assert short["rejected"] == "too_short"
     assert not Clip.objects.exists()  # nothing stored without --save

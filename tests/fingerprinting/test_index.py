@@ -6,6 +6,7 @@ from catalog.models import RecordingStatus
 from catalog.services import recording_attach_audio
 from catalog.synth import write_wav
 from fingerprinting import index as catalog_index
+from fingerprinting.engine import catalog as engine_catalog
 from fingerprinting.models import IndexVersion
 from fingerprinting.services import (
     catalog_index_update,
@@ -50,7 +51,7 @@ def test_index_versions_are_swapped_atomically_and_kept(label, catalog, indexed,
     loaded = catalog_index.open_current(label.pk)
     assert loaded.version == third.version
     assert catalog[0].pk not in {r["id"] for r in loaded.recordings}
-    assert not any(int(i) >> catalog_index.SEGMENT_BITS == catalog[0].pk for i in loaded.seg_ids)
+    assert not any(int(i) >> engine_catalog.SEGMENT_BITS == catalog[0].pk for i in loaded.seg_ids)
     assert loaded.faiss_index.ntotal == loaded.meta["n_segments"]
 
     # Rolling back is one atomic pointer swap.
@@ -88,7 +89,7 @@ def test_rebuild_refits_and_reproduces_the_same_content_version(label, catalog, 
 def test_standardizer_round_trip_keeps_the_column_order():
     import numpy as np
 
-    from fingerprinting.embedder import Standardizer, get_embedder
+    from fingerprinting.engine.embedder import Standardizer, get_embedder
 
     embedder = get_embedder()
     raw = np.random.default_rng(0).normal(size=(20, embedder.dim)).astype(np.float32)
@@ -104,14 +105,14 @@ def test_ivf_index_above_the_threshold_supports_incremental_add_and_removal(
     label, catalog, tmp_path, monkeypatch
 ):
     from fingerprinting import engine
-    from fingerprinting.audio import ANALYSIS_SR, resample
+    from fingerprinting.engine.signal import ANALYSIS_SR, resample
 
-    monkeypatch.setattr(catalog_index, "IVF_THRESHOLD", 10)
+    monkeypatch.setattr(engine_catalog, "IVF_THRESHOLD", 10)
     first = catalog_index_update(label=label)
     assert first.kind == "ivf"
     loaded = catalog_index.open_current(label.pk)
     excerpt = resample(recording_audio(5)[3 * SR : 13 * SR], SR, ANALYSIS_SR)
-    result = engine.attribute_samples(loaded, excerpt)
+    result = engine.attribute(loaded, excerpt)
     assert loaded.recordings[result.shares[0].position]["id"] == catalog[5].pk
 
     extra = RecordingFactory(label=label, title="IVF addition")
@@ -124,23 +125,41 @@ def test_ivf_index_above_the_threshold_supports_incremental_add_and_removal(
     loaded = catalog_index.open_current(label.pk)
     assert loaded.version == third.version
     assert loaded.faiss_index.ntotal == loaded.meta["n_segments"]
-    removed = {int(i) for i in loaded.seg_ids if int(i) >> catalog_index.SEGMENT_BITS == catalog[1].pk}
+    removed = {int(i) for i in loaded.seg_ids if int(i) >> engine_catalog.SEGMENT_BITS == catalog[1].pk}
     assert not removed
 
 
 def test_landmark_peaks_round_trip_and_explained_peaks_are_removed():
     import numpy as np
 
-    from fingerprinting import landmarks
-    from fingerprinting.audio import ANALYSIS_SR, resample
+    from fingerprinting.engine import DEFAULT_CONFIG, landmarks
+    from fingerprinting.engine.signal import ANALYSIS_SR, LOW_BIN, log_spectrogram, resample, spectral_peaks
+    from fingerprinting.engine.signal import strongest_per_second
 
-    samples = resample(recording_audio(0)[: 10 * SR], SR, ANALYSIS_SR)
-    t, f = landmarks.peaks(samples)
-    h, anchors = landmarks.pair_hashes(t, f)
+    lm = DEFAULT_CONFIG.landmark
+    log = log_spectrogram(resample(recording_audio(0)[: 10 * SR], SR, ANALYSIS_SR))
+    all_t, all_f, strength = spectral_peaks(log, (lm.peak_frames, lm.peak_bins))
+    t, f = strongest_per_second(all_t, all_f, strength, lm.catalog_peaks_per_second)
+    h, anchors = landmarks.pair_hashes(t, f, lm)
     rt, rf = landmarks.peaks_of_hashes(h, anchors)
     peak_set = set(zip(t.tolist(), f.tolist(), strict=True))
     assert set(zip(rt.tolist(), rf.tolist(), strict=True)) <= peak_set
-    all_t, all_f, strength = landmarks.spectral_peaks(samples)
     rest_t, _rest_f, _rest_s = landmarks.without_explained(all_t, all_f, strength, [(rt, rf)])
     assert len(rest_t) < len(all_t) - len(rt) // 2
-    assert np.all(f >= landmarks.LOW_BIN)
+    assert np.all(f >= LOW_BIN)
+
+
+def test_landmark_match_with_no_votes_finds_nothing():
+    """A clip whose hashes all belong to excluded recordings (the second pass after every source was
+    found, or a leave-one-out query) has no votes at all: no run, no error."""
+    import numpy as np
+
+    from fingerprinting.engine import DEFAULT_CONFIG, landmarks
+
+    h = np.array([5, 9, 12], np.uint32)
+    t = np.array([0, 3, 7], np.int32)
+    index = landmarks.LandmarkIndex.build([(h, t)])
+    assert landmarks.match(index, (h, t), DEFAULT_CONFIG.landmark, exclude=frozenset({0})) == []
+    assert (
+        landmarks.match(index, (np.zeros(0, np.uint32), np.zeros(0, np.int32)), DEFAULT_CONFIG.landmark) == []
+    )

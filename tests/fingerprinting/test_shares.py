@@ -4,7 +4,23 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fingerprinting.shares import ONE, Span, combine, quantize, rank
+from fingerprinting.engine.shares import ONE, Span
+from fingerprinting.engine.shares import combine as _combine
+from fingerprinting.engine.shares import quantize as _quantize
+from fingerprinting.engine.shares import rank as _rank
+from fingerprinting.models import SHARE_PLACES
+
+
+def combine(**kwargs):
+    return _combine(**{"null_mass": 0.5, **kwargs})
+
+
+def quantize(values):
+    return _quantize(values, places=SHARE_PLACES)
+
+
+def rank(totals):
+    return _rank(totals, min_share=0.01, max_shares=10)
 
 
 def test_worked_example_two_recordings_one_after_the_other():

@@ -38,6 +38,7 @@ def result_line(path: Path, result, index) -> dict:
                 "title": recordings[s.position]["title"],
                 "share": round(s.share, 6),
                 "lane": s.lane,
+                "false_alarm": s.false_alarm,
                 "verbatim_runs": s.evidence.get("verbatim", {}).get("runs", [])[:3],
                 "style": {
                     k: s.evidence["style"][k]
@@ -51,6 +52,7 @@ def result_line(path: Path, result, index) -> dict:
         ],
         "remainder": round(result.remainder, 6),
         "confidence": result.confidence,
+        "review": {"state": result.review.state, "reasons": result.review.reasons},
         "evidence": {
             "covered_fraction": result.evidence["verbatim"]["covered_fraction"],
             "z_threshold": result.evidence["style"]["z_threshold"],

@@ -6,13 +6,9 @@ from decimal import ROUND_DOWN, Decimal
 
 import numpy as np
 
-from fingerprinting.models import SHARE_QUANTUM
+from fingerprinting.engine.runs import GRID_PER_SECOND as GRID
 
 ONE = Decimal(1)
-GRID = 10  # frames per second
-NULL_MASS = 0.5
-MIN_SHARE = 0.01
-MAX_SHARES = 10
 
 
 @dataclass(frozen=True)
@@ -29,7 +25,7 @@ def combine(
     windows: list[tuple[float, float]],
     candidates: list[int],
     excess: np.ndarray,
-    null_mass: float = NULL_MASS,
+    null_mass: float,
 ) -> tuple[dict[int, float], dict[int, float]]:
     """(verbatim part, style part) per recording, as fractions of the clip.
 
@@ -67,9 +63,7 @@ def combine(
     return verbatim_part, style_part
 
 
-def rank(
-    totals: dict[int, float], *, min_share: float = MIN_SHARE, max_shares: int = MAX_SHARES
-) -> list[tuple[int, float]]:
+def rank(totals: dict[int, float], *, min_share: float, max_shares: int) -> list[tuple[int, float]]:
     """The recordings that keep a share: at least min_share, at most max_shares, largest first (ties by
     position so the order is deterministic)."""
     kept = [(p, v) for p, v in totals.items() if v >= min_share]
@@ -77,17 +71,18 @@ def rank(
     return kept[:max_shares]
 
 
-def quantize(values: list[float]) -> tuple[list[Decimal], Decimal]:
-    """Decimal shares (rounded down to SHARE_QUANTUM, so their sum never exceeds 1) and the remainder
-    1 - sum, exactly. Values are scaled down first if they sum above 1. Zero shares are returned as
-    zero; callers drop them."""
+def quantize(values: list[float], *, places: int) -> tuple[list[Decimal], Decimal]:
+    """Decimal shares (rounded down to `places` decimals, so their sum never exceeds 1) and the
+    remainder 1 - sum, exactly. Values are scaled down first if they sum above 1. Zero shares are
+    returned as zero; callers drop them."""
+    quantum = Decimal(1).scaleb(-places)
     clean = [min(1.0, max(0.0, float(v))) if np.isfinite(v) else 0.0 for v in values]
     total = sum(clean)
     if total > 1.0:
         clean = [v / total for v in clean]
-    shares = [Decimal(repr(v)).quantize(SHARE_QUANTUM, rounding=ROUND_DOWN) for v in clean]
+    shares = [Decimal(repr(v)).quantize(quantum, rounding=ROUND_DOWN) for v in clean]
     while sum(shares, Decimal(0)) > ONE:  # float noise after scaling; take it off the largest
         i = max(range(len(shares)), key=lambda k: shares[k])
-        shares[i] -= SHARE_QUANTUM
+        shares[i] -= quantum
     remainder = ONE - sum(shares, Decimal(0))
     return shares, remainder

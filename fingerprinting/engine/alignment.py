@@ -28,14 +28,6 @@ def normalise_frames(chroma: np.ndarray) -> np.ndarray:
     return np.where(norms > 1e-3, centred / np.maximum(norms, 1e-9), 0.0).astype(np.float32)
 
 
-def to_uint8(chroma: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(chroma * 255.0), 0, 255).astype(np.uint8)
-
-
-def from_uint8(chroma: np.ndarray) -> np.ndarray:
-    return chroma.astype(np.float32) / 255.0
-
-
 def rescale_time(chroma: np.ndarray, step: float) -> np.ndarray:
     if step == 1.0 or len(chroma) < 2:
         return chroma

@@ -7,9 +7,9 @@
 - harmony: key-invariant chroma statistics: circular autocorrelation and DFT magnitude of the mean
            chroma, and the circular cross-correlation of chroma frames one beat-ish (4 frames) apart
            (7 + 6 + 12 values)
-- melody:  the 2D Fourier transform magnitude of 12x32 chroma patches (~3 s), averaged over the
+- melody:  the 2D Fourier transform magnitude of 12x32 chroma patches (~3 s), median over the
            window: invariant to transposition (pitch axis) and to time shifts (cover-song identification
-           trick); rows 0-6 x columns 0-11 (84 values)
+           trick); rows 0-6 x columns 0-16 (119 values)
 - rhythm:  onset-strength autocorrelation on a log-lag grid from 0.25 to 2 s (tempogram summary, 24
            values) plus onset statistics and low/high band flux balance (4 values)
 
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.fft import dct
 
-from fingerprinting.alignment import ALIGN_POOL, normalise_frames
-from fingerprinting.audio import ANALYSIS_SR
+from fingerprinting.engine.alignment import ALIGN_POOL, normalise_frames
+from fingerprinting.engine.signal import ANALYSIS_SR
 
 ALIGN_FRAME_SECONDS = ALIGN_POOL * 512 / ANALYSIS_SR
 WINDOW_SECONDS = 8.0
@@ -179,12 +179,7 @@ class DescriptorEmbedder(Embedder):
             cross = np.zeros(12)
         return np.concatenate([autocorr, dft, cross])
 
-    def _melody(self, chroma: np.ndarray, scale: float) -> np.ndarray:
-        if scale != 1.0 and len(chroma) > 1:
-            grid = np.arange(0.0, len(chroma) - 1 + 1e-9, scale)
-            chroma = np.stack(
-                [np.interp(grid, np.arange(len(chroma)), chroma[:, k]) for k in range(12)], axis=1
-            )
+    def _melody(self, chroma: np.ndarray) -> np.ndarray:
         if len(chroma) < self.PATCH:
             chroma = np.resize(chroma, (self.PATCH, 12)) if len(chroma) else np.zeros((self.PATCH, 12))
         starts = range(0, len(chroma) - self.PATCH + 1, self.PATCH_HOP)
@@ -192,7 +187,7 @@ class DescriptorEmbedder(Embedder):
         mag = np.median(mags, axis=0)[: self.PATCH_ROWS, : self.PATCH_COLS]
         return np.sqrt(mag).ravel()
 
-    def _rhythm(self, flux: np.ndarray, scale: float) -> np.ndarray:
+    def _rhythm(self, flux: np.ndarray) -> np.ndarray:
         onset = flux.mean(axis=1)
         low = flux[:, self._low_bands].mean()
         high = flux[:, self._high_bands].mean()
@@ -200,7 +195,7 @@ class DescriptorEmbedder(Embedder):
         n = len(centred)
         autocorr = np.fft.irfft(np.abs(np.fft.rfft(centred, 2 * n)) ** 2)[:n]
         autocorr = autocorr / (autocorr[0] + 1e-9)
-        lags = np.interp(self._lag_grid / scale, np.arange(n), autocorr, right=0.0)
+        lags = np.interp(self._lag_grid, np.arange(n), autocorr, right=0.0)
         stats = [
             onset.mean(),
             onset.std(),
@@ -209,31 +204,28 @@ class DescriptorEmbedder(Embedder):
         ]
         return np.concatenate([lags, stats])
 
-    def describe(self, samples: np.ndarray, scales: tuple[float, ...] = (1.0,)) -> Segments:
-        """Raw descriptors per window; with several time `scales` (query side), `raw` has one block of
-        windows per scale: [n_scales * n_windows, dim], scale-major. A scale s reads the clip's chroma
-        and onset autocorrelation as if it were played s times slower (tempo edits without pitch)."""
+    def describe(self, samples: np.ndarray) -> Segments:
+        """Raw descriptors per window, and the whole signal's alignment chroma."""
         duration = len(samples) / ANALYSIS_SR
         frames = self._frames(samples)
         frame_rate = ANALYSIS_SR / self.HOP
         chroma_rate = frame_rate / self.CHROMA_POOL
         bounds = window_bounds(duration)
         rows = []
-        for scale in scales:
-            for start, end in bounds:
-                a, b = int(start * frame_rate), max(int(start * frame_rate) + 2, int(end * frame_rate))
-                ca, cb = int(start * chroma_rate), max(int(start * chroma_rate) + 1, int(end * chroma_rate))
-                chroma = frames["chroma"][ca:cb]
-                rows.append(
-                    np.concatenate(
-                        [
-                            self._timbre(frames["mfcc"][a:b]),
-                            self._harmony(chroma),
-                            self._melody(chroma, scale),
-                            self._rhythm(frames["flux"][a:b], scale),
-                        ]
-                    )
+        for start, end in bounds:
+            a, b = int(start * frame_rate), max(int(start * frame_rate) + 2, int(end * frame_rate))
+            ca, cb = int(start * chroma_rate), max(int(start * chroma_rate) + 1, int(end * chroma_rate))
+            chroma = frames["chroma"][ca:cb]
+            rows.append(
+                np.concatenate(
+                    [
+                        self._timbre(frames["mfcc"][a:b]),
+                        self._harmony(chroma),
+                        self._melody(chroma),
+                        self._rhythm(frames["flux"][a:b]),
+                    ]
                 )
+            )
         raw = np.nan_to_num(np.asarray(rows, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         return Segments(
             starts=np.array([s for s, _e in bounds]),

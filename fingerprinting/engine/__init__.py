@@ -1,0 +1,56 @@
+"""The attribution engine: from decoded audio and a loaded catalog index to influence shares with
+evidence. Plain functions over numpy arrays, no Django: `fingerprinting.services` hands it arrays and
+a config and stores what it returns; `fingerprinting.index` stores and loads index versions.
+
+Modules (docs/attribution.md has the method and the measured figures):
+- signal, votes, runs: the shared primitives (spectrogram and peaks; offset votes; the `Run` evidence
+  type and run selection);
+- chromaprint, landmarks, spectral: the verbatim lanes; lanes: the lane interface and their order;
+- embedder, alignment, style: the style lane (influence without reused audio);
+- catalog: a recording's analysis and an index version in memory; duplicates: near-duplicate groups;
+- calibration: per-lane false-alarm models from leave-one-out queries on the catalog;
+- shares, acceptance, pipeline: shares on the clip's time grid, the review decision, `attribute`;
+- config: every tunable number, with its reason and the data it was fitted on.
+"""
+
+from fingerprinting.engine.catalog import (
+    BuiltCatalog,
+    CatalogIndex,
+    RecordingAnalysis,
+    analyse_recording,
+    build_catalog,
+    catalog_from_arrays,
+)
+from fingerprinting.engine.config import DEFAULT_CONFIG, EngineConfig
+from fingerprinting.engine.pipeline import EngineResult, ShareResult, attribute
+from fingerprinting.engine.runs import Run, Transform
+from fingerprinting.engine.signal import ANALYSIS_SR
+
+ENGINE_NAME = "stemma-attribution"
+# Recorded in every attribution. 2.0.0: calibrated false-alarm chances on every run (leave-one-out per
+# index version), runs judged against their passages' own bit statistics, near-duplicate groups, the
+# transform grid limited to plausible recordings, no Chromaprint resampling grid.
+ENGINE_VERSION = "2.0.0"
+# The version of what an index version holds (analysis, inverted indexes, calibration); its name is
+# derived from it. 2.0.0 adds near-duplicate groups and per-lane calibration.
+INDEX_ENGINE_VERSION = "2.0.0"
+
+__all__ = [
+    "ANALYSIS_SR",
+    "DEFAULT_CONFIG",
+    "ENGINE_NAME",
+    "ENGINE_VERSION",
+    "INDEX_ENGINE_VERSION",
+    "BuiltCatalog",
+    "CatalogIndex",
+    "EngineConfig",
+    "EngineResult",
+    "RecordingAnalysis",
+    "Run",
+    "ShareResult",
+    "Transform",
+    "analyse_recording",
+    "attribute",
+    "build_catalog",
+    "catalog_from_arrays",
+]

@@ -1,0 +1,221 @@
+"""Every tunable number of the engine, in one frozen config saved with every attribution.
+
+Each knob carries its unit in its name, a one-line reason and the data it was fitted on:
+- "synth": the synthesized benchmark catalog (bench/attribution_quality.py --corpus synth --seed 1);
+- "real-tuning": the tuning part of the real-music corpus (bench/real_corpus.py; never the reporting
+  part, which only measures);
+- "design": follows from the method (a unit, a format, a resolution), not fitted.
+
+`EngineConfig.as_dict()` is what an attribution stores; `describe()` adds the reasons (docs and the
+admin show it). Change a default only with a benchmark run on the tuning data, and say so here.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass, field, fields, is_dataclass
+
+
+def knob(value, reason: str, fitted_on: str = "design"):
+    return field(default=value, metadata={"reason": reason, "fitted_on": fitted_on})
+
+
+@dataclass(frozen=True)
+class ChromaprintConfig:
+    key_bits: int = knob(20, "inverted-index key: the top bits of a sub-fingerprint (1M keys)")
+    max_postings: int = knob(2000, "a key this common (silence, drones) carries no information", "synth")
+    min_votes: int = knob(4, "pooled offset votes an alignment needs to be examined", "synth")
+    candidates: int = knob(24, "alignments examined per clip", "synth")
+    smooth_items: int = knob(16, "items (2 s) the bit error rate is smoothed over to find a run", "synth")
+    extend_ber: float = knob(0.33, "a run extends while its smoothed BER stays below this", "synth")
+    min_run_items: int = knob(12, "items (3.8 s of audio with the classifier span) a run needs", "synth")
+
+
+@dataclass(frozen=True)
+class LandmarkConfig:
+    catalog_peaks_per_second: int = knob(30, "peaks kept per second of a catalog recording", "synth")
+    query_peaks_per_second: int = knob(
+        60, "a clip keeps denser peaks: a quieter source's peaks rank lower in a mix", "synth"
+    )
+    peak_frames: int = knob(11, "neighbourhood (frames) a landmark peak dominates", "synth")
+    peak_bins: int = knob(15, "neighbourhood (bins) a landmark peak dominates", "synth")
+    fanout: int = knob(4, "pairs per anchor peak: its nearest later peaks")
+    target_frames: int = knob(40, "the farthest a paired peak may be (0.93 s); dt fits 6 bits")
+    max_df_bins: int = knob(63, "the farthest in frequency a paired peak may be; df fits 8 bits")
+    max_postings: int = knob(400, "a hash this common carries no information", "synth")
+    min_votes: int = knob(7, "pooled votes an alignment needs to be tested", "synth")
+    min_vote_fraction: float = knob(0.008, "... and this fraction of the clip's hashes", "synth")
+    candidates: int = knob(16, "recordings tested per pass", "synth")
+    run_gap_seconds: float = knob(3.0, "matching anchors further apart than this start a new run", "synth")
+    min_run_matches: int = knob(7, "matching anchors a run needs", "synth")
+    min_run_seconds: float = knob(2.0, "shortest run", "synth")
+
+
+@dataclass(frozen=True)
+class SpectralConfig:
+    candidate_peaks_per_second: int = knob(90, "clip peaks hashed to propose alignments", "synth")
+    candidate_recordings: int = knob(32, "recordings whose best alignments are verified", "synth")
+    candidate_offsets: int = knob(3, "offsets verified per recording (a piece's repeats vote too)", "synth")
+    candidate_min_votes: int = knob(
+        3, "pooled votes a proposed alignment needs (no significance test)", "synth"
+    )
+    candidate_scan: int = knob(4000, "alignments looked at, best-voted first")
+    local_max_frames: int = knob(5, "presence map: frames a small local maximum dominates", "synth")
+    local_max_bins: int = knob(7, "presence map: bins a small local maximum dominates", "synth")
+    background_bins: int = knob(31, "... and it must be above the mean level of this many bins", "synth")
+    tolerance_frames: int = knob(3, "a catalog peak hits within +-1 frame ...", "synth")
+    tolerance_bins: int = knob(3, "... and +-1 bin", "synth")
+    smooth_seconds: float = knob(2.0, "window kappa is measured over", "synth")
+    min_window_peaks: int = knob(10, "catalog peaks a window needs for kappa to mean anything")
+    run_kappa: float = knob(0.2, "a run is a stretch where window kappa stays above this", "real-tuning")
+    min_run_seconds: float = knob(3.0, "shortest run", "synth")
+    similar_kappa: float = knob(0.2, "kappa unrelated music in the same key and tempo reaches", "synth")
+    # The transform grid: (tempo, semitones) tried when the identity lanes leave the clip unexplained.
+    # Pitch in half-semitone steps: a quarter tone off a grid point moves peaks ~1.5 % (7 bins at the
+    # top), beyond the 1-bin tolerance. Tempo in 5 % steps: a clip 2.5 % off still gives runs where the
+    # drift stays within a frame or two; 2.5 % steps brought unrelated music closer (synth).
+    grid: tuple = knob(
+        tuple((1.0, k / 2) for k in (2, -2, 4, -4, 1, -1, 3, -3))
+        + tuple((r, 0.0) for r in (1.05, 0.95, 1.1, 0.9)),
+        "tempo x0.9-1.1 and pitch +-2 semitones in the steps above",
+        "synth",
+    )
+    grid_skip_coverage: float = knob(0.9, "the grid is not tried once runs cover this much of the clip")
+    grid_candidate_recordings: int = knob(4, "best-aligned recordings the grid is tried on", "real-tuning")
+    grid_min_style_z: float = knob(
+        1.5,
+        "... if their melodic alignment reaches this window z (a plausible transformed copy)",
+        "real-tuning",
+    )
+    grid_top_min_style_z: float = knob(
+        0.5, "... or this, for the best-aligned recording (quarter-tone shifts smear chroma)", "synth"
+    )
+    grid_semitone_reach: float = knob(1.0, "grid points within this of the alignment's transposition")
+    grid_tempo_reach: float = knob(0.06, "... and within this of its tempo (the alignment's 0.03 steps, x2)")
+
+
+@dataclass(frozen=True)
+class StyleConfig:
+    faiss_k: int = knob(128, "segments retrieved per clip window", "synth")
+    max_candidates: int = knob(16, "recordings aligned per clip", "synth")
+    null_size: int = knob(12, "random catalog recordings aligned per clip as the per-window null", "synth")
+    prior_mean: float = knob(0.35, "prior mean alignment score of unrelated music", "synth")
+    prior_sd: float = knob(0.10, "prior spread of it", "synth")
+    prior_weight: float = knob(4.0, "pseudo-observations of the prior (small catalogs)", "synth")
+    sd_floor: float = knob(0.04, "smallest null spread, so one tight null cannot inflate z", "synth")
+    z_default: float = knob(4.0, "window z threshold for a catalog too small to calibrate", "synth")
+    z_min: float = knob(3.0, "lowest calibrated window z threshold", "synth")
+    z_margin: float = knob(0.5, "added to the calibrated 99.5th percentile", "synth")
+    calibration_recordings: int = knob(48, "recordings left out to calibrate the window z", "design")
+    calibration_windows: int = knob(5, "windows of each used as a clip", "design")
+
+
+@dataclass(frozen=True)
+class SharesConfig:
+    null_mass: float = knob(0.5, "'no attribution' mass weak style evidence competes with", "synth")
+    min_share: float = knob(0.01, "smaller shares are dropped (into the remainder)")
+    max_shares: int = knob(10, "most recordings one clip pays")
+    min_new_seconds: float = knob(
+        3.0, "a run overlapping better ones of its recording must add this", "synth"
+    )
+
+
+@dataclass(frozen=True)
+class EvidenceConfig:
+    max_false_alarm: float = knob(
+        0.002,
+        "a run is evidence only if unrelated music gives one this strong in fewer than 1 clip in 500 "
+        "(per lane; four verbatim lanes keep the false share rate under 1 %)",
+        "design",
+    )
+
+
+@dataclass(frozen=True)
+class AcceptanceConfig:
+    max_false_alarm: float = knob(
+        1e-4, "auto-accepted only if every share's strongest run is this unlikely by chance", "design"
+    )
+    min_confidence: float = knob(0.75, "auto-accepted only above this confidence", "synth")
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    query_seconds: float = knob(20.0, "leave-one-out query length: a typical generated clip")
+    per_recording: int = knob(3, "queries per sampled recording, spread over it")
+    max_queries: int = knob(240, "queries per index version (~20 s of CPU)")
+    min_queries: int = knob(12, "fewer queries than this: the lane priors alone")
+    tail_fraction: float = knob(0.2, "the top fifth of query maxima is modelled as an exponential tail")
+    prior_weight: float = knob(4.0, "pseudo-observations of the prior tail scale")
+    prior_exceed: float = knob(0.5, "prior-only nulls: half the queries reach the prior tail start")
+    related_alpha: float = knob(
+        0.01, "a query scoring beyond what 1 in 100 calibrations would see by chance matched a relative"
+    )
+    # (lane, tail start, tail scale), in the lane's score units.
+    prior_tail: tuple = knob(
+        (
+            ("chromaprint", 2.0, 1.0),
+            ("landmark", 4.0, 2.0),
+            ("spectral", 4.0, 1.0),
+            ("spectral_grid", 4.5, 1.0),
+        ),
+        "per-lane prior of the best score unrelated clips reach",
+        "real-tuning",
+    )
+
+    @property
+    def priors(self) -> dict[str, tuple[float, float]]:
+        return {lane: (start, scale) for lane, start, scale in self.prior_tail}
+
+
+@dataclass(frozen=True)
+class NearDuplicateConfig:
+    min_coverage: float = knob(0.5, "runs must cover half the shorter recording to be the same master")
+    min_score: float = knob(8.0, "... with runs far beyond chance", "real-tuning")
+    max_ber: float = knob(0.2, "... and a low bit error rate", "real-tuning")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    chromaprint: ChromaprintConfig = ChromaprintConfig()
+    landmark: LandmarkConfig = LandmarkConfig()
+    spectral: SpectralConfig = SpectralConfig()
+    style: StyleConfig = StyleConfig()
+    shares: SharesConfig = SharesConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
+    acceptance: AcceptanceConfig = AcceptanceConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
+    near_duplicates: NearDuplicateConfig = NearDuplicateConfig()
+
+    def as_dict(self) -> dict:
+        return _values(self)
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def describe(self) -> dict:
+        """Every knob with its value, reason and the data it was fitted on."""
+        out = {}
+        for group in fields(self):
+            part = getattr(self, group.name)
+            out[group.name] = {
+                f.name: {"value": _plain(getattr(part, f.name)), **f.metadata} for f in fields(part)
+            }
+        return out
+
+
+def _plain(value):
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _values(obj) -> dict:
+    out = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        out[f.name] = _values(value) if is_dataclass(value) else _plain(value)
+    return out
+
+
+DEFAULT_CONFIG = EngineConfig()

@@ -1,0 +1,393 @@
+"""From a clip's samples and a loaded catalog index to influence shares with evidence, in named steps:
+
+1. `find_verbatim`: the verbatim lanes in order (engine.lanes); each run's score becomes a false-alarm
+   chance (engine.calibration) and only runs below the evidence bound are kept;
+2. `name_groups`: runs of near-duplicate recordings (one master under several ISRCs) go to the
+   group's canonical member, so identical audio is not split at random between them;
+3. `style_evidence`: the style lane (engine.style) for influence without reused audio;
+4. `share_out`: time covered by runs belongs to their recordings (split equally where several
+   overlap); uncovered time is split among style evidence by e^2 / (sum e^2 + null_mass^2), e the
+   window z above the calibrated threshold, so the "no attribution" mass keeps weak evidence from
+   taking much. At most `max_shares` recordings, none below `min_share`;
+5. `confidence` and `declared_report`, then the review decision (engine.acceptance).
+
+Deterministic: the same samples, index version and config give the same result bit for bit (timings
+aside).
+"""
+
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from fingerprinting.engine import acceptance
+from fingerprinting.engine import shares as shares_mod
+from fingerprinting.engine import style as style_mod
+from fingerprinting.engine.calibration import Calibration
+from fingerprinting.engine.catalog import CatalogIndex
+from fingerprinting.engine.config import DEFAULT_CONFIG, EngineConfig
+from fingerprinting.engine.embedder import ALIGN_FRAME_SECONDS
+from fingerprinting.engine.lanes import IDENTITY_LANES, TRANSFORM_LANES, ClipFeatures, LaneContext
+from fingerprinting.engine.runs import Run, coverage, select_runs
+
+
+@dataclass
+class ShareResult:
+    position: int
+    share: float
+    lane: str  # "verbatim", "style" or "both"
+    evidence: dict
+    false_alarm: float | None  # of the share's strongest run; None for a style-only share
+
+
+@dataclass
+class EngineResult:
+    duration: float
+    shares: list[ShareResult]
+    remainder: float
+    confidence: float
+    evidence: dict
+    review: acceptance.Review
+    timings: dict = field(default_factory=dict)
+
+
+def _r(x: float, places: int = 4) -> float:
+    return float(round(float(x), places))
+
+
+class _Clock:
+    """Wall time of each stage (its own, not cumulative) and the total."""
+
+    def __init__(self):
+        self.timings: dict[str, float] = {}
+        self._started = time.perf_counter()
+        self._last = self._started
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = self.timings.get(stage, 0.0) + now - self._last
+        self._last = now
+
+    def total(self) -> dict:
+        return {
+            **{k: _r(v) for k, v in self.timings.items()},
+            "total": _r(time.perf_counter() - self._started),
+        }
+
+
+def _within(run: Run, duration: float) -> Run:
+    """The run cut at the clip's end (a landmark run reaches one pair span past its last anchor),
+    its recording end moved by as much."""
+    if run.clip_end <= duration:
+        return run
+    cut = run.clip_end - duration
+    return replace(run, clip_end=duration, rec_end=run.rec_end - cut * run.transform.tempo)
+
+
+def find_verbatim(
+    context: LaneContext, lanes, calibration: Calibration, clock: _Clock, report: dict
+) -> list[Run]:
+    """Runs of `lanes` below the evidence bound, added to `context.found`; `report` gets, per lane,
+    what it saw (its strongest run, kept or not: evidence a reviewer can weigh)."""
+    bound = context.config.evidence.max_false_alarm
+    duration = context.clip.duration
+    for lane in lanes:
+        scored = [
+            _within(run, duration).with_false_alarm(calibration.false_alarm(lane.name, run.score, duration))
+            for run in lane.find(context)
+        ]
+        kept = [run for run in scored if run.false_alarm <= bound]
+        context.found.extend(kept)
+        strongest = max(scored, key=lambda r: r.score, default=None)
+        report[lane.name] = {
+            "candidates": len(scored),
+            "kept": len(kept),
+            "strongest": None
+            if strongest is None
+            else {"isrc": context.index.recordings[strongest.recording]["isrc"], **strongest.as_evidence()},
+        }
+        clock.lap(lane.name)
+    return context.found
+
+
+def lane_runs(
+    index: CatalogIndex, samples: np.ndarray, exclude: frozenset[int], config: EngineConfig
+) -> dict:
+    """{lane: the runs it finds in the clip} with `exclude` absent from the catalog: what the
+    calibration measures. Nothing is explained for the lanes that follow (a null clip has no
+    source)."""
+    context = LaneContext(ClipFeatures(samples, config, index.embedder), index, config, exclude=exclude)
+    found = {lane.name: lane.find(context) for lane in IDENTITY_LANES}
+    context.style_result = style_evidence(context, [])
+    return found | {lane.name: lane.find(context) for lane in TRANSFORM_LANES}
+
+
+def name_groups(index: CatalogIndex, runs: list[Run]) -> list[Run]:
+    """Runs of a near-duplicate recording, credited to its group's canonical member (the recording
+    that matched stays in the run's detail)."""
+    out = []
+    for run in runs:
+        canonical = index.canonical(run.recording)
+        if canonical != run.recording:
+            run = replace(
+                run,
+                recording=canonical,
+                detail={**run.detail, "matched_isrc": index.recordings[run.recording]["isrc"]},
+            )
+        out.append(run)
+    return out
+
+
+def style_evidence(context: LaneContext, runs: list[Run]) -> style_mod.StyleResult:
+    index, config = context.index, context.config
+    neighbours: dict[int, style_mod.Neighbour] = {}
+    for position, neighbour in context.neighbours.items():  # near-duplicates vote as their canonical member
+        canonical = index.canonical(position)
+        neighbours[canonical] = (
+            neighbours[canonical].merged(neighbour) if canonical in neighbours else neighbour
+        )
+    hints: dict[int, tuple[float, float]] = {}
+    for run in runs:
+        lo, hi = hints.get(run.recording, (run.rec_start, run.rec_end))
+        hints[run.recording] = (min(lo, run.rec_start - run.clip_start), max(hi, run.rec_end))
+    return style_mod.style_lane(
+        index,
+        neighbours,
+        context.clip.segments.chroma,
+        context.clip.windows,
+        config.style,
+        exclude=context.exclude,
+        extra=tuple(sorted({run.recording for run in runs}))
+        + tuple(index.canonical(p) for p in context.declared),
+        hints=hints,
+    )
+
+
+def share_out(
+    *,
+    duration: float,
+    runs: list[Run],
+    style: style_mod.StyleResult,
+    windows,
+    z_threshold: float,
+    config: EngineConfig,
+) -> tuple[list[tuple[int, float]], dict[int, float], dict[int, float]]:
+    excess = np.maximum(0.0, style.z - z_threshold)
+    verbatim_part, style_part = shares_mod.combine(
+        duration=duration,
+        spans=[shares_mod.Span(r.recording, r.clip_start, r.clip_end) for r in runs],
+        windows=windows,
+        candidates=style.candidates,
+        excess=excess,
+        null_mass=config.shares.null_mass,
+    )
+    totals: dict[int, float] = {}
+    for part in (verbatim_part, style_part):
+        for p, v in part.items():
+            totals[p] = totals.get(p, 0.0) + v
+    ranked = shares_mod.rank(totals, min_share=config.shares.min_share, max_shares=config.shares.max_shares)
+    return ranked, verbatim_part, style_part
+
+
+def attribute(
+    index: CatalogIndex,
+    samples: np.ndarray,
+    *,
+    config: EngineConfig = DEFAULT_CONFIG,
+    declared_isrcs: tuple[str, ...] = (),
+) -> EngineResult:
+    """Attribute mono float32 audio at ANALYSIS_SR against a loaded index."""
+    clock = _Clock()
+    calibration = Calibration.of(index.meta, config)
+    isrc_position = {r["isrc"]: i for i, r in enumerate(index.recordings)}
+    clip = ClipFeatures(samples, config, index.embedder)
+    context = LaneContext(
+        clip, index, config, declared=tuple(isrc_position[i] for i in declared_isrcs if i in isrc_position)
+    )
+    lane_report: dict = {}
+    found = find_verbatim(context, IDENTITY_LANES, calibration, clock, lane_report)
+    runs = select_runs(name_groups(index, found), min_new_seconds=config.shares.min_new_seconds)
+    context.style_result = style = style_evidence(context, runs)
+    clock.lap("style")
+    # The grid tries only the style lane's candidates, so its runs' recordings are aligned already.
+    find_verbatim(context, TRANSFORM_LANES, calibration, clock, lane_report)
+    runs = select_runs(name_groups(index, context.found), min_new_seconds=config.shares.min_new_seconds)
+    clock.lap("select")
+    style_calibration = index.calibration.get("style") or index.calibration  # before 2.0.0: top level
+    z_threshold = float(style_calibration.get("z_threshold", config.style.z_default))
+    ranked, verbatim_part, style_part = share_out(
+        duration=clip.duration,
+        runs=runs,
+        style=style,
+        windows=clip.windows,
+        z_threshold=z_threshold,
+        config=config,
+    )
+    candidate_column = {p: j for j, p in enumerate(style.candidates)}
+    shares = []
+    for position, value in ranked:
+        mine = [run for run in runs if run.recording == position]
+        j = candidate_column.get(position)
+        has_style = j is not None and style_part.get(position, 0.0) > 0
+        lane = "both" if mine and has_style else ("verbatim" if mine else "style")
+        shares.append(
+            ShareResult(
+                position=position,
+                share=value,
+                lane=lane,
+                evidence=share_evidence(
+                    index,
+                    position,
+                    mine,
+                    style,
+                    j,
+                    context,
+                    z_threshold,
+                    verbatim_part.get(position, 0.0),
+                    style_part.get(position, 0.0),
+                ),
+                false_alarm=min((run.false_alarm for run in mine), default=None),
+            )
+        )
+    remainder = max(0.0, 1.0 - sum(s.share for s in shares))
+    excess = np.maximum(0.0, style.z - z_threshold)
+    declared = declared_report(index, declared_isrcs, isrc_position, runs, style, z_threshold)
+    confidence = clip_confidence(shares, remainder, style, excess, config)
+    clock.lap("shares")
+    evidence = {
+        "duration_seconds": _r(clip.duration, 3),
+        "windows": [[_r(s, 2), _r(e, 2)] for s, e in clip.windows],
+        "verbatim": {
+            "runs": len(runs),
+            "covered_fraction": _r(coverage(runs, clip.duration)),
+            "lanes": lane_report,
+            "evidence_bound": config.evidence.max_false_alarm,
+        },
+        "style": {
+            "z_threshold": _r(z_threshold),
+            "candidates": [index.recordings[p]["isrc"] for p in style.candidates],
+            "null_mean": [_r(x) for x in style.null_mean],
+            "null_sd": [_r(x) for x in style.null_sd],
+        },
+        "declared_references": declared,
+        "config_digest": config.digest(),
+    }
+    review = acceptance.decide(
+        shares=shares, confidence=confidence, declared=declared, index=index, config=config
+    )
+    return EngineResult(
+        duration=clip.duration,
+        shares=shares,
+        remainder=remainder,
+        confidence=confidence,
+        evidence=evidence,
+        review=review,
+        timings=clock.total(),
+    )
+
+
+def clip_confidence(shares, remainder, style, excess, config: EngineConfig) -> float:
+    """The share-weighted quality of the evidence: a share's verbatim part as strong as its best
+    run's strength, its style part as its excess over the threshold; the unattributed mass as clean
+    as the strongest evidence left unused."""
+    null_mass = config.shares.null_mass
+    conf = 0.0
+    for s in shares:
+        verbatim_part = s.evidence["verbatim_share"]
+        style_part = max(0.0, s.share - verbatim_part)
+        if verbatim_part:
+            conf += verbatim_part * s.evidence["verbatim"]["quality"]
+        if style_part:
+            e = s.evidence["style"]["mean_excess"]
+            conf += style_part * (e * e / (e * e + null_mass**2))
+    kept = {s.position for s in shares}
+    unused = [float(excess[:, j].max()) for j, p in enumerate(style.candidates) if p not in kept]
+    strongest = max(unused, default=0.0)
+    conf += remainder * (1.0 - strongest**2 / (strongest**2 + null_mass**2))
+    return _r(min(1.0, conf))
+
+
+def declared_report(index, declared_isrcs, isrc_position, runs, style, z_threshold) -> list[dict]:
+    """Each declared ISRC: in the catalog? supported by verbatim seconds or a window above the
+    threshold?"""
+    column = {p: j for j, p in enumerate(style.candidates)}
+    out = []
+    for isrc in declared_isrcs:
+        position = isrc_position.get(isrc)
+        if position is None:
+            out.append({"isrc": isrc, "in_catalog": False, "supported": False})
+            continue
+        position = index.canonical(position)
+        j = column.get(position)
+        best_z = float(style.z[:, j].max()) if j is not None and style.z.size else None
+        seconds = sum(r.seconds for r in runs if r.recording == position)
+        out.append(
+            {
+                "isrc": isrc,
+                "in_catalog": True,
+                "supported": bool(seconds > 0 or (best_z is not None and best_z >= z_threshold)),
+                "verbatim_seconds": _r(seconds, 2),
+                "best_window_z": _r(best_z) if best_z is not None else None,
+            }
+        )
+    return out
+
+
+def share_evidence(index, position, runs, style, j, context, z_threshold, verbatim_part, style_part) -> dict:
+    out = {"verbatim_share": _r(verbatim_part, 6), "style_share": _r(style_part, 6)}
+    members = index.group_members(position)
+    if len(members) > 1:
+        out["near_duplicates"] = [index.recordings[p]["isrc"] for p in members if p != position]
+    if runs:
+        chromaprint_bers = [run.detail["ber"] for run in runs if "ber" in run.detail]
+        out["verbatim"] = {
+            "runs": [run.as_evidence() for run in runs],
+            "seconds": _r(sum(run.seconds for run in runs), 2),
+            "mean_ber": _r(np.mean(chromaprint_bers)) if chromaprint_bers else None,
+            "quality": _r(max(run.strength for run in runs)),
+            "false_alarm": float(f"{min(run.false_alarm for run in runs):.3g}"),
+        }
+    if j is not None:
+        out["style"] = _style_evidence(index, position, style, j, context, z_threshold)
+    return out
+
+
+def _style_evidence(index, position, style, j, context, z_threshold) -> dict:
+    z = style.z[:, j]
+    al = style.alignments[j]
+    rows = np.nonzero(np.asarray(index.seg_rec) == position)[0]
+    vectors = np.asarray(index.vectors)[rows]
+    queries = context.queries
+    per_window = []
+    aspect_sum: dict[str, float] = {}
+    windows = context.clip.windows
+    for w, (start, end) in enumerate(windows):
+        entry = {
+            "clip_start": _r(start, 2),
+            "clip_end": _r(end, 2),
+            "z": _r(z[w]),
+            "alignment": _r(style.cos[w, j]),
+        }
+        if len(vectors):
+            sims = vectors @ queries[w]
+            k = int(np.argmax(sims))
+            aspects = index.standardizer.aspect_similarities(queries[w], vectors[k])
+            entry["similarity"] = _r(sims[k])
+            entry["rec_start"] = _r(float(index.seg_start[rows[k]]), 2)
+            entry["aspects"] = {a: _r(v) for a, v in aspects.items()}
+            for a, v in aspects.items():
+                aspect_sum[a] = aspect_sum.get(a, 0.0) + v
+        per_window.append(entry)
+    transpose = (-al.transpose) % 12
+    return {
+        "windows": per_window,
+        "mean_z": _r(z.mean()),
+        "mean_excess": _r(np.maximum(0.0, z - z_threshold).mean()),
+        "aspects": {a: _r(v / len(windows)) for a, v in aspect_sum.items()},
+        "alignment": {
+            "score": _r(al.score),
+            "rec_offset_seconds": _r(al.offset_frames * ALIGN_FRAME_SECONDS, 2),
+            "clip_transpose_semitones": int(transpose - (12 if transpose > 6 else 0)),
+            "tempo_factor": _r(1.0 / al.tempo_step, 3),
+        },
+    }

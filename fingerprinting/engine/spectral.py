@@ -1,0 +1,218 @@
+"""Spectral lane: candidate alignments checked against the clip's spectrogram, for a recording mixed
+under louder music (a -6 dB mix partner, a recording under an unknown piece) and, over a grid of
+transforms, for tempo and pitch edits.
+
+The landmark lane needs the quieter source's peaks to stay the strongest in their 11 x 15
+neighbourhood and to pair up as in the catalog; under a louder source few do. But the quieter source
+still adds energy at its own peak bins, so most of them remain small local maxima (5 x 7) of the mix.
+Two stages:
+
+1. Candidates: the best-voted (recording, offset) alignments of a denser set of clip peaks, without
+   any significance test.
+2. Verification: the recording's catalog peaks, shifted by the offset, are looked up in the clip's
+   presence map (small local maxima above the local mean level, tolerance 1 frame and 1 bin). A peak
+   can hit by chance where the clip is dense in local maxima, at that frame and bin (independence
+   model: frame density x bin density / overall density). Per peak, hit in {0, 1} and chance p. The
+   excess over chance, kappa = (hits - sum p) / (n - sum p), is the fraction of the recording's peaks
+   the clip shows beyond chance. Runs are stretches where kappa over a sliding window stays above
+   `run_kappa`; a run's score is how far its hits exceed the level of similar unrelated music
+   (`similar_kappa`): z = (hits - sum q) / sqrt(sum q (1 - q)), q = p + similar_kappa (1 - p). The
+   calibration (engine.calibration) turns z into a false-alarm chance per clip.
+
+Transforms: transposed by k semitones, catalog peak (t, f) sits at clip (t - offset, f * 2^(k/12));
+played r times faster, at clip frame (t - offset) / r in the same bin. For a transform the clip's
+peaks are mapped back to catalog coordinates before hashing (rounding breaks some hashes; the loose
+vote threshold tolerates that), and each candidate's catalog peaks are mapped forward into the clip's
+presence map.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import maximum_filter, uniform_filter
+
+from fingerprinting.engine.config import LandmarkConfig, SpectralConfig
+from fingerprinting.engine.landmarks import LandmarkIndex, pair_hashes
+from fingerprinting.engine.runs import IDENTITY, Run, Transform
+from fingerprinting.engine.signal import FRAME_SECONDS, LOW_BIN, strongest_per_second
+from fingerprinting.engine.votes import best_alignments, lookup, offset_votes
+
+LANE = "spectral"
+# A prefilter, not the evidence threshold: runs scoring below this are dropped before calibration
+# sees them (a z of 3 is reached by chance in most clips; nothing weaker is worth keeping).
+MIN_SCORE = 3.0
+
+
+@dataclass(frozen=True)
+class PresenceMap:
+    """Where the clip has a small spectral local maximum (within the tolerance), and how dense such
+    maxima are per frame and per bin (the chance of a hit)."""
+
+    present: np.ndarray  # bool [frames, bins]; column j is FFT bin LOW_BIN + j
+    frame_density: np.ndarray
+    bin_density: np.ndarray
+    density: float
+
+    @classmethod
+    def of(cls, log: np.ndarray, config: SpectralConfig) -> "PresenceMap":
+        if len(log) == 0:
+            return cls(np.zeros(log.shape, bool), np.zeros(0), np.zeros(log.shape[1]), 0.0)
+        background = uniform_filter(log, size=(1, config.background_bins), mode="nearest")
+        local = maximum_filter(log, size=(config.local_max_frames, config.local_max_bins), mode="nearest")
+        maxima = (log == local) & (log > background)
+        present = maximum_filter(
+            maxima, size=(config.tolerance_frames, config.tolerance_bins), mode="constant", cval=False
+        )
+        return cls(
+            present=present,
+            frame_density=present.mean(axis=1, dtype=np.float64),
+            bin_density=present.mean(axis=0, dtype=np.float64),
+            density=float(present.mean(dtype=np.float64)),
+        )
+
+    @property
+    def frames(self) -> int:
+        return int(self.present.shape[0])
+
+
+def verify(
+    presence: PresenceMap,
+    recording: int,
+    peak_frames: np.ndarray,
+    peak_bins: np.ndarray,
+    offset: int,
+    config: SpectralConfig,
+    transform: Transform = IDENTITY,
+) -> list[Run]:
+    """The runs where the recording's peaks, shifted by `offset` frames (then transformed), are
+    present in the clip, scoring at least MIN_SCORE."""
+    n_frames = presence.frames
+    if n_frames == 0 or presence.density <= 0:
+        return []
+    t = peak_frames.astype(np.int64) - offset
+    f = peak_bins.astype(np.int64)
+    if transform.tempo != 1.0:
+        t = np.round(t / transform.tempo).astype(np.int64)
+    if transform.semitones:
+        f = np.round(f * 2.0 ** (transform.semitones / 12.0)).astype(np.int64)
+    f = f - LOW_BIN
+    inside = (t >= 0) & (t < n_frames) & (f >= 0) & (f < presence.present.shape[1])
+    t, f = t[inside], f[inside]
+    if len(t) < config.min_window_peaks:
+        return []
+    hit = presence.present[t, f].astype(np.float64)
+    chance = np.clip(presence.frame_density[t] * presence.bin_density[f] / presence.density, 0.0, 1.0)
+    half = int(round(config.smooth_seconds / FRAME_SECONDS)) // 2
+    frames = np.arange(n_frames)
+    lo, hi = np.clip(frames - half, 0, n_frames), np.clip(frames + half + 1, 0, n_frames)
+
+    def window_sums(values: np.ndarray) -> np.ndarray:
+        cumulative = np.concatenate([[0.0], np.cumsum(np.bincount(t, weights=values, minlength=n_frames))])
+        return cumulative[hi] - cumulative[lo]
+
+    hits_w, chance_w, count_w = window_sums(hit), window_sums(chance), window_sums(np.ones(len(t)))
+    kappa_w = np.where(
+        count_w >= config.min_window_peaks,
+        (hits_w - chance_w) / np.maximum(count_w - chance_w, 1e-9),
+        -1.0,
+    )
+    good = kappa_w >= config.run_kappa
+    edges = np.diff(np.concatenate([[0], good.astype(np.int8), [0]]))
+    runs = []
+    for a, b in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0], strict=True):
+        if (b - a) * FRAME_SECONDS < config.min_run_seconds:
+            continue
+        mine = (t >= a) & (t < b)
+        n, hits, p = int(mine.sum()), float(hit[mine].sum()), chance[mine]
+        expected = float(p.sum())
+        q = p + config.similar_kappa * (1.0 - p)
+        z = (hits - float(q.sum())) / np.sqrt(max(float((q * (1.0 - q)).sum()), 1e-9))
+        if z < MIN_SCORE:
+            continue
+        start, end = a * FRAME_SECONDS, b * FRAME_SECONDS
+        shift = offset * FRAME_SECONDS
+        kappa = float((hits - expected) / max(n - expected, 1e-9))
+        runs.append(
+            Run(
+                lane=LANE,
+                recording=recording,
+                clip_start=float(start),
+                clip_end=float(end),
+                rec_start=float(start * transform.tempo + shift),
+                rec_end=float(end * transform.tempo + shift),
+                score=float(z),
+                strength=float(np.clip(kappa, 0.0, 1.0)),
+                transform=transform,
+                detail={"peaks": n, "peaks_present": int(round(hits)), "kappa": kappa, "z": float(z)},
+            )
+        )
+    return runs
+
+
+def to_catalog_coordinates(
+    t: np.ndarray, f: np.ndarray, transform: Transform
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clip peaks (sorted by frame then bin) where they sit in a recording the clip is `transform` of:
+    frames times tempo, bins divided by the pitch ratio; sorted again, without duplicates."""
+    if transform.is_identity:
+        return t, f
+    ct = np.round(t * transform.tempo).astype(np.int64)
+    cf = np.round(f / 2.0 ** (transform.semitones / 12.0)).astype(np.int64)
+    codes = np.unique((ct << 16) | cf)
+    return (codes >> 16).astype(np.int32), (codes & 0xFFFF).astype(np.int32)
+
+
+class RecordingPeaks:
+    """Catalog peaks per recording, recovered from the landmark index once per process and kept."""
+
+    def __init__(self, index: LandmarkIndex):
+        self.index = index
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, recording: int) -> tuple[np.ndarray, np.ndarray]:
+        peaks = self._cache.get(recording)
+        if peaks is None:
+            peaks = self.index.recording_peaks(recording)
+            if len(self._cache) < 20_000:
+                self._cache[recording] = peaks
+        return peaks
+
+
+def verified_runs(
+    index: LandmarkIndex,
+    peaks_of: RecordingPeaks,
+    presence: PresenceMap,
+    clip_peaks: tuple[np.ndarray, np.ndarray],
+    *,
+    transform: Transform,
+    recordings: int,
+    landmark: LandmarkConfig,
+    config: SpectralConfig,
+    exclude: frozenset[int] = frozenset(),
+    only: frozenset[int] | None = None,
+) -> list[Run]:
+    """Propose alignments for the clip's peaks under `transform` (only among `only` recordings when
+    given) and verify each against the presence map."""
+    hashes, times = pair_hashes(*to_catalog_coordinates(*clip_peaks, transform), landmark)
+    q, post = lookup(index.keys, hashes, landmark.max_postings)
+    if only is not None:
+        keep = np.isin(index.post_rec[post], np.fromiter(only, np.int64, len(only)))
+        q, post = q[keep], post[keep]
+    votes = offset_votes(times[q], index.post_rec[post], index.post_t[post], exclude=exclude)
+    candidates = best_alignments(
+        votes,
+        min_votes=config.candidate_min_votes,
+        max_recordings=recordings,
+        per_recording=config.candidate_offsets,
+        scan=config.candidate_scan,
+    )
+    runs: list[Run] = []
+    for recording, offset, _votes in candidates:
+        runs.extend(verify(presence, recording, *peaks_of(recording), offset, config, transform))
+    return runs
+
+
+def select_clip_peaks(
+    peaks: tuple[np.ndarray, np.ndarray, np.ndarray], config: SpectralConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    return strongest_per_second(*peaks, config.candidate_peaks_per_second)
