@@ -230,10 +230,11 @@ def make_clip(kind: str, cat: Catalog, rng: np.random.Generator, neg_seed: int):
 
 
 def build_index(cat: Catalog, label_id: int):
+    from fingerprinting.embedder import get_embedder
+
     from fingerprinting import engine
     from fingerprinting import index as catalog_index
     from fingerprinting.audio import ANALYSIS_SR, resample
-    from fingerprinting.embedder import get_embedder
 
     embedder = get_embedder()
     entries = []

@@ -47,10 +47,11 @@ def cpu() -> float:
 
 
 def ingest(real: int, workdir: Path, seed: int):
+    from fingerprinting.embedder import get_embedder
+
     from catalog.synth import synthesize, write_wav
     from fingerprinting import engine
     from fingerprinting.audio import decode
-    from fingerprinting.embedder import get_embedder
 
     embedder = get_embedder()
     rng = np.random.default_rng(seed)
@@ -80,6 +81,7 @@ def ingest(real: int, workdir: Path, seed: int):
 
 def replicate(analysis, replica: int, new_id: int):
     from fingerprinting.embedder import Segments
+
     from fingerprinting.index import RecordingAnalysis
 
     if replica == 0:
@@ -119,11 +121,12 @@ def replicate(analysis, replica: int, new_id: int):
 
 
 def attribution_speed(analyses, size: int, clips: int, workdir: Path, label_id: int) -> dict:
+    from fingerprinting.embedder import get_embedder
+
     from catalog.synth import synthesize, write_wav
     from fingerprinting import engine
     from fingerprinting import index as catalog_index
     from fingerprinting.audio import load_for_analysis
-    from fingerprinting.embedder import get_embedder
 
     embedder = get_embedder()
     entries = []

@@ -24,6 +24,7 @@ from fingerprinting import index as catalog_index
 from fingerprinting.audio import load_for_analysis, probe_bytes
 from fingerprinting.engine import calibration, duplicates, pipeline
 from fingerprinting.engine import style as style_lane
+from fingerprinting.engine.shares import ONE, quantize
 from fingerprinting.errors import AttributionInvalid, AudioRejected, AudioTooLarge, ClipExists, IndexNotReady
 from fingerprinting.models import (
     SHARE_PLACES,
@@ -35,7 +36,6 @@ from fingerprinting.models import (
     Lane,
     ReviewState,
 )
-from fingerprinting.engine.shares import ONE, quantize
 
 logger = logging.getLogger(__name__)
 

@@ -133,8 +133,14 @@ def test_landmark_peaks_round_trip_and_explained_peaks_are_removed():
     import numpy as np
 
     from fingerprinting.engine import DEFAULT_CONFIG, landmarks
-    from fingerprinting.engine.signal import ANALYSIS_SR, LOW_BIN, log_spectrogram, resample, spectral_peaks
-    from fingerprinting.engine.signal import strongest_per_second
+    from fingerprinting.engine.signal import (
+        ANALYSIS_SR,
+        LOW_BIN,
+        log_spectrogram,
+        resample,
+        spectral_peaks,
+        strongest_per_second,
+    )
 
     lm = DEFAULT_CONFIG.landmark
     log = log_spectrogram(resample(recording_audio(0)[: 10 * SR], SR, ANALYSIS_SR))

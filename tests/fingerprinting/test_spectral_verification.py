@@ -11,7 +11,7 @@ from fingerprinting import engine
 from fingerprinting import index as catalog_index
 from fingerprinting import transforms as T
 from fingerprinting.engine import landmarks, spectral
-from fingerprinting.engine.runs import Transform
+from fingerprinting.engine.runs import IDENTITY, Transform
 from fingerprinting.engine.signal import ANALYSIS_SR, FRAME_SECONDS, log_spectrogram, resample
 from fingerprinting.engine.signal import spectral_peaks as _spectral_peaks
 from fingerprinting.engine.votes import best_alignments
@@ -38,7 +38,7 @@ def presence(samples: np.ndarray) -> spectral.PresenceMap:
     return spectral.PresenceMap.of(log_spectrogram(analysis(samples)), CONFIG.spectral)
 
 
-def verify(presence_map, recording, frames, bins, offset, transform=Transform()):
+def verify(presence_map, recording, frames, bins, offset, transform=IDENTITY):
     return spectral.verify(presence_map, recording, frames, bins, offset, CONFIG.spectral, transform)
 
 
