@@ -56,6 +56,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_WORKDIR = ROOT / "var" / "bench"
 MIN_TRACK_SECONDS = 30.0
+# A track whose loudest second stays under this renders as silence (pingus' rough_journey.it comes out of
+# libopenmpt at -86 dBFS): it is no recording anyone could hear, so it is left out and reported.
+SILENT_DBFS = -60.0
 WORK_SR = 44100  # every edit runs at 44.1 kHz stereo; some clips are delivered at 48 kHz
 ENVELOPE_SR = 8000  # the loudness envelope needs no more
 ISRC_YEAR = "24"
@@ -105,6 +108,14 @@ KINDS = ["excerpt", "excerpt_5s", *SINGLE_EDITS, "mix_0db", "mix_-6db", "under_m
 NEGATIVE_KINDS = ("negative", "negative_edited")
 EXCERPT_SECONDS = (10.0, 15.0, 20.0, 20.0, 20.0, 25.0, 30.0)  # "10-30 s, mostly 20 s"
 CLIP_SECONDS = 20.0
+RENDERED_FROM = (
+    "kind",
+    "seconds",
+    "layers",
+    "edit",
+    "format",
+    "sample_rate",
+)  # the plan fields a clip's audio depends on
 
 
 def split_text() -> str:
@@ -317,6 +328,108 @@ def groups_of(n: int, pairs: list[tuple]) -> list[list[int]]:
     for i in range(n):
         members[find(i)].append(i)
     return sorted(sorted(g) for g in members.values() if len(g) > 1)
+
+
+CHROMAPRINT_ITEM_SECONDS = 4096 / 3 / 11025  # fpcalc's hop: one sub-fingerprint every ~0.124 s
+SHARED_WINDOW_ITEMS = 40  # ~5 s
+# Two tracks share audio where a 5 s stretch of their Chromaprint sub-fingerprints differs in <= 15 % of
+# the bits. Measured on these packages: unrelated pairs (supertux x hedgewars, and within supertux) reach
+# 0.29-0.39 at their best 5 s; supertux "Call of the Winding Path" contains "Shallow Green" at 0.12
+# (spectrogram correlation 0.87 there); "Wisphunt" vs "Ghostforest" reach 0.21 on a quiet opening
+# (spectrogram correlation 0.49: not the same audio) and stay apart.
+SHARED_MAX_BER = 0.15
+# Silence and fades fingerprint alike in every track (warzone track ends, pingus-2's silent tail matched
+# at BER 0.03-0.15): a window counts only where both tracks play, within 20 dB of their median second
+# and above -45 dBFS, for >= 90 % of its items.
+SHARED_LOUD_DB_BELOW_MEDIAN = 20.0
+SHARED_LOUD_FLOOR_DBFS = -45.0
+SHARED_METHOD = "ber<=0.15 over 40 items, both loud"  # the cache is valid for this method only
+
+
+def loud_items(envelope_db: list[float], items: int) -> np.ndarray:
+    env = np.asarray(envelope_db, dtype=float)
+    if not len(env):
+        return np.zeros(items, dtype=bool)
+    loud = env >= max(SHARED_LOUD_FLOOR_DBFS, float(np.median(env)) - SHARED_LOUD_DB_BELOW_MEDIAN)
+    seconds = np.minimum((np.arange(items) * CHROMAPRINT_ITEM_SECONDS).astype(int), len(env) - 1)
+    return loud[seconds]
+
+
+def shared_passage(args: tuple) -> dict | None:
+    """The stretch where two fingerprints carry the same audio, or None: the best offset by the lowest
+    5 s window bit error rate and, along it, the items covered by windows at or under SHARED_MAX_BER
+    (the ends to within ~1 s: a window partly over the passage can still be under the bound)."""
+    fa, ea, fb, eb = args
+    a, b = np.asarray(fa, dtype=np.uint32), np.asarray(fb, dtype=np.uint32)
+    la, lb = loud_items(ea, len(a)), loud_items(eb, len(b))
+    n = SHARED_WINDOW_ITEMS
+    best = (1.0, 0, None)
+    for offset in range(-len(b) + n, len(a) - n + 1):
+        sa = slice(max(0, offset), max(0, offset) + min(len(b) - max(0, -offset), len(a) - max(0, offset)))
+        sb = slice(max(0, -offset), max(0, -offset) + sa.stop - sa.start)
+        cum = np.concatenate([[0], np.cumsum(np.bitwise_count(a[sa] ^ b[sb]), dtype=np.int64)])
+        ber = (cum[n:] - cum[:-n]) / (32.0 * n)
+        loud = np.concatenate([[0], np.cumsum(la[sa] & lb[sb])])
+        ber[(loud[n:] - loud[:-n]) < 0.9 * n] = 1.0
+        if len(ber) and ber.min() < best[0]:
+            best = (float(ber.min()), offset, ber)
+    low, offset, ber = best
+    if low > SHARED_MAX_BER:
+        return None
+    covered = np.zeros(len(ber) + n, dtype=bool)
+    for i in np.flatnonzero(ber <= SHARED_MAX_BER):
+        covered[i : i + n] = True
+    first, last = int(np.argmax(covered)), int(len(covered) - np.argmax(covered[::-1]))
+    t = CHROMAPRINT_ITEM_SECONDS
+    return {
+        "ber": round(low, 4),
+        "a_start": round((first + max(0, offset)) * t, 2),
+        "a_end": round((last + max(0, offset)) * t, 2),
+        "b_start": round((first + max(0, -offset)) * t, 2),
+        "b_end": round((last + max(0, -offset)) * t, 2),
+    }
+
+
+def shared_passages(workdir: Path, pairs: list[tuple[dict, dict]], jobs: int) -> dict[tuple[str, str], dict]:
+    """shared_passage for every pair, cached in DIR/tracks/shared_passages.json by the two file names."""
+    cache_path = workdir / "tracks" / "shared_passages.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    if cache.get("method") != SHARED_METHOD:
+        cache = {"method": SHARED_METHOD}
+    key = lambda a, b: f"{a['file']}|{b['file']}"  # noqa: E731
+    todo = [(a, b) for a, b in pairs if key(a, b) not in cache]
+    if todo:
+        print(f"looking for shared passages in {len(todo)} pairs of tracks ...", flush=True)
+        with ProcessPoolExecutor(jobs) as pool:
+            found = pool.map(
+                shared_passage,
+                [(a["fingerprint"], a["envelope_db"], b["fingerprint"], b["envelope_db"]) for a, b in todo],
+                chunksize=8,
+            )
+            for (a, b), passage in zip(todo, found, strict=True):
+                cache[key(a, b)] = passage
+        cache_path.write_text(json.dumps(cache, indent=0))
+    return {(a["file"], b["file"]): cache[key(a, b)] for a, b in pairs if cache[key(a, b)]}
+
+
+def also_audible(layers: list[dict], passages: dict[tuple[str, str], dict], isrc_of: dict[str, str]) -> list:
+    """Catalog recordings heard in the clip besides its sources: a source window that overlaps, for >= 3 s,
+    a passage its track shares with another catalog track."""
+    found = []
+    for layer in layers:
+        if "isrc" not in layer:
+            continue
+        start, end = layer["source_start"], layer["source_start"] + layer["source_seconds"]
+        for (fa, fb), p in passages.items():
+            for mine, other, lo, hi in (
+                (fa, fb, p["a_start"], p["a_end"]),
+                (fb, fa, p["b_start"], p["b_end"]),
+            ):
+                overlap = min(end, hi) - max(start, lo)
+                if mine == layer["source_file"] and other in isrc_of and overlap >= 3.0:
+                    found.append({"isrc": isrc_of[other], "via": layer["isrc"], "seconds": round(overlap, 2),
+                                  "ber": p["ber"]})  # fmt: skip
+    return found
 
 
 # -- 4. catalog ----------------------------------------------------------------------------------------
@@ -584,6 +697,8 @@ def write_catalog(folder: Path, catalog: list[dict], workdir: Path, rng: np.rand
     rows = []
     for t in catalog:
         target = audio_dir / t["audio_file"]
+        if target.exists() and not os.path.samefile(target, workdir / t["file"]):
+            target.unlink()  # the ISRC now names another track (the set of kept tracks changed)
         if not target.exists():
             os.link(workdir / t["file"], target)
         rows.extend(catalog_rows(t, rng))
@@ -602,11 +717,17 @@ def build_part(part: str, workdir: Path, tracks: dict[str, list[dict]], groups: 
     catalog = [t for name in SPLIT[part]["catalog"] for t in tracks[name]]
     catalog_names = {t["file"] for t in catalog}
     part_groups = [[t["isrc"] for t in g] for g in groups if all(t["file"] in catalog_names for t in g)]
+    candidates = [t for name in SPLIT[part]["unrelated"] for t in tracks[name]]
+    pairs = [(a, b) for i, a in enumerate(catalog) for b in catalog[i + 1 :]]
+    pairs += [(a, u) for a in catalog for u in candidates]
+    passages = shared_passages(workdir, pairs, jobs)
     unrelated, dropped = [], []
-    for name in SPLIT[part]["unrelated"]:
-        for t in tracks[name]:
-            shares_audio = any(t in g and any(o["file"] in catalog_names for o in g) for g in groups)
-            (dropped if shares_audio else unrelated).append(t)
+    for t in candidates:
+        shares_audio = any(t in g and any(o["file"] in catalog_names for o in g) for g in groups)
+        shares_audio = shares_audio or any(t["file"] in pair for pair in passages)
+        (dropped if shares_audio else unrelated).append(t)
+    catalog_passages = {k: v for k, v in passages.items() if k[0] in catalog_names and k[1] in catalog_names}
+    isrc_of = {t["file"]: t["isrc"] for t in catalog}
     group_of = {isrc: n for n, g in enumerate(part_groups) for isrc in g}
 
     write_catalog(base / "catalog", catalog, workdir, np.random.default_rng([seed, PARTS.index(part), 1]))
@@ -615,7 +736,18 @@ def build_part(part: str, workdir: Path, tracks: dict[str, list[dict]], groups: 
     for kind in KINDS:
         rng = np.random.default_rng([seed, PARTS.index(part), 2, KINDS.index(kind)])
         for n in range(negatives if kind in NEGATIVE_KINDS else clips):
-            plans.append(plan_clip(kind, n, catalog, unrelated, group_of, rng))
+            plan = plan_clip(kind, n, catalog, unrelated, group_of, rng)
+            plan["also_audible"] = also_audible(plan["layers"], catalog_passages, isrc_of)
+            plans.append(plan)
+    # Idempotent on the plan, not only on the file: a clip whose plan changed (another seed, another set of
+    # tracks) is rendered again.
+    previous = (
+        json.loads((base / "manifest.json").read_text())["clips"] if (base / "manifest.json").exists() else {}
+    )
+    for p in plans:
+        old = previous.get(p["file"])
+        if old is not None and any(old.get(k) != p[k] for k in RENDERED_FROM):
+            (base / p["file"]).unlink(missing_ok=True)
     started = time.perf_counter()
     with ProcessPoolExecutor(jobs) as pool:
         outcomes = Counter(pool.map(render_clip, [(str(base), p) for p in plans], chunksize=4))
@@ -641,6 +773,9 @@ def build_part(part: str, workdir: Path, tracks: dict[str, list[dict]], groups: 
         },
         "unrelated_dropped_for_sharing_catalog_audio": [t["file"] for t in dropped],
         "near_duplicate_groups": part_groups,
+        "shared_passages": [
+            {"a": isrc_of[fa], "b": isrc_of[fb], **p} for (fa, fb), p in sorted(catalog_passages.items())
+        ],
         "clips": {p["file"]: {k: v for k, v in p.items() if k != "file"} for p in plans},
     }
     (base / "manifest.json").write_text(json.dumps(manifest, indent=1))
@@ -649,6 +784,8 @@ def build_part(part: str, workdir: Path, tracks: dict[str, list[dict]], groups: 
         "unrelated": unrelated,
         "dropped": dropped,
         "groups": part_groups,
+        "passages": catalog_passages,
+        "also_audible": sum(bool(p["also_audible"]) for p in plans),
         "kinds": Counter(p["kind"] for p in plans),
         "outcomes": outcomes,
         "render_seconds": time.perf_counter() - started,
@@ -680,11 +817,12 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"workdir {workdir}; split by package: {split_text()}", flush=True)
 
-    found, tracks = {}, {}
+    found, tracks, silent = {}, {}, {}
     for name in PACKAGES:
         every = prepare_package(workdir, name, args.force, args.jobs)
         found[name] = every
-        kept = [t for t in every if t["seconds"] >= MIN_TRACK_SECONDS]
+        kept = [t for t in every if t["seconds"] >= MIN_TRACK_SECONDS and max(t["envelope_db"]) > SILENT_DBFS]
+        silent[name] = [t["name"] for t in every if t["seconds"] >= MIN_TRACK_SECONDS and t not in kept]
         for serial, t in enumerate(kept, start=1):
             t["isrc"] = isrc_for(name, serial)
             t["audio_file"] = f"{t['isrc']}{Path(t['name']).suffix}"
@@ -708,6 +846,9 @@ def main() -> None:
         )
         minutes = sum(t["seconds"] for t in tracks[name]) / 60
         print(f"{name:<22} {part:<10} {role:<9} {len(found[name]):>5} {len(tracks[name]):>5} {minutes:>8.1f}")
+    for name, names in silent.items():
+        for n in names:
+            print(f"left out, renders as silence (loudest second <= {SILENT_DBFS:.0f} dBFS): {name} {n}")
     print(f"all packages: {len(every_kept)} tracks >= {MIN_TRACK_SECONDS:.0f} s, "
           f"{sum(t['seconds'] for t in every_kept) / 3600:.2f} h")  # fmt: skip
     print("near-duplicate groups (X_enhanced naming, or a shared verbatim passage):")
@@ -732,6 +873,10 @@ def main() -> None:
         print(f"  catalog: {len(s['catalog'])} recordings, {sum(t['seconds'] for t in s['catalog']) / 3600:.2f} h; "
               f"unrelated: {len(s['unrelated'])} tracks, {sum(t['seconds'] for t in s['unrelated']) / 3600:.2f} h; "
               f"near-duplicate groups in the catalog: {len(s['groups'])}")  # fmt: skip
+        for (fa, fb), p in sorted(s["passages"].items()):
+            print(f"  shared passage (BER {p['ber']}): {fa} {p['a_start']}-{p['a_end']} s = {fb} "
+                  f"{p['b_start']}-{p['b_end']} s")  # fmt: skip
+        print(f"  clips that also carry a shared passage of another catalog recording: {s['also_audible']}")
         for t in s["dropped"]:
             print(f"  unrelated track dropped (shares audio with the catalog): {t['file']}")
         print(f"  clips: {sum(s['kinds'].values())} ({dict(s['outcomes'])}) in {s['render_seconds']:.0f} s")

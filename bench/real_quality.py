@@ -47,9 +47,15 @@ def target(kind: str) -> tuple[str, float, str] | None:
     return None
 
 
-def clip_metrics(truth: dict[str, float], outcome: real_engine.Outcome, group_of: dict[str, str]) -> dict:
+def clip_metrics(
+    truth: dict[str, float], outcome: real_engine.Outcome, group_of: dict[str, str], also: list[dict] = ()
+) -> dict:
+    """`also`: recordings that are audible in the clip through a passage they share with a source
+    (manifest `also_audible`); they count as that source, like a near-duplicate, for this clip only."""
+    via = {a["isrc"]: a["via"] for a in also}
+
     def canon(isrc: str) -> str:
-        return group_of.get(isrc, isrc)
+        return group_of.get(isrc, via.get(isrc) and group_of.get(via[isrc], via[isrc]) or isrc)
 
     true = defaultdict(float)
     for isrc, share in truth.items():
@@ -191,7 +197,7 @@ def run_part(part: str, workdir: Path, kinds: set[str], limit: int) -> dict:
         kind_rows = []
         for file, clip in entries:
             outcome = real_engine.attribute(label=label, path=base / file)
-            metrics = clip_metrics(clip["truth"], outcome, group_of)
+            metrics = clip_metrics(clip["truth"], outcome, group_of, clip.get("also_audible", []))
             kind_rows.append(
                 {
                     "part": part,
@@ -201,6 +207,7 @@ def run_part(part: str, workdir: Path, kinds: set[str], limit: int) -> dict:
                     "near_duplicate_groups": [
                         g for g in manifest["near_duplicate_groups"] if set(g) & set(clip["truth"])
                     ],
+                    "also_audible": clip.get("also_audible", []),
                     "edit": clip["edit"],
                     "shares": outcome.shares,
                     "remainder": outcome.remainder,
@@ -217,23 +224,27 @@ def run_part(part: str, workdir: Path, kinds: set[str], limit: int) -> dict:
         clips.extend(kind_rows)
         print(f"  {kind}: {len(kind_rows)} clips, {time.perf_counter() - started:.0f} s so far", flush=True)
     print_table(header, rows, clips)
-    return {"part": part, "header": header, "catalog": loaded, "rows": rows, "clips": clips}
+    return {
+        "part": part,
+        "header": header,
+        "engine": real_engine.engine_version(index),
+        "catalog": loaded,
+        "rows": rows,
+        "clips": clips,
+    }
 
 
 def run(args) -> None:
     parts = ("tuning", "reporting") if args.part == "all" else (args.part,)
     kinds = set(filter(None, args.kinds.split(",")))
     results = []
-    for part in parts:
-        # One scratch database and MEDIA_ROOT for the run; each part is its own label and index.
-        if not results:
-            scratch = real_engine.scratch_django("stemma-real-quality-")
-        try:
+    # One scratch database and MEDIA_ROOT for the run; each part is its own label and index.
+    scratch = real_engine.scratch_django("stemma-real-quality-")
+    try:
+        for part in parts:
             results.append(run_part(part, args.workdir.resolve(), kinds, args.limit))
-        except BaseException:
-            shutil.rmtree(scratch, ignore_errors=True)
-            raise
-    shutil.rmtree(scratch, ignore_errors=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     if len(results) > 1:
         for r in results:
             print_table(r["header"], r["rows"], r["clips"])

@@ -100,3 +100,31 @@ def test_negative_with_an_auto_accepted_share_is_a_false_payout():
     assert m["false"] and m["false_auto"] and m["mae"] == pytest.approx(0.3)
     m = real_quality.clip_metrics({}, outcome((a, 0.04), remainder=0.96), {})
     assert not m["false"]
+
+
+def test_a_recording_sharing_the_clips_passage_is_not_false():
+    a, b, c = (t["isrc"] for t in CATALOG)
+    also = [{"isrc": c, "via": a, "seconds": 8.0, "ber": 0.12}]
+    m = real_quality.clip_metrics({a: 1.0}, outcome((c, 0.5), (a, 0.5)), {}, also)
+    assert m["rec@1"] and not m["false"] and m["mae"] == pytest.approx(0.0)
+    assert real_quality.clip_metrics({a: 1.0}, outcome((c, 0.5), (a, 0.5)), {})["false"]
+
+
+def test_shared_passage_finds_the_same_audio_and_only_it():
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 2**32, 600, dtype=np.uint32)
+    b = rng.integers(0, 2**32, 500, dtype=np.uint32)
+    noise = (rng.random((100, 32)) < 0.08) @ (1 << np.arange(32, dtype=np.uint64))  # ~8 % bit errors
+    b[200:300] = a[350:450] ^ noise.astype(np.uint32)  # 100 items (~12 s) of a, re-encoded, inside b
+    # The ends are found to within a window edge (~1 s): a window half over the passage is still close.
+    loud = [-20.0] * 80
+    found = real_corpus.shared_passage((a.tolist(), loud, b.tolist(), loud))
+    item = real_corpus.CHROMAPRINT_ITEM_SECONDS
+    assert found["a_start"] == pytest.approx(350 * item, abs=1.0) and found["a_end"] == pytest.approx(
+        450 * item, abs=1.0
+    )
+    assert found["b_start"] == pytest.approx(200 * item, abs=1.0)
+    assert real_corpus.shared_passage((a.tolist(), loud, rng.integers(0, 2**32, 500).tolist(), loud)) is None
+    silent_there = loud.copy()
+    silent_there[20:40] = [-90.0] * 20  # b's seconds 20-40 (the shared items 200-300 are at 24.8-37.1 s)
+    assert real_corpus.shared_passage((a.tolist(), loud, b.tolist(), silent_there)) is None
