@@ -13,9 +13,10 @@ Steps (each skipped when its output exists; --force redoes everything but the do
 3. For every kept track: duration, a 1 s loudness envelope (to avoid cutting clips out of silence) and
    Chromaprint's raw fingerprint (`fpcalc -raw`), cached in DIR/tracks/<package>/analysis.json.
    Near-duplicate groups: a Warzone 2100 `X_enhanced` track and its `X` (the package ships both masters
-   of the same piece), plus any pair of tracks that share a verbatim passage (>= ~5 s of identical
-   Chromaprint sub-fingerprints at one offset). A clip of one member is correctly attributed to any
-   member of its group. Unrelated tracks that share a verbatim passage with a catalog track are dropped.
+   of the same piece), plus any pair of tracks with >= ~5 s of identical Chromaprint sub-fingerprints at
+   one offset. A clip of one member is correctly attributed to any member of its group. Shared passages
+   (SHARED_MAX_BER): a clip overlapping one lists the other recording in `also_audible`. Unrelated
+   tracks that share audio with a catalog track are dropped. Tracks that render as silence are left out.
 4. Per part, DIR/parts/<part>/: `catalog/catalog.csv` (the `manage.py catalog_import` layout, one line
    per share: a master split between the composer and the game's label, a publishing split between the
    composer and a publisher) with `catalog/audio/` (the package's own files; tracker modules as FLAC),

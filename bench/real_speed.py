@@ -9,7 +9,7 @@
    - whole attribution through fingerprinting.services.audio_attribute (decode + engine): CPU time of
      this process plus its children (ffmpeg, where the decoder uses it).
    One clip is attributed first and not counted (imports, index load).
-3. The real catalog has fewer than 300 tracks (139 from the Debian 12 packages). Cutting long tracks into
+3. The real catalog has fewer than 300 tracks (138 from the Debian 12 packages). Cutting long tracks into
    several "recordings" would fake a bigger catalog, so the real count is reported as it is, and then,
    separately and labelled as such, the same clips against that catalog topped up to --catalog (300)
    with recordings synthesized by catalog.synth (30-120 s, imported and indexed the same way).
