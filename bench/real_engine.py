@@ -77,11 +77,16 @@ def engine_version(index=None) -> str:
     return version
 
 
-def review_state(result) -> str:
-    """The production acceptance rule. Issue 11 renames it: follow it here."""
+def review_state(result) -> tuple[str, list]:
+    """The production acceptance decision and its reasons. Engine 1.2.0 decides in
+    fingerprinting.services._review_state (no reasons); engine 2.0 puts it on the result
+    (`result.review.state`, `.reasons`). The one place to follow the engine here."""
+    review = getattr(result, "review", None)
+    if review is not None:
+        return str(review.state), list(review.reasons)
     from fingerprinting.services import _review_state
 
-    return str(_review_state(result))
+    return str(_review_state(result)), []
 
 
 @dataclass
@@ -94,6 +99,7 @@ class Outcome:
     evidence: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     review_state: str = ""
+    review_reasons: list = field(default_factory=list)
     cpu_seconds: float = 0.0  # this process plus its children (ffmpeg decoding), decode + engine
     wall_seconds: float = 0.0
     duration: float = 0.0
@@ -122,12 +128,14 @@ def attribute(*, label, path: Path) -> Outcome:
     cpu = time.process_time() - c0 + children_cpu() - k0
     wall = time.perf_counter() - w0
     recordings = index.recordings
+    state, reasons = review_state(result)
     return Outcome(
         shares=[
             {
                 "isrc": recordings[s.position]["isrc"],
                 "share": float(s.share),
                 "lane": s.lane,
+                "false_alarm": getattr(s, "false_alarm", None),  # engine 2.0: the share's strongest run
                 "evidence": s.evidence,
             }
             for s in result.shares
@@ -136,7 +144,8 @@ def attribute(*, label, path: Path) -> Outcome:
         confidence=float(result.confidence),
         evidence=result.evidence,
         timings=dict(result.timings),
-        review_state=review_state(result),
+        review_state=state,
+        review_reasons=reasons,
         cpu_seconds=cpu,
         wall_seconds=wall,
         duration=float(result.duration),

@@ -213,6 +213,7 @@ def run_part(part: str, workdir: Path, kinds: set[str], limit: int) -> dict:
                     "remainder": outcome.remainder,
                     "confidence": outcome.confidence,
                     "review_state": outcome.review_state,
+                    "review_reasons": outcome.review_reasons,
                     "evidence": outcome.evidence,
                     "timings": outcome.timings,
                     "cpu_seconds": outcome.cpu_seconds,
