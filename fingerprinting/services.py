@@ -23,7 +23,6 @@ from fingerprinting import engine, events
 from fingerprinting import index as catalog_index
 from fingerprinting.audio import load_for_analysis, probe_bytes
 from fingerprinting.engine import calibration, duplicates, pipeline
-from fingerprinting.engine import style as style_lane
 from fingerprinting.engine.shares import ONE, quantize
 from fingerprinting.errors import AttributionInvalid, AudioRejected, AudioTooLarge, ClipExists, IndexNotReady
 from fingerprinting.models import (
@@ -252,22 +251,13 @@ def _index_finish(index: engine.CatalogIndex, previous: engine.CatalogIndex | No
             paths[index.recordings[position]["id"]], min_seconds=0.0, max_seconds=RECORDING_MAX_SECONDS
         )
 
-    lanes = calibration.calibrate(
+    calibrated = calibration.calibrate(
         index,
         config=ENGINE_CONFIG,
         audio=audio,
-        lane_runs=lambda idx, samples, exclude: pipeline.lane_runs(idx, samples, exclude, ENGINE_CONFIG),
+        lane_scores=lambda idx, samples, exclude: pipeline.lane_scores(idx, samples, exclude, ENGINE_CONFIG),
     )
-    style = style_lane.calibrate_z(index, ENGINE_CONFIG.style)
-    return {
-        "near_duplicates": groups,
-        "calibration": {
-            **lanes,
-            "style": style,
-            "catalog_size": index.n_recordings,
-            "z_threshold": style["z_threshold"],
-        },
-    }
+    return {"near_duplicates": groups, "calibration": {**calibrated, "catalog_size": index.n_recordings}}
 
 
 def _row(recording: Recording, analysis: engine.RecordingAnalysis) -> dict:

@@ -82,7 +82,7 @@ def review_queue(request):
 def _run_label(run: dict) -> str:
     if run.get("ber") is not None:
         how = f"bit error rate {run['ber']:.2f}"
-    elif run.get("method") == "spectral":
+    elif run.get("method") in ("spectral", "spectral_grid"):
         how = f"{run.get('peaks_present', 0)} recording peaks present (kappa {run.get('kappa', 0):.2f})"
         if run.get("semitones"):
             how += f", transposed {run['semitones']:+g} semitones"

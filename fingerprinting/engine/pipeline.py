@@ -110,16 +110,24 @@ def find_verbatim(
     return context.found
 
 
-def lane_runs(
+def lane_scores(
     index: CatalogIndex, samples: np.ndarray, exclude: frozenset[int], config: EngineConfig
 ) -> dict:
-    """{lane: the runs it finds in the clip} with `exclude` absent from the catalog: what the
-    calibration measures. Nothing is explained for the lanes that follow (a null clip has no
-    source)."""
+    """{lane: {recording: the best score it gives the clip}} with `exclude` absent from the catalog:
+    what the calibration measures (the style lane's score is a candidate's best window z). Nothing is
+    explained for the lanes that follow (a null clip has no source)."""
     context = LaneContext(ClipFeatures(samples, config, index.embedder), index, config, exclude=exclude)
     found = {lane.name: lane.find(context) for lane in IDENTITY_LANES}
-    context.style_result = style_evidence(context, [])
-    return found | {lane.name: lane.find(context) for lane in TRANSFORM_LANES}
+    context.style_result = style = style_evidence(context, [])
+    found |= {lane.name: lane.find(context) for lane in TRANSFORM_LANES}
+    out: dict[str, dict[int, float]] = {}
+    for lane, runs in found.items():
+        best = out.setdefault(lane, {})
+        for run in runs:
+            best[run.recording] = max(best.get(run.recording, -np.inf), float(run.score))
+    window_best = style.z.max(axis=0) if style.z.size else np.zeros(0)
+    out[style_mod.LANE] = {p: float(z) for p, z in zip(style.candidates, window_best, strict=True)}
+    return out
 
 
 def name_groups(index: CatalogIndex, runs: list[Run]) -> list[Run]:
@@ -213,8 +221,8 @@ def attribute(
     find_verbatim(context, TRANSFORM_LANES, calibration, clock, lane_report)
     runs = select_runs(name_groups(index, context.found), min_new_seconds=config.shares.min_new_seconds)
     clock.lap("select")
-    style_calibration = index.calibration.get("style") or index.calibration  # before 2.0.0: top level
-    z_threshold = float(style_calibration.get("z_threshold", config.style.z_default))
+    # Style evidence counts above the window z whose false-alarm chance is the evidence bound.
+    z_threshold = calibration.score_for(style_mod.LANE, config.evidence.max_false_alarm, clip.duration)
     ranked, verbatim_part, style_part = share_out(
         duration=clip.duration,
         runs=runs,

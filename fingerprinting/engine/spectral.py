@@ -15,9 +15,10 @@ Two stages:
    model: frame density x bin density / overall density). Per peak, hit in {0, 1} and chance p. The
    excess over chance, kappa = (hits - sum p) / (n - sum p), is the fraction of the recording's peaks
    the clip shows beyond chance. Runs are stretches where kappa over a sliding window stays above
-   `run_kappa`; a run's score is how far its hits exceed the level of similar unrelated music
-   (`similar_kappa`): z = (hits - sum q) / sqrt(sum q (1 - q)), q = p + similar_kappa (1 - p). The
-   calibration (engine.calibration) turns z into a false-alarm chance per clip.
+   `run_kappa` (joined across short dips); a run's score is how far its hits exceed chance,
+   z = (hits - sum p) / sqrt(sum p (1 - p)). Unrelated music in the same key and tempo shares some
+   peak positions, so z is not compared with a normal table: the calibration (engine.calibration)
+   measures how high it gets on unrelated catalog music and turns it into a false-alarm chance.
 
 Transforms: transposed by k semitones, catalog peak (t, f) sits at clip (t - offset, f * 2^(k/12));
 played r times faster, at clip frame (t - offset) / r in the same bin. For a transform the clip's
@@ -74,6 +75,26 @@ class PresenceMap:
     def frames(self) -> int:
         return int(self.present.shape[0])
 
+    def without(
+        self, explained: list[tuple[np.ndarray, np.ndarray]], config: SpectralConfig
+    ) -> "PresenceMap":
+        """The map with the neighbourhood of known sources' peaks (clip frame, FFT bin) cleared, and its
+        densities counted again: what is left belongs to the other sources in the clip."""
+        present = self.present.copy()
+        df, db = config.tolerance_frames // 2, config.tolerance_bins // 2
+        for frames, bins in explained:
+            for dt in range(-df, df + 1):
+                for dbin in range(-db, db + 1):
+                    t, f = frames.astype(np.int64) + dt, bins.astype(np.int64) - LOW_BIN + dbin
+                    ok = (t >= 0) & (t < present.shape[0]) & (f >= 0) & (f < present.shape[1])
+                    present[t[ok], f[ok]] = False
+        return PresenceMap(
+            present=present,
+            frame_density=present.mean(axis=1, dtype=np.float64),
+            bin_density=present.mean(axis=0, dtype=np.float64),
+            density=float(present.mean(dtype=np.float64)),
+        )
+
 
 def verify(
     presence: PresenceMap,
@@ -116,17 +137,12 @@ def verify(
         (hits_w - chance_w) / np.maximum(count_w - chance_w, 1e-9),
         -1.0,
     )
-    good = kappa_w >= config.run_kappa
-    edges = np.diff(np.concatenate([[0], good.astype(np.int8), [0]]))
     runs = []
-    for a, b in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0], strict=True):
-        if (b - a) * FRAME_SECONDS < config.min_run_seconds:
-            continue
+    for a, b in _segments(kappa_w >= config.run_kappa, config):
         mine = (t >= a) & (t < b)
         n, hits, p = int(mine.sum()), float(hit[mine].sum()), chance[mine]
         expected = float(p.sum())
-        q = p + config.similar_kappa * (1.0 - p)
-        z = (hits - float(q.sum())) / np.sqrt(max(float((q * (1.0 - q)).sum()), 1e-9))
+        z = (hits - expected) / np.sqrt(max(float((p * (1.0 - p)).sum()), 1e-9))
         if z < MIN_SCORE:
             continue
         start, end = a * FRAME_SECONDS, b * FRAME_SECONDS
@@ -147,6 +163,22 @@ def verify(
             )
         )
     return runs
+
+
+def _segments(good: np.ndarray, config: SpectralConfig) -> list[tuple[int, int]]:
+    """[a, b) frame stretches where `good` holds, joined across gaps shorter than `merge_gap_seconds`
+    (a source under louder music dips below the window threshold now and then), at least
+    `min_run_seconds` long."""
+    edges = np.diff(np.concatenate([[0], good.astype(np.int8), [0]]))
+    spans: list[list[int]] = []
+    gap = int(round(config.merge_gap_seconds / FRAME_SECONDS))
+    for a, b in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0], strict=True):
+        if spans and a - spans[-1][1] <= gap:
+            spans[-1][1] = int(b)
+        else:
+            spans.append([int(a), int(b)])
+    shortest = config.min_run_seconds / FRAME_SECONDS
+    return [(a, b) for a, b in spans if b - a >= shortest]
 
 
 def to_catalog_coordinates(
