@@ -25,7 +25,9 @@ import real_engine  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--workdir", type=Path, default=real_engine.ROOT / "var" / "bench")
     args = parser.parse_args()
     part = args.workdir / "parts" / "tuning"
@@ -48,7 +50,9 @@ def main() -> None:
             samples = load_for_analysis(part / name, min_seconds=1.0, max_seconds=600.0)
             for lane, scores in pipeline.lane_scores(index, samples, frozenset(), ENGINE_CONFIG).items():
                 best.setdefault(lane, []).append(max(scores.values(), default=-np.inf))
-        print(f"tuning part: {len(negatives)} unrelated clips against {index.n_recordings} catalog recordings")
+        print(
+            f"tuning part: {len(negatives)} unrelated clips against {index.n_recordings} catalog recordings"
+        )
         print("reference_tail = (")
         for lane, values in best.items():
             finite = [v for v in values if np.isfinite(v)]

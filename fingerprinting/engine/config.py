@@ -42,6 +42,9 @@ class LandmarkConfig:
     target_frames: int = knob(40, "the farthest a paired peak may be (0.93 s); dt fits 6 bits")
     max_df_bins: int = knob(63, "the farthest in frequency a paired peak may be; df fits 8 bits")
     max_postings: int = knob(400, "a hash this common carries no information", "synth")
+    max_repeats: int = knob(
+        3, "a hash its recording repeats more often than this (a loop) cannot pin an alignment", "design"
+    )
     min_votes: int = knob(7, "pooled votes an alignment needs to be tested", "synth")
     min_vote_fraction: float = knob(0.008, "... and this fraction of the clip's hashes", "synth")
     candidates: int = knob(16, "recordings tested per pass", "synth")

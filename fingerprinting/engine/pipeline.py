@@ -295,16 +295,19 @@ def attribute(
 
 
 def clip_confidence(shares, remainder, style, excess, config: EngineConfig) -> float:
-    """The share-weighted quality of the evidence: a share's verbatim part as strong as its best
-    run's strength, its style part as its excess over the threshold; the unattributed mass as clean
-    as the strongest evidence left unused."""
+    """How sure the attribution is, share-weighted: a share's verbatim part as sure as its strongest
+    run's false-alarm chance is small (1 at the acceptance bound and below, 0.5 at the evidence bound,
+    log-linear between), its style part as its window excess over the threshold (e^2 / (e^2 +
+    null_mass^2)); the unattributed mass as clean as the strongest style evidence left unused."""
     null_mass = config.shares.null_mass
+    accept, evidence = config.acceptance.max_false_alarm, config.evidence.max_false_alarm
     conf = 0.0
     for s in shares:
         verbatim_part = s.evidence["verbatim_share"]
         style_part = max(0.0, s.share - verbatim_part)
-        if verbatim_part:
-            conf += verbatim_part * s.evidence["verbatim"]["quality"]
+        if verbatim_part and s.false_alarm is not None:
+            steps = np.log(evidence / max(s.false_alarm, 1e-300)) / np.log(evidence / accept)
+            conf += verbatim_part * float(np.clip(0.5 + 0.5 * steps, 0.5, 1.0))
         if style_part:
             e = s.evidence["style"]["mean_excess"]
             conf += style_part * (e * e / (e * e + null_mass**2))

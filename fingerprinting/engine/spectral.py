@@ -14,9 +14,10 @@ Two stages:
    can hit by chance where the clip is dense in local maxima, at that frame and bin (independence
    model: frame density x bin density / overall density). Per peak, hit in {0, 1} and chance p. The
    excess over chance, kappa = (hits - sum p) / (n - sum p), is the fraction of the recording's peaks
-   the clip shows beyond chance. Runs are stretches where kappa over a sliding window stays above
-   `run_kappa` (joined across short dips); a run's score is how far its hits exceed chance,
-   z = (hits - sum p) / sqrt(sum p (1 - p)). Unrelated music in the same key and tempo shares some
+   the clip shows beyond chance. Each peak is weighted by 1 / (the recording's peaks in its frame), so
+   a broadband onset (a drum hit) counts as one event, not as the dozens of peaks it spans. Runs are
+   stretches where kappa over a sliding window stays above `run_kappa` (joined across short dips); a
+   run's score is how far its weighted hits exceed chance, z = sum w (hit - p) / sqrt(sum w^2 p (1 - p)). Unrelated music in the same key and tempo shares some
    peak positions, so z is not compared with a normal table: the calibration (engine.calibration)
    measures how high it gets on unrelated catalog music and turns it into a false-alarm chance.
 
@@ -123,6 +124,10 @@ def verify(
         return []
     hit = presence.present[t, f].astype(np.float64)
     chance = np.clip(presence.frame_density[t] * presence.bin_density[f] / presence.density, 0.0, 1.0)
+    # One frame, one vote: a broadband onset (a drum hit, a click) makes dozens of peaks in one frame,
+    # all present in any clip with an onset there; weighted 1 / (the recording's peaks in that frame),
+    # a shared rhythm counts as the few events it is, not as the hundreds of peaks it spans.
+    weight = 1.0 / np.bincount(t, minlength=n_frames)[t]
     half = int(round(config.smooth_seconds / FRAME_SECONDS)) // 2
     frames = np.arange(n_frames)
     lo, hi = np.clip(frames - half, 0, n_frames), np.clip(frames + half + 1, 0, n_frames)
@@ -131,23 +136,24 @@ def verify(
         cumulative = np.concatenate([[0.0], np.cumsum(np.bincount(t, weights=values, minlength=n_frames))])
         return cumulative[hi] - cumulative[lo]
 
-    hits_w, chance_w, count_w = window_sums(hit), window_sums(chance), window_sums(np.ones(len(t)))
+    hits_w, chance_w, count_w = window_sums(weight * hit), window_sums(weight * chance), window_sums(weight)
+    peaks_w = window_sums(np.ones(len(t)))
     kappa_w = np.where(
-        count_w >= config.min_window_peaks,
+        peaks_w >= config.min_window_peaks,
         (hits_w - chance_w) / np.maximum(count_w - chance_w, 1e-9),
         -1.0,
     )
     runs = []
     for a, b in _segments(kappa_w >= config.run_kappa, config):
         mine = (t >= a) & (t < b)
-        n, hits, p = int(mine.sum()), float(hit[mine].sum()), chance[mine]
-        expected = float(p.sum())
-        z = (hits - expected) / np.sqrt(max(float((p * (1.0 - p)).sum()), 1e-9))
+        n, w, p, h = int(mine.sum()), weight[mine], chance[mine], hit[mine]
+        hits, expected, total = float((w * h).sum()), float((w * p).sum()), float(w.sum())
+        z = (hits - expected) / np.sqrt(max(float((w * w * p * (1.0 - p)).sum()), 1e-9))
         if z < MIN_SCORE:
             continue
         start, end = a * FRAME_SECONDS, b * FRAME_SECONDS
         shift = offset * FRAME_SECONDS
-        kappa = float((hits - expected) / max(n - expected, 1e-9))
+        kappa = float((hits - expected) / max(total - expected, 1e-9))
         runs.append(
             Run(
                 lane=LANE,
@@ -159,7 +165,7 @@ def verify(
                 score=float(z),
                 strength=float(np.clip(kappa, 0.0, 1.0)),
                 transform=transform,
-                detail={"peaks": n, "peaks_present": int(round(hits)), "kappa": kappa, "z": float(z)},
+                detail={"peaks": n, "peaks_present": int(h.sum()), "kappa": kappa, "z": float(z)},
             )
         )
     return runs
