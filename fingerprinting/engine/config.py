@@ -161,8 +161,8 @@ class CalibrationConfig:
         (
             ("chromaprint", 0.5, 0.6),
             ("landmark", 4.0, 2.0),
-            ("spectral", 5.0, 1.5),
-            ("spectral_grid", 4.0, 1.5),
+            ("spectral", 4.6, 0.8),
+            ("spectral_grid", 3.2, 1.4),
             ("style", 3.0, 1.0),
         ),
         "per-lane prior of the best score unrelated clips reach",
@@ -179,8 +179,8 @@ class CalibrationConfig:
         (
             ("chromaprint", 0.043, 0.1, 0.788),
             ("landmark", 4.0, 0.005, 2.0),
-            ("spectral", 3.491, 0.2, 1.65),
-            ("spectral_grid", 3.491, 0.025, 2.307),
+            ("spectral", 4.615, 0.2, 0.758),
+            ("spectral_grid", 3.155, 0.025, 1.435),
             ("style", 2.287, 0.2, 0.643),
         ),
         "the tails of unrelated real music's best scores (tuning negatives)",
