@@ -145,6 +145,9 @@ class CalibrationConfig:
     query_seconds: float = knob(20.0, "leave-one-out query length: a typical generated clip")
     per_recording: int = knob(3, "queries per sampled recording, spread over it")
     max_queries: int = knob(240, "queries per index version (~20 s of CPU)")
+    reuse_change: float = knob(
+        0.1, "a new index version keeps its parent's calibration while the catalog changed less than this"
+    )
     min_queries: int = knob(12, "fewer queries than this: the lane priors alone")
     tail_fraction: float = knob(0.2, "the top fifth of query maxima is modelled as an exponential tail")
     prior_weight: float = knob(4.0, "pseudo-observations of the prior tail scale")

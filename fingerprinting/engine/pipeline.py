@@ -20,10 +20,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fingerprinting.engine import acceptance
+from fingerprinting.engine import acceptance, duplicates
 from fingerprinting.engine import shares as shares_mod
 from fingerprinting.engine import style as style_mod
-from fingerprinting.engine.calibration import Calibration
+from fingerprinting.engine.calibration import Calibration, calibrate
 from fingerprinting.engine.catalog import CatalogIndex
 from fingerprinting.engine.config import DEFAULT_CONFIG, EngineConfig
 from fingerprinting.engine.embedder import ALIGN_FRAME_SECONDS
@@ -128,6 +128,33 @@ def lane_scores(
     window_best = style.z.max(axis=0) if style.z.size else np.zeros(0)
     out[style_mod.LANE] = {p: float(z) for p, z in zip(style.candidates, window_best, strict=True)}
     return out
+
+
+def finish_index(
+    index: CatalogIndex, *, config: EngineConfig, audio, previous: CatalogIndex | None = None
+) -> dict:
+    """What a new index version needs the written index for, as meta keys: its near-duplicate groups
+    (engine.duplicates), then the false-alarm calibration of every lane (engine.calibration: leave-one-
+    out over the catalog's own audio, `audio(position)` giving a recording's samples). A previous
+    version's calibration is reused while the catalog changed by less than `reuse_change` of its
+    recordings: each added recording would otherwise cost a whole leave-one-out run, and false-alarm
+    chances scale with the catalog's size anyway."""
+    groups = duplicates.near_duplicate_groups(index, config, previous)
+    index.meta["near_duplicates"] = groups
+    if previous is not None and previous.calibration.get("lanes"):
+        before = previous.calibration.get("catalog_size", previous.n_recordings)
+        if abs(index.n_recordings - before) <= config.calibration.reuse_change * max(before, 1):
+            return {
+                "near_duplicates": groups,
+                "calibration": {**previous.calibration, "reused_from": previous.version},
+            }
+    calibrated = calibrate(
+        index,
+        config=config,
+        audio=audio,
+        lane_scores=lambda idx, samples, exclude: lane_scores(idx, samples, exclude, config),
+    )
+    return {"near_duplicates": groups, "calibration": {**calibrated, "catalog_size": index.n_recordings}}
 
 
 def name_groups(index: CatalogIndex, runs: list[Run]) -> list[Run]:
