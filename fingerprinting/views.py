@@ -90,6 +90,8 @@ def _run_label(run: dict) -> str:
             how += f", tempo x{run['tempo']:g}"
     else:
         how = f"{run.get('matches', 0)} landmark matches"
+    if run.get("false_alarm") is not None:
+        how += f"; chance in unrelated music {run['false_alarm']:.2g}"
     return f"{run['clip_start']:.1f}-{run['clip_end']:.1f} s = recording {run['rec_start']:.1f}-{run['rec_end']:.1f} s, {how}"
 
 

@@ -12,6 +12,7 @@ admin show it). Change a default only with a benchmark run on the tuning data, a
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field, fields, is_dataclass
 
 
@@ -71,6 +72,12 @@ class SpectralConfig:
     min_window_peaks: int = knob(10, "catalog peaks a window needs for kappa to mean anything")
     run_kappa: float = knob(0.2, "a run is a stretch where window kappa stays above this", "real-tuning")
     min_run_seconds: float = knob(3.0, "shortest run", "synth")
+    min_kappa: float = knob(
+        0.3,
+        "a run needs this much of the recording's peaks beyond chance (masked true sources 0.35+, "
+        "unrelated music in one key and tempo 0.15-0.25)",
+        "real-tuning",
+    )
     second_pass_min_score: float = knob(
         15.0, "a first-pass run this strong is a known source the second pass explains away", "real-tuning"
     )
@@ -80,11 +87,14 @@ class SpectralConfig:
     # The transform grid: (tempo, semitones) tried when the identity lanes leave the clip unexplained.
     # Pitch in half-semitone steps: a quarter tone off a grid point moves peaks ~1.5 % (7 bins at the
     # top), beyond the 1-bin tolerance. Tempo in 5 % steps: a clip 2.5 % off still gives runs where the
-    # drift stays within a frame or two; 2.5 % steps brought unrelated music closer (synth).
+    # drift stays within a frame or two; 2.5 % steps brought unrelated music closer (synth). Speed
+    # (tempo and pitch together, a resampled or mis-clocked render) at +-3 % and +-6 %: 12 log2(s)
+    # semitones with tempo s.
     grid: tuple = knob(
         tuple((1.0, k / 2) for k in (2, -2, 4, -4, 1, -1, 3, -3))
-        + tuple((r, 0.0) for r in (1.05, 0.95, 1.1, 0.9)),
-        "tempo x0.9-1.1 and pitch +-2 semitones in the steps above",
+        + tuple((r, 0.0) for r in (1.05, 0.95, 1.1, 0.9))
+        + tuple((r, round(12 * math.log2(r), 3)) for r in (1.03, 0.97, 1.06, 0.94)),
+        "tempo x0.9-1.1, pitch +-2 semitones and speed +-3/6 % in the steps above",
         "synth",
     )
     grid_skip_coverage: float = knob(0.9, "the grid is not tried once runs cover this much of the clip")
@@ -182,8 +192,8 @@ class CalibrationConfig:
         (
             ("chromaprint", 0.043, 0.1, 0.788),
             ("landmark", 4.0, 0.005, 2.0),
-            ("spectral", 4.615, 0.2, 0.758),
-            ("spectral_grid", 3.155, 0.025, 1.435),
+            ("spectral", 4.014, 0.045, 1.113),
+            ("spectral_grid", 3.2, 0.005, 1.4),
             ("style", 2.287, 0.2, 0.643),
         ),
         "the tails of unrelated real music's best scores (tuning negatives)",

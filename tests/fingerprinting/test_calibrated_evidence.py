@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from django.urls import reverse
 
 from catalog.services import recording_attach_audio
 from catalog.synth import write_wav
@@ -20,7 +21,7 @@ from fingerprinting.engine.calibration import Calibration
 from fingerprinting.engine.signal import ANALYSIS_SR, resample
 from fingerprinting.models import IndexVersion, ReviewState
 from fingerprinting.services import catalog_index_update, clip_attribute
-from tests.factories import RecordingFactory
+from tests.factories import RecordingFactory, member
 from tests.fingerprinting.conftest import SR, recording_audio
 from tests.fingerprinting.test_clip_attribute import make_clip
 
@@ -66,25 +67,26 @@ def pad(seed: int, chords, seconds: float, chord_seconds: float = 6.0) -> np.nda
 
 
 def loop(seed: int, notes, seconds: float, bpm: float = 120.0) -> np.ndarray:
-    """One bar of plucked notes and a kick, repeated unchanged for the whole piece. Each seed is its
-    own instrument (the strength of each harmonic, the decay) and its own kick: unrelated pieces share
-    a key, a tempo and a groove, never the very same sounds."""
+    """One bar repeated unchanged for the whole piece: a four-on-the-floor kick and a line of plucked
+    notes on sixteenths. Each seed is its own piece: its own instrument (the strength of each
+    harmonic, the decay), kick, rhythm (which sixteenths sound) and line (notes of the key, in its own
+    octaves). Unrelated pieces share a key, a tempo and a groove, never the same sounds or line."""
     rng = np.random.default_rng(seed)
     harmonics = rng.dirichlet(np.ones(8)) * rng.choice([1.0, 0.0], size=8, p=[0.7, 0.3])
     decay = rng.uniform(3.0, 12.0)
-    beat = 60.0 / bpm
-    bar = np.zeros(int(4 * beat * SR))
-    pattern = rng.choice(notes, size=8)
-    t = np.arange(int(beat / 2 * SR)) / SR
-    for k, note in enumerate(pattern):
-        tone = sum(a * np.sin(2 * np.pi * hz(note + 12) * (h + 1) * t) for h, a in enumerate(harmonics))
+    sixteenth = 60.0 / bpm / 4
+    bar = np.zeros(int(16 * sixteenth * SR))
+    t = np.arange(int(2 * sixteenth * SR)) / SR
+    for k in np.nonzero(rng.random(16) < 0.5)[0]:
+        pitch = hz(int(rng.choice(notes)) + 12 * int(rng.integers(-1, 2)))
+        tone = sum(a * np.sin(2 * np.pi * pitch * (h + 1) * t) for h, a in enumerate(harmonics))
         tone = tone * np.exp(-decay * t)
-        a = int(k * beat / 2 * SR)
+        a = int(k * sixteenth * SR)
         bar[a : a + len(tone)] += tone[: len(bar) - a]
     kick_t = np.arange(int(0.15 * SR)) / SR
     kick = np.sin(2 * np.pi * rng.uniform(45.0, 75.0) * kick_t) * np.exp(-rng.uniform(15.0, 35.0) * kick_t)
     for k in range(4):
-        a = int(k * beat * SR)
+        a = int(k * 4 * sixteenth * SR)
         bar[a : a + len(kick)] += 0.8 * kick
     out = np.tile(bar, int(np.ceil(seconds * SR / len(bar))))[: int(seconds * SR)]
     return (0.2 * out / np.max(np.abs(out))).astype(np.float32)
@@ -151,7 +153,7 @@ def test_sustained_passages_drones_and_loops_of_unrelated_music_give_no_verbatim
     assert result.shares[0].lane in ("verbatim", "both")
 
 
-def test_a_near_duplicate_pair_is_grouped_and_attributed_to_one_member(label, partner, tmp_path):
+def test_a_near_duplicate_pair_is_grouped_and_attributed_to_one_member(label, partner, tmp_path, client):
     original = recording_audio(2)
     remaster = np.concatenate([np.zeros(int(1.3 * SR), np.float32), 0.7 * original])  # other gain, lead-in
     pieces = {f"piece {n}": recording_audio(n) for n in (0, 1, 3, 4, 5)}
@@ -173,9 +175,16 @@ def test_a_near_duplicate_pair_is_grouped_and_attributed_to_one_member(label, pa
         r.isrc for r in (recordings["original"], recordings["remaster"]) if r.pk == other
     ]
 
+    # The recording page says so, on both members.
+    client.force_login(member("nadia", label))
+    page = client.get(reverse("catalog:recording-detail", args=[recordings["remaster"].pk])).content.decode()
+    assert "Same audio in the catalog" in page and recordings["original"].isrc in page
+    page = client.get(reverse("catalog:recording-detail", args=[recordings["piece 0"].pk])).content.decode()
+    assert "No other recording in the catalog holds the same audio" in page
+
 
 def test_the_false_alarm_chance_is_stored_on_every_run_and_decides_acceptance(
-    label, partner, catalog, indexed, monkeypatch
+    label, partner, catalog, indexed, monkeypatch, client
 ):
     index = catalog_index.open_current(label.pk)
     calibration = Calibration.of(index.meta, engine.DEFAULT_CONFIG)
@@ -209,3 +218,8 @@ def test_the_false_alarm_chance_is_stored_on_every_run_and_decides_acceptance(
     assert reviewed.review_state == ReviewState.NEEDS_REVIEW
     reasons = [r for r in reviewed.review_reasons if r["code"] == "weak_evidence"]
     assert reasons and reasons[0]["isrc"] == catalog[4].isrc and "false-alarm chance" in reasons[0]["message"]
+
+    # The clip page shows the reason to the reviewer.
+    client.force_login(member("rosa", label))
+    page = client.get(reverse("fingerprinting:clip-detail", args=[reviewed.clip_id])).content.decode()
+    assert "Why it needs a person" in page and "false-alarm chance" in page
