@@ -655,7 +655,7 @@ def synth_plans(part: str, seed: int, clips: int, negatives: int, recordings: in
             # The same line (up to key and tempo) in other catalog pieces: no method can tell them apart from
             # this clip, so they count as the source (like near-duplicates) for this clip only.
             entry["also_audible"] = [
-                {"isrc": x, "via": isrcs[i], "why": f"same {line} line"} for x in equivalent
+                {"isrc": x, "via": source["isrc"], "why": f"same {line} line"} for x in equivalent
             ]
             # Catalog pieces playing the same chords and bass line (up to key and tempo): a share to one of
             # them is still false (a progression is not a work), but the table says how many false shares
