@@ -250,6 +250,7 @@ def attribute(
     clock.lap("select")
     # Style evidence counts above the window z whose false-alarm chance is the evidence bound.
     z_threshold = calibration.score_for(style_mod.LANE, config.evidence.max_false_alarm, clip.duration)
+    lane_report[style_mod.LANE] = _style_report(index, style, calibration, z_threshold, clip.duration)
     ranked, verbatim_part, style_part = share_out(
         duration=clip.duration,
         runs=runs,
@@ -319,6 +320,24 @@ def attribute(
         review=review,
         timings=clock.total(),
     )
+
+
+def _style_report(
+    index, style: style_mod.StyleResult, calibration: Calibration, z_threshold: float, duration: float
+) -> dict:
+    """The style lane's line of the lane report: its candidates and the best window z of any."""
+    best = style.z.max(axis=0) if style.z.size else np.zeros(0)
+    report = {"candidates": len(style.candidates), "z_threshold": _r(z_threshold), "strongest": None}
+    if len(best):
+        j = int(np.argmax(best))
+        z = float(best[j])
+        report["strongest"] = {
+            "isrc": index.recordings[style.candidates[j]]["isrc"],
+            "method": style_mod.LANE,
+            "score": _r(z),
+            "false_alarm": float(f"{calibration.false_alarm(style_mod.LANE, z, duration):.3g}"),
+        }
+    return report
 
 
 def clip_confidence(shares, remainder, style, excess, config: EngineConfig) -> float:
