@@ -44,6 +44,7 @@ class DealAdmin(ReadOnlyAdminMixin, LabelScopedAdmin):
         "royalty_rate",
         "attributed_fraction",
         "label_share",
+        "publishing_fraction",
         "currency",
         "effective_from",
         "effective_to",
