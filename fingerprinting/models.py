@@ -164,7 +164,10 @@ class AttributionShare(models.Model):
     # A database default too: shares stored before rights existed read as `recording` (what every lane
     # found then) without an UPDATE of immutable rows, which the triggers would refuse.
     right = models.CharField(
-        max_length=12, choices=ShareRight.choices, default=ShareRight.RECORDING, db_default=ShareRight.RECORDING
+        max_length=12,
+        choices=ShareRight.choices,
+        default=ShareRight.RECORDING,
+        db_default=ShareRight.RECORDING,
     )
     evidence = models.JSONField(default=dict)  # reused runs, per-window and per-aspect similarity
 

@@ -231,7 +231,9 @@ def _posted_shares(request, clip: Clip) -> tuple[dict[Recording, str], dict[Reco
         recording = recordings.filter(isrc=isrc).first()
         if recording is None:
             raise StemmaError(f"No recording with ISRC {isrc} in {clip.label}.", code="unknown_recording")
-        wanted.append((str(recording.pk), request.POST.get("new_share", ""), request.POST.get("new_right", "")))
+        wanted.append(
+            (str(recording.pk), request.POST.get("new_share", ""), request.POST.get("new_right", ""))
+        )
     by_id = {str(r.pk): r for r in recordings.filter(pk__in=[i for i, _, _ in wanted if i.isdigit()])}
     shares: dict[Recording, str] = {}
     rights: dict[Recording, str] = {}

@@ -125,12 +125,12 @@ def period_reconcile(*, label: Label, period: str | date) -> ReconcileReport:
             report.problems.append(f"{currency}: allocation is off by {rec.allocation_difference}")
 
     statements = list(Statement.objects.filter(period=row))
-    codes = [chart.party_payable(s.party_id, s.currency).code for s in statements]
+    codes = [chart.party_payable(st.party_id, st.currency).code for st in statements]
     ledger = balances_for_codes(codes=codes, as_of=row.end)
-    for s in statements:
-        balance = -ledger.get((chart.party_payable(s.party_id, s.currency).code, s.currency), ZERO)
-        if balance != s.closing_balance:
+    for st in statements:
+        balance = -ledger.get((chart.party_payable(st.party_id, st.currency).code, st.currency), ZERO)
+        if balance != st.closing_balance:
             report.problems.append(
-                f"statement {s.number}: closing balance {s.closing_balance} but the ledger says {balance}"
+                f"statement {st.number}: closing balance {st.closing_balance} but the ledger says {balance}"
             )
     return report

@@ -294,6 +294,7 @@ class CloseComputation:
     def usage(self) -> None:
         """This month's usage, grouped per (partner, currency, clip, stretch of days), priced and paid."""
         cuts = self.boundaries()
+        bucket: F | Case | Value
         if len(cuts) > MAX_BUCKETS:
             bucket = F("usage_date")
         elif cuts:
@@ -400,7 +401,9 @@ class CloseComputation:
             a.new_attribution_id for a in stale if a.new_attribution_id
         }
         states, shares = attributions_load(Attribution.objects.filter(pk__in=ids))
-        versions = dict(Attribution.objects.filter(pk__in=ids).values_list("pk", "version"))
+        versions: dict[int | None, int] = dict(
+            Attribution.objects.filter(pk__in=ids).values_list("pk", "version")
+        )
         revised = []
         for old in stale:
             old_state = states.get(old.attribution_id) if old.attribution_id else None

@@ -109,10 +109,10 @@ def round_currencies(plan: ClosePlan) -> dict[str, RoundedCurrency]:
             exact[LABEL_KEY] = book.label
             exact[SUSPENSE_KEY] = sum(book.holds.values(), ZERO)
             recipients = allocate_largest_remainder(total, exact, currency)
-            result = RoundedCurrency(currency, total, sources, recipients)  # type: ignore[arg-type]
+            result = RoundedCurrency(currency, total, sources, recipients)
             if book.holds:
                 for index, amount in allocate_largest_remainder(result.held, book.holds, currency).items():
-                    plan.allocations[index].held_amount = amount  # type: ignore[index]
+                    plan.allocations[index].held_amount = amount
             rounded[currency] = result
     return rounded
 

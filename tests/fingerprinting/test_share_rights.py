@@ -28,7 +28,10 @@ def world():
     return label, clip, a, b
 
 
-def engine_answer(monkeypatch, recordings, shares, *, review=Review("auto_accepted", [])):
+ACCEPTED = Review("auto_accepted", [])
+
+
+def engine_answer(monkeypatch, recordings, shares, *, review=ACCEPTED):
     """Make the engine answer `shares` [(recording position, share, lane, right or None)] for any clip:
     None leaves the share without a `right`, as engines before the composition lane do."""
     index = SimpleNamespace(

@@ -76,7 +76,10 @@ def deal(label, partner, *, rate="0.5", currency="EUR", start=date(2020, 1, 1), 
         currency=currency,
         effective_from=start,
         effective_to=effective_to,
-        **{k: Decimal(v) if k in {"attributed_fraction", "label_share", "publishing_fraction"} else v for k, v in terms.items()},
+        **{
+            k: Decimal(v) if k in {"attributed_fraction", "label_share", "publishing_fraction"} else v
+            for k, v in terms.items()
+        },
     )
 
 
