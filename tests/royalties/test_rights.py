@@ -219,6 +219,47 @@ def test_a_reviewer_turning_a_share_into_composition_is_revised_in_the_next_clos
     assert period_reconcile(label=label, period="2026-10").ok
 
 
+def test_reconcile_exits_0_after_closes_with_mixed_right_attributions(label, partner, catalog):
+    """Two months of mixed rights through the commands: recording and composition shares, a clip held
+    for review then confirmed with other rights, a label share, a second currency, a party paid in USD.
+    `reconcile` must pass (exit 0) after each close."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from royalties.services import fx_rate_set, payee_profile_set
+
+    payee_profile_set(party=catalog["cole"], currency="USD")
+    for month in (date(2026, 9, 1), date(2026, 10, 1)):
+        fx_rate_set(period=month, base="EUR", quote="USD", rate=Decimal("1.0850"), source="test")
+    deal(
+        label, partner, rate="0.37", publishing_fraction="0.35", attributed_fraction="0.9", label_share="0.05"
+    )
+    a, b = catalog["a"], catalog["b"]
+    held = ClipFactory(label=label, partner=partner)
+    attribute(held, {a: "0.5", b: "0.25"}, rights={b: COMPOSITION}, review_state=ReviewState.NEEDS_REVIEW)
+    usage(held, "123.45", day=date(2026, 9, 3))
+    for n, (shares, rights) in enumerate(
+        [({a: "0.6", b: "0.3"}, {b: COMPOSITION}), ({b: "1"}, {b: COMPOSITION}), ({a: "0.333333"}, {})]
+    ):
+        clip = ClipFactory(label=label, partner=partner)
+        attribute(clip, shares, rights=rights)
+        usage(clip, f"{17 + n}.31", day=date(2026, 9, 5 + n), currency="USD" if n == 1 else "EUR")
+    call_command("close_period", "--label", label.slug, "--period", "2026-09", stdout=StringIO())
+    out = StringIO()
+    call_command("reconcile", "--label", label.slug, "--period", "2026-09", stdout=out)  # exit 1 would raise
+    assert "OK" in out.getvalue()
+
+    attribute(held, {a: "0.5", b: "0.25"}, rights={a: COMPOSITION}, review_state=ReviewState.CONFIRMED)
+    usage(held, "9.99", day=date(2026, 10, 3))
+    call_command("close_period", "--label", label.slug, "--period", "2026-10", stdout=StringIO())
+    out = StringIO()
+    call_command("reconcile", "--label", label.slug, "--period", "2026-10", stdout=out)
+    assert "OK" in out.getvalue()
+    assert StatementLine.objects.filter(right="composition", kind="adjustment").exists()  # the release
+    assert not StatementLine.objects.filter(right="composition", right_type="master").exists()
+
+
 # --- properties -------------------------------------------------------------------------------------
 
 fractions = st.decimals(min_value=0, max_value=1, places=2)
