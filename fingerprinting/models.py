@@ -180,6 +180,9 @@ class AttributionShare(models.Model):
             models.CheckConstraint(
                 condition=models.Q(share__gt=0) & models.Q(share__lte=1), name="attribution_share_range"
             ),
+            models.CheckConstraint(
+                condition=models.Q(right__in=ShareRight.values), name="attribution_share_right_known"
+            ),
         ]
 
     def __str__(self) -> str:

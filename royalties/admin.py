@@ -98,6 +98,8 @@ class StatementLineInline(admin.TabularInline):
     can_delete = False
     readonly_fields = [
         "kind",
+        "right",
+        "right_type",
         "partner",
         "recording",
         "clip",

@@ -36,5 +36,12 @@ class Migration(migrations.Migration):
                 max_length=12,
             ),
         ),
+        migrations.AddConstraint(
+            model_name="attributionshare",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("right__in", ["recording", "composition"])),
+                name="attribution_share_right_known",
+            ),
+        ),
         migrations.RunPython(sqlite_triggers_again, migrations.RunPython.noop),
     ]

@@ -155,6 +155,15 @@ def test_a_stored_shares_right_cannot_be_changed(world):
     assert AttributionShare.objects.get().right == ShareRight.RECORDING
 
 
+def test_the_database_refuses_an_unknown_right(world):
+    label, clip, a, b = world
+    attribution = attribute(clip, {a: "0.6"})
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AttributionShare.objects.create(
+            attribution=attribution, recording=b, rank=2, share=Decimal("0.1"), lane="style", right="master"
+        )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_reads_stored_shares_as_recording_and_keeps_rows_immutable():
     """Back to before rights (a share, a publishing deal stored then), forward again: the share reads as
