@@ -18,7 +18,7 @@ from ledger.money import is_known_currency, is_quantized
 from ledger.selectors import balances_for_codes
 from ledger.services import PostingSpec, accounts_ensure, transaction_post, transaction_reverse
 from royalties import accounts as chart
-from royalties.close import close_compute, close_write
+from royalties.close import close_compute, close_write, collector_paused
 from royalties.errors import (
     CloseBlocked,
     FxRateLocked,
@@ -260,8 +260,9 @@ def period_close(*, label: Label, period: str | date, closed_by=None) -> PeriodC
         if row.status == PeriodStatus.CLOSED:
             return PeriodCloseResult(period=row, created=False)
         started = timezone.now()
-        plan = close_compute(row)
-        summary = close_write(plan)
+        with collector_paused():
+            plan = close_compute(row)
+            summary = close_write(plan)
         summary["seconds"] = round((timezone.now() - started).total_seconds(), 3)
         row.status = PeriodStatus.CLOSED
         row.closed_at = timezone.now()

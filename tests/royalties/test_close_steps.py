@@ -374,3 +374,22 @@ def test_write_explanations_writes_allocations_settlements_statements_and_lines_
         3,
         D("2.5"),
     )
+
+
+def test_the_collector_is_paused_for_a_close_and_restored_after():
+    import gc
+
+    from royalties.close import collector_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("a close that fails")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # a caller that had paused it keeps it paused
+    finally:
+        gc.enable()
