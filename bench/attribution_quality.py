@@ -20,6 +20,15 @@ For mashups the table also shows "both@2": both sources among the top two.
     DEBUG=1 .venv/bin/python bench/attribution_quality.py --recordings 200 --clips 20
 
 Use --seed to draw a different catalog and clip set (tune on --seed 1, report on --seed 0).
+
+Real corpus (issue 11), built first by bench/real_corpus.py (see bench/README.md):
+
+    DEBUG=1 .venv/bin/python bench/attribution_quality.py --corpus real [--part tuning|reporting]
+        [--workdir DIR] [--json OUT]
+
+imports the part's catalog through the production services into a scratch SQLite database and
+MEDIA_ROOT, indexes it, attributes every clip of the part's manifest with
+fingerprinting.services.audio_attribute and prints one table per part (columns: bench/real_quality.py).
 """
 
 import argparse
@@ -279,14 +288,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--recordings", type=int, default=200)
-    parser.add_argument("--clips", type=int, default=20, help="clips per kind")
-    parser.add_argument("--negatives", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--corpus", choices=["synth", "real"], default="synth")
+    parser.add_argument("--recordings", type=int, default=200, help="synth: catalog size")
+    parser.add_argument("--clips", type=int, default=20, help="synth: clips per kind")
+    parser.add_argument("--negatives", type=int, default=50, help="synth: negative clips")
+    parser.add_argument("--seed", type=int, default=0, help="synth: catalog and clip seed")
     parser.add_argument("--kinds", default="", help="comma-separated subset of kinds")
     parser.add_argument("--json", type=Path, help="also write per-clip results here")
+    parser.add_argument(
+        "--part", choices=["tuning", "reporting", "all"], default="all", help="real: which part"
+    )
+    parser.add_argument(
+        "--workdir", type=Path, default=ROOT / "var" / "bench", help="real: real_corpus.py's --workdir"
+    )
+    parser.add_argument(
+        "--limit", type=int, default=0, help="real: at most this many clips per kind (a quick look)"
+    )
     args = parser.parse_args()
+    if args.corpus == "real":
+        import real_quality
 
+        real_quality.run(args)
+    else:
+        main_synth(args)
+
+
+def main_synth(args) -> None:
     media = Path(tempfile.mkdtemp(prefix="stemma-bench-"))
     setup_django(media)
     import faiss
