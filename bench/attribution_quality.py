@@ -29,6 +29,15 @@ Real corpus (issue 11), built first by bench/real_corpus.py (see bench/README.md
 imports the part's catalog through the production services into a scratch SQLite database and
 MEDIA_ROOT, indexes it, attributes every clip of the part's manifest with
 fingerprinting.services.audio_attribute and prints one table per part (columns: bench/real_quality.py).
+
+Re-performance corpus (issue 12), built by bench/reperformance_corpus.py (see bench/README.md):
+
+    DEBUG=1 .venv/bin/python bench/attribution_quality.py --corpus reperformance [--part tuning|reporting|all]
+        [--workdir DIR] [--json OUT] [--baseline EARLIER.json] [--no-verbatim-negatives]
+
+prints, for the reporting part unless told otherwise, the re-performance table of the synthesized and of
+the real-music catalog (columns: bench/reperformance_quality.py), then the real corpus' own negatives on
+the same index (the verbatim table's rows that a composition lane could make worse).
 """
 
 import argparse
@@ -288,7 +297,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--corpus", choices=["synth", "real"], default="synth")
+    parser.add_argument("--corpus", choices=["synth", "real", "reperformance"], default="synth")
     parser.add_argument("--recordings", type=int, default=200, help="synth: catalog size")
     parser.add_argument("--clips", type=int, default=20, help="synth: clips per kind")
     parser.add_argument("--negatives", type=int, default=50, help="synth: negative clips")
@@ -296,7 +305,9 @@ def main() -> None:
     parser.add_argument("--kinds", default="", help="comma-separated subset of kinds")
     parser.add_argument("--json", type=Path, help="also write per-clip results here")
     parser.add_argument(
-        "--part", choices=["tuning", "reporting", "all"], default="all", help="real: which part"
+        "--part",
+        choices=["tuning", "reporting", "all"],
+        help="real: which part (default all); reperformance: which part (default reporting)",
     )
     parser.add_argument(
         "--workdir", type=Path, default=ROOT / "var" / "bench", help="real: real_corpus.py's --workdir"
@@ -304,11 +315,24 @@ def main() -> None:
     parser.add_argument(
         "--limit", type=int, default=0, help="real: at most this many clips per kind (a quick look)"
     )
+    parser.add_argument(
+        "--baseline", type=Path, help="reperformance: compare clip by clip with an earlier --json"
+    )
+    parser.add_argument(
+        "--no-verbatim-negatives",
+        action="store_true",
+        help="reperformance: skip the real corpus' own negatives",
+    )
     args = parser.parse_args()
     if args.corpus == "real":
         import real_quality
 
+        args.part = args.part or "all"
         real_quality.run(args)
+    elif args.corpus == "reperformance":
+        import reperformance_quality
+
+        reperformance_quality.run(args)
     else:
         main_synth(args)
 

@@ -106,6 +106,14 @@ class Outcome:
     error: str = ""  # the rejection (AudioRejected code and message), if the clip was refused
 
 
+def share_right(share) -> str | None:
+    """The right a share implicates, as a plain string ("recording" / "composition"), or None when the
+    engine does not report one (engine 2.0 and before). An enum is read by its value."""
+    right = getattr(share, "right", None)
+    right = getattr(right, "value", right)
+    return None if right is None else str(right)
+
+
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -135,6 +143,9 @@ def attribute(*, label, path: Path) -> Outcome:
                 "isrc": recordings[s.position]["isrc"],
                 "share": float(s.share),
                 "lane": s.lane,
+                # issue 12: "recording" (the audio itself) or "composition" (the work re-performed); None
+                # from an engine that does not say
+                "right": share_right(s),
                 "false_alarm": getattr(s, "false_alarm", None),  # engine 2.0: the share's strongest run
                 "evidence": s.evidence,
             }

@@ -47,16 +47,23 @@ def target(kind: str) -> tuple[str, float, str] | None:
     return None
 
 
-def clip_metrics(
-    truth: dict[str, float], outcome: real_engine.Outcome, group_of: dict[str, str], also: list[dict] = ()
-) -> dict:
-    """`also`: recordings that are audible in the clip through a passage they share with a source
-    (manifest `also_audible`); they count as that source, like a near-duplicate, for this clip only."""
+def canon_of(group_of: dict[str, str], also: list[dict] = ()):
+    """isrc -> the key it is scored under: its near-duplicate group, or for a recording audible through a
+    passage shared with a source (manifest `also_audible`) that source's key, for this clip only."""
     via = {a["isrc"]: a["via"] for a in also}
 
     def canon(isrc: str) -> str:
         return group_of.get(isrc, via.get(isrc) and group_of.get(via[isrc], via[isrc]) or isrc)
 
+    return canon
+
+
+def clip_metrics(
+    truth: dict[str, float], outcome: real_engine.Outcome, group_of: dict[str, str], also: list[dict] = ()
+) -> dict:
+    """`also`: recordings that are audible in the clip through a passage they share with a source
+    (manifest `also_audible`); they count as that source, like a near-duplicate, for this clip only."""
+    canon = canon_of(group_of, also)
     true = defaultdict(float)
     for isrc, share in truth.items():
         true[canon(isrc)] += share
