@@ -280,7 +280,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"WebhookEventEnum": "partner_api.models.WebhookEvent"},
+    "ENUM_NAME_OVERRIDES": {
+        "WebhookEventEnum": "partner_api.models.WebhookEvent",
+        "ShareRightEnum": "fingerprinting.models.ShareRight",
+    },
 }
 # /metrics: a bearer token (Prometheus `authorization: credentials`) or an allow-list of client addresses;
 # with neither, only DEBUG serves it (config/metrics_view.py).

@@ -222,4 +222,4 @@ def test_the_false_alarm_chance_is_stored_on_every_run_and_decides_acceptance(
     # The clip page shows the reason to the reviewer.
     client.force_login(member("rosa", label))
     page = client.get(reverse("fingerprinting:clip-detail", args=[reviewed.clip_id])).content.decode()
-    assert "Why it needs a person" in page and "false-alarm chance" in page
+    assert "Why it waits for a person" in page and "false-alarm chance" in page
