@@ -327,7 +327,12 @@ def _style_report(
 ) -> dict:
     """The style lane's line of the lane report: its candidates and the best window z of any."""
     best = style.z.max(axis=0) if style.z.size else np.zeros(0)
-    report = {"candidates": len(style.candidates), "z_threshold": _r(z_threshold), "strongest": None}
+    report = {
+        "candidates": len(style.candidates),
+        "kept": int((best >= z_threshold).sum()),
+        "z_threshold": _r(z_threshold),
+        "strongest": None,
+    }
     if len(best):
         j = int(np.argmax(best))
         z = float(best[j])

@@ -132,7 +132,7 @@ def test_sustained_passages_drones_and_loops_of_unrelated_music_give_no_verbatim
     for name, samples in unrelated.items():
         result = engine.attribute(index, resample(samples, SR, ANALYSIS_SR))
         report = result.evidence["verbatim"]["lanes"]
-        assert all(lane["kept"] == 0 for lane in report.values()), (name, report)
+        assert all(lane["kept"] == 0 for name_, lane in report.items() if name_ != "style"), (name, report)
         assert all(s.lane == "style" for s in result.shares), name
         assert all(s.share < 0.05 for s in result.shares), name
         assert result.review.state == ReviewState.AUTO_ACCEPTED or not result.shares
