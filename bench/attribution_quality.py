@@ -248,13 +248,13 @@ def make_clip(kind: str, cat: Catalog, rng: np.random.Generator, neg_seed: int):
 
 
 def build_index(cat: Catalog, label_id: int):
-    from fingerprinting.embedder import get_embedder
-
     from fingerprinting import engine
     from fingerprinting import index as catalog_index
-    from fingerprinting.audio import ANALYSIS_SR, resample
+    from fingerprinting.engine.embedder import get_embedder
+    from fingerprinting.engine.signal import ANALYSIS_SR, resample
 
     embedder = get_embedder()
+    config = engine.DEFAULT_CONFIG
     entries = []
     audio_seconds = 0.0
     started = time.perf_counter()
@@ -262,7 +262,12 @@ def build_index(cat: Catalog, label_id: int):
         samples = resample(cat.audio(i, 0.0, cat.durations[i]), SR, ANALYSIS_SR)
         audio_seconds += len(samples) / ANALYSIS_SR
         analysis = engine.analyse_recording(
-            samples, recording_id=i + 1, isrc=f"QZBEN{i:07d}", title=f"bench {i}", embedder=embedder
+            samples,
+            recording_id=i + 1,
+            isrc=f"QZBEN{i:07d}",
+            title=f"bench {i}",
+            embedder=embedder,
+            config=config,
         )
         entries.append(
             (
@@ -282,8 +287,15 @@ def build_index(cat: Catalog, label_id: int):
         entries=entries,
         standardizer=None,
         embedder=embedder,
-        engine_version=engine.INDEX_ENGINE_VERSION,
-        calibrate=engine.calibrate,
+        config=config,
+        # Leave-one-out calibration over the catalog's own audio, synthesized again per recording.
+        finish=lambda index: engine.finish_index(
+            index,
+            config=config,
+            audio=lambda position: resample(
+                cat.audio(position, 0.0, cat.durations[position]), SR, ANALYSIS_SR
+            ),
+        ),
     )
     written = time.perf_counter() - started - analysed
     return catalog_index.open_current(label_id), {
@@ -344,7 +356,7 @@ def main_synth(args) -> None:
 
     faiss.omp_set_num_threads(1)
     from fingerprinting import engine
-    from fingerprinting.audio import ANALYSIS_SR, resample
+    from fingerprinting.engine.signal import ANALYSIS_SR, resample
 
     try:
         cat = Catalog(args.recordings, args.seed)
@@ -352,8 +364,9 @@ def main_synth(args) -> None:
         print(
             f"catalog: {args.recordings} recordings, {ingest['audio_seconds'] / 3600:.2f} h audio, analysed in "
             f"{ingest['analyse_seconds']:.1f} s ({ingest['audio_seconds'] / ingest['analyse_seconds']:.0f}x real time, "
-            f"1 process), index written in {ingest['write_seconds']:.1f} s; "
-            f"z_threshold {index.meta['calibration']['z_threshold']}",
+            f"1 process), index written and calibrated in {ingest['write_seconds']:.1f} s; "
+            f"{len(index.calibration.get('related', []))} related pairs, "
+            f"{len(index.meta['near_duplicates'])} near-duplicate groups",
             flush=True,
         )
         kinds = [k for k in KINDS if not args.kinds or k in args.kinds.split(",")]
@@ -369,7 +382,7 @@ def main_synth(args) -> None:
                 samples, truth = make_clip(kind, cat, rng, neg_seed)
                 analysis = resample(samples, SR, ANALYSIS_SR)
                 started = time.perf_counter()
-                result = engine.attribute_samples(index, analysis)
+                result = engine.attribute(index, analysis)
                 times.append(time.perf_counter() - started)
                 ranked = [s.position for s in result.shares]
                 predicted = {s.position: s.share for s in result.shares}

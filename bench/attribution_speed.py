@@ -52,11 +52,10 @@ def cpu() -> float:
 
 
 def ingest(real: int, workdir: Path, seed: int):
-    from fingerprinting.embedder import get_embedder
-
     from catalog.synth import synthesize, write_wav
     from fingerprinting import engine
     from fingerprinting.audio import decode
+    from fingerprinting.engine.embedder import get_embedder
 
     embedder = get_embedder()
     rng = np.random.default_rng(seed)
@@ -68,7 +67,12 @@ def ingest(real: int, workdir: Path, seed: int):
         c0, w0 = cpu(), time.perf_counter()
         samples = decode(path)
         analysis = engine.analyse_recording(
-            samples, recording_id=i + 1, isrc=f"QZSPD{i:07d}", title=f"r{i}", embedder=embedder
+            samples,
+            recording_id=i + 1,
+            isrc=f"QZSPD{i:07d}",
+            title=f"r{i}",
+            embedder=embedder,
+            config=engine.DEFAULT_CONFIG,
         )
         c1, w1 = cpu() - c0, time.perf_counter() - w0
         analyses.append((path, analysis))
@@ -85,9 +89,8 @@ def ingest(real: int, workdir: Path, seed: int):
 
 
 def replicate(analysis, replica: int, new_id: int):
-    from fingerprinting.embedder import Segments
-
-    from fingerprinting.index import RecordingAnalysis
+    from fingerprinting.engine import RecordingAnalysis
+    from fingerprinting.engine.embedder import Segments
 
     if replica == 0:
         return RecordingAnalysis(
@@ -126,12 +129,11 @@ def replicate(analysis, replica: int, new_id: int):
 
 
 def attribution_speed(analyses, size: int, clips: int, workdir: Path, label_id: int) -> dict:
-    from fingerprinting.embedder import get_embedder
-
     from catalog.synth import synthesize, write_wav
     from fingerprinting import engine
     from fingerprinting import index as catalog_index
     from fingerprinting.audio import load_for_analysis
+    from fingerprinting.engine.embedder import get_embedder
 
     embedder = get_embedder()
     entries = []
@@ -157,8 +159,16 @@ def attribution_speed(analyses, size: int, clips: int, workdir: Path, label_id: 
         entries=entries,
         standardizer=None,
         embedder=embedder,
-        engine_version=engine.INDEX_ENGINE_VERSION,
-        calibrate=engine.calibrate,
+        config=engine.DEFAULT_CONFIG,
+        # Leave-one-out over the synthesized originals' audio (a replica's fingerprints are scrambled,
+        # so an original's excerpt does not match its replicas: they stand for unrelated recordings).
+        finish=lambda index: engine.finish_index(
+            index,
+            config=engine.DEFAULT_CONFIG,
+            audio=lambda position: load_for_analysis(
+                analyses[position % real][0], min_seconds=0.0, max_seconds=3600.0
+            ),
+        ),
     )
     build_seconds = time.perf_counter() - w0
     index = catalog_index.open_current(label_id)
@@ -170,7 +180,7 @@ def attribution_speed(analyses, size: int, clips: int, workdir: Path, label_id: 
     cpu_times, wall_times = [], []
     for c in range(clips):
         path, analysis = analyses[int(rng.integers(real))]
-        if c % 5 == 4:  # every fifth clip is unrelated: the slow path (full resampling grid, no early stop)
+        if c % 5 == 4:  # every fifth clip is unrelated: the slow path (every lane runs to the end)
             samples = synthesize(77_000_000 + c, 30.0, sr=SR)
         else:
             audio, sr = soundfile.read(path, dtype="float32")
@@ -180,7 +190,7 @@ def attribution_speed(analyses, size: int, clips: int, workdir: Path, label_id: 
         write_wav(clip_path, samples, SR)
         c0, w0 = cpu(), time.perf_counter()
         decoded = load_for_analysis(clip_path, min_seconds=3.0, max_seconds=600.0)
-        engine.attribute_samples(index, decoded)
+        engine.attribute(index, decoded)
         cpu_times.append(cpu() - c0)
         wall_times.append(time.perf_counter() - w0)
     return {
@@ -338,7 +348,7 @@ def main() -> None:
                     flush=True,
                 )
         if not args.skip_faiss:
-            from fingerprinting.embedder import Standardizer, get_embedder
+            from fingerprinting.engine.embedder import Standardizer, get_embedder
 
             if args.skip_catalog:
                 analyses, _ing = ingest(min(args.real, 40), workdir, args.seed)

@@ -158,6 +158,33 @@ def print_table(header: str, rows: list[dict], clips: list[dict]) -> None:
             )
 
 
+CALIBRATION_LEVELS = (0.3, 0.1, 0.03, 0.01, 0.002)
+
+
+def print_calibration(negatives: list[dict]) -> None:
+    """How well the false-alarm chances the engine predicts match what happens on unrelated music:
+    for each level a, the engine says each lane's strongest run (or style window) reaches a chance <= a
+    on about a fraction a of unrelated clips (less for a lane that rarely finds any run at all: it has
+    no strongest run to count). Measured: how many (clip, lane) pairs did. Only these negatives are
+    used; the engine was not tuned on the reporting part's."""
+    lanes = sorted({lane for c in negatives for lane in c["evidence"].get("verbatim", {}).get("lanes", {})})
+    chances = {lane: [] for lane in lanes}
+    for c in negatives:
+        report = c["evidence"].get("verbatim", {}).get("lanes", {})
+        for lane in lanes:
+            strongest = (report.get(lane) or {}).get("strongest") or {}
+            chances[lane].append(strongest.get("false_alarm"))
+    n = len(negatives)
+    print(f"\ncalibration on {n} unrelated clips: (clip, lane) pairs whose strongest run has a chance <= a")
+    print(f"{'a':>6} {'predicted':>9} {'measured':>8}   per lane measured (predicted n*a each)")
+    for a in CALIBRATION_LEVELS:
+        per_lane = {lane: sum(1 for f in fa if f is not None and f <= a) for lane, fa in chances.items()}
+        measured = sum(per_lane.values())
+        predicted = n * a * len(lanes)
+        detail = ", ".join(f"{lane} {count}" for lane, count in per_lane.items())
+        print(f"{a:6.3f} {predicted:9.1f} {measured:8d}   {detail}  ({n * a:.1f} each)")
+
+
 def jsonable(x):
     if isinstance(x, dict):
         return {str(k): jsonable(v) for k, v in x.items()}
@@ -232,6 +259,9 @@ def run_part(part: str, workdir: Path, kinds: set[str], limit: int) -> dict:
         clips.extend(kind_rows)
         print(f"  {kind}: {len(kind_rows)} clips, {time.perf_counter() - started:.0f} s so far", flush=True)
     print_table(header, rows, clips)
+    negatives = [c for c in clips if c["kind"] in NEGATIVE_KINDS]
+    if negatives:
+        print_calibration(negatives)
     return {
         "part": part,
         "header": header,

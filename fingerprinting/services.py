@@ -23,8 +23,6 @@ from config.errors import InvalidInput
 from fingerprinting import engine, events
 from fingerprinting import index as catalog_index
 from fingerprinting.audio import load_for_analysis, probe_bytes
-from fingerprinting.engine import calibration, duplicates, pipeline
-from fingerprinting.engine import style as style_lane
 from fingerprinting.engine.shares import ONE, quantize
 from fingerprinting.errors import AttributionInvalid, AudioRejected, AudioTooLarge, ClipExists, IndexNotReady
 from fingerprinting.models import (
@@ -198,10 +196,6 @@ def clip_submit(
 
 MAX_ATTEMPTS = 3
 RECORDING_MAX_SECONDS = 3600.0
-# An index version reuses its parent's calibration while the catalog changed by less than this
-# fraction of recordings (each added recording would otherwise cost a full leave-one-out run);
-# false-alarm chances still scale with the catalog's size (engine.calibration).
-CALIBRATION_REUSE_CHANGE = 0.1
 
 
 # -- catalog indexing ----------------------------------------------------------------------------------
@@ -233,19 +227,8 @@ def recording_analyse(*, recording: Recording) -> engine.RecordingAnalysis:
 
 
 def _index_finish(index: engine.CatalogIndex, previous: engine.CatalogIndex | None) -> dict:
-    """What a new index version needs the written index for: its near-duplicate groups, then the
-    false-alarm calibration of every lane (leave-one-out over the catalog's own audio), reused from
-    the previous version when the catalog changed by less than `CALIBRATION_REUSE_CHANGE`."""
-    groups = duplicates.near_duplicate_groups(index, ENGINE_CONFIG)
-    index.meta["near_duplicates"] = groups
-    reusable = previous is not None and previous.calibration.get("lanes")
-    if reusable:
-        before = previous.calibration.get("catalog_size", previous.n_recordings)
-        if abs(index.n_recordings - before) <= CALIBRATION_REUSE_CHANGE * max(before, 1):
-            return {
-                "near_duplicates": groups,
-                "calibration": {**previous.calibration, "reused_from": previous.version},
-            }
+    """Near-duplicate groups and the false-alarm calibration of a new index version
+    (engine.finish_index), leave-one-out over the recordings' own audio files."""
     ids = [row["id"] for row in index.recordings]
     paths = {r.pk: r.audio.path for r in Recording.objects.filter(pk__in=ids).only("pk", "audio")}
 
@@ -254,22 +237,7 @@ def _index_finish(index: engine.CatalogIndex, previous: engine.CatalogIndex | No
             paths[index.recordings[position]["id"]], min_seconds=0.0, max_seconds=RECORDING_MAX_SECONDS
         )
 
-    lanes = calibration.calibrate(
-        index,
-        config=ENGINE_CONFIG,
-        audio=audio,
-        lane_runs=lambda idx, samples, exclude: pipeline.lane_runs(idx, samples, exclude, ENGINE_CONFIG),
-    )
-    style = style_lane.calibrate_z(index, ENGINE_CONFIG.style)
-    return {
-        "near_duplicates": groups,
-        "calibration": {
-            **lanes,
-            "style": style,
-            "catalog_size": index.n_recordings,
-            "z_threshold": style["z_threshold"],
-        },
-    }
+    return engine.finish_index(index, config=ENGINE_CONFIG, audio=audio, previous=previous)
 
 
 def _row(recording: Recording, analysis: engine.RecordingAnalysis) -> dict:

@@ -21,9 +21,40 @@ def recording_clips(request, recording) -> dict:
     return {"shares": list(shares)}
 
 
+def recording_near_duplicates(request, recording) -> dict:
+    """The recordings the current index holds as the same audio (engine near-duplicate groups)."""
+    from catalog.models import Recording
+    from fingerprinting.models import IndexVersion
+
+    version = IndexVersion.objects.filter(label_id=recording.label_id, is_current=True).first()
+    group = next(
+        (
+            g
+            for g in (version.near_duplicates if version else [])
+            if recording.pk in g.get("recording_ids", [])
+        ),
+        None,
+    )
+    others = [rid for rid in (group or {}).get("recording_ids", []) if rid != recording.pk]
+    named = min((group or {}).get("recording_ids", [recording.pk]))
+    return {
+        "others": list(Recording.objects.filter(label_id=recording.label_id, pk__in=others).order_by("pk")),
+        "named": named,
+        "is_named": named == recording.pk,
+    }
+
+
 def register() -> None:
     register_nav_link(NavLink("Clips", "fingerprinting:clip-list", 30))
     register_nav_link(NavLink("Review", "fingerprinting:review-queue", 35))
     register_recording_panel(
         Panel("Clips that drew on it", 50, "fingerprinting/_recording_clips.html", recording_clips)
+    )
+    register_recording_panel(
+        Panel(
+            "Same audio in the catalog",
+            45,
+            "fingerprinting/_recording_near_duplicates.html",
+            recording_near_duplicates,
+        )
     )

@@ -82,7 +82,7 @@ def review_queue(request):
 def _run_label(run: dict) -> str:
     if run.get("ber") is not None:
         how = f"bit error rate {run['ber']:.2f}"
-    elif run.get("method") == "spectral":
+    elif run.get("method") in ("spectral", "spectral_grid"):
         how = f"{run.get('peaks_present', 0)} recording peaks present (kappa {run.get('kappa', 0):.2f})"
         if run.get("semitones"):
             how += f", transposed {run['semitones']:+g} semitones"
@@ -90,6 +90,8 @@ def _run_label(run: dict) -> str:
             how += f", tempo x{run['tempo']:g}"
     else:
         how = f"{run.get('matches', 0)} landmark matches"
+    if run.get("false_alarm") is not None:
+        how += f"; chance in unrelated music {run['false_alarm']:.2g}"
     return f"{run['clip_start']:.1f}-{run['clip_end']:.1f} s = recording {run['rec_start']:.1f}-{run['rec_end']:.1f} s, {how}"
 
 

@@ -22,7 +22,7 @@ from fingerprinting.engine.catalog import (
     catalog_from_arrays,
 )
 from fingerprinting.engine.config import DEFAULT_CONFIG, EngineConfig
-from fingerprinting.engine.pipeline import EngineResult, ShareResult, attribute
+from fingerprinting.engine.pipeline import EngineResult, ShareResult, attribute, finish_index
 from fingerprinting.engine.runs import Run, Transform
 from fingerprinting.engine.signal import ANALYSIS_SR
 
@@ -53,4 +53,5 @@ __all__ = [
     "attribute",
     "build_catalog",
     "catalog_from_arrays",
+    "finish_index",
 ]

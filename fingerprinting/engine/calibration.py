@@ -6,9 +6,18 @@ lane as clips, with the excerpt's own recording and its near-duplicates excluded
 finds is a false alarm against music of this very catalog (the same composers, instruments and
 production: harder to tell apart than most unrelated music). Per lane, the best score of each query
 gives the null distribution of "the best run an unrelated clip gets". Its upper tail is modelled as
-exponential above the `tail_quantile` of the queries (peaks over threshold, generalised Pareto with
-shape 0), with the scale shrunk towards a per-lane prior by `prior_weight` pseudo-observations, so a
-small catalog still gets a sane tail. Below the tail the empirical fraction is used.
+exponential above the `tail_fraction` quantile of the queries (peaks over threshold, generalised
+Pareto with shape 0), its scale estimated robustly and shrunk towards a per-lane prior by
+`prior_weight` pseudo-observations, so a small catalog still gets a sane tail. Below the tail the
+empirical fraction is used.
+
+A catalog also reuses its own material (remixes, a theme quoted in another piece, an older version of
+a track): pairs of recordings whose queries keep finding each other beyond chance are set aside as
+related (`related_pairs`), and the tails are fitted again without them.
+
+Leave-one-out sees the catalog's own style only, and a clip of another kind of music can agree more
+by chance (orchestral pads against chiptunes): the false-alarm chance is the larger of the catalog's
+own model and a reference model of unrelated real music (config.CalibrationConfig.reference_tail).
 
 The false-alarm chance of a run with score s in a clip of d seconds against a catalog of n
 recordings: p = P(best query score >= s) * max(1, n / n_calibrated), then 1 - (1 - p)^(d /
@@ -20,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import chi2
 
 from fingerprinting.engine.config import CalibrationConfig, EngineConfig
 from fingerprinting.engine.signal import ANALYSIS_SR
@@ -45,9 +55,24 @@ class LaneNull:
         return min(1.0, (reached + 1.0) / (self.queries + 1.0))
 
     def false_alarm(self, score: float, *, duration: float, catalog_size: int) -> float:
-        p = min(1.0, self.per_query(score) * max(1.0, catalog_size / max(self.catalog_size, 1)))
+        p = min(1.0, self.per_query(score) * self._growth(catalog_size))
         repeats = max(duration, 1.0) / self.query_seconds
         return float(-np.expm1(repeats * np.log1p(-p))) if p < 1.0 else 1.0
+
+    def score_for(self, false_alarm: float, *, duration: float, catalog_size: int) -> float:
+        """The score whose false-alarm chance is `false_alarm` (the inverse of `false_alarm`)."""
+        repeats = max(duration, 1.0) / self.query_seconds
+        p = -float(np.expm1(np.log1p(-false_alarm) / repeats)) / self._growth(catalog_size)
+        if p <= self.tail_exceed:
+            return self.tail_start + self.tail_scale * float(np.log(self.tail_exceed / p))
+        # Inside the empirical part: the lowest observed maximum reached by at most a fraction p.
+        allowed = int(np.floor(p * (self.queries + 1.0) - 1.0))
+        return (
+            float(self.maxima[len(self.maxima) - 1 - allowed]) if 0 <= allowed < len(self.maxima) else -np.inf
+        )
+
+    def _growth(self, catalog_size: int) -> float:
+        return max(1.0, catalog_size / max(self.catalog_size, 1))
 
     def as_dict(self) -> dict:
         return {
@@ -67,75 +92,123 @@ class LaneNull:
         return cls(**{**data, "maxima": tuple(data["maxima"])})
 
 
-def _tail_fit(
-    lane, values: np.ndarray, queries: int, catalog_size: int, config: CalibrationConfig
-) -> LaneNull:
+def tail_fit(lane: str, values, queries: int, catalog_size: int, config: CalibrationConfig) -> LaneNull:
+    """The exponential tail of one lane's per-query best scores (`values`; queries without any run
+    count in `queries` only). The scale is the tail's median excess / ln 2 (robust: a strong relative
+    left in the sample does not stretch it), shrunk to the lane's prior by `prior_weight`
+    pseudo-observations."""
     prior_start, prior_scale = config.priors[lane]
+    values = np.sort(np.asarray(values, dtype=np.float64))
     if queries < config.min_queries:
         return LaneNull(
-            lane,
-            queries,
-            config.query_seconds,
-            catalog_size,
-            tuple(values.tolist()),
-            tail_start=prior_start,
-            tail_exceed=config.prior_exceed,
-            tail_scale=prior_scale,
+            lane, queries, config.query_seconds, catalog_size, tuple(values.tolist()),
+            tail_start=prior_start, tail_exceed=config.prior_exceed, tail_scale=prior_scale,
             method=f"prior (only {queries} queries)",
-        )
+        )  # fmt: skip
     rank = int(np.floor((1.0 - config.tail_fraction) * queries))  # queries below the tail
     below = queries - len(values)  # queries without any run sit below everything
     start = float(values[min(max(rank - below, 0), len(values) - 1)]) if len(values) else prior_start
     tail = values[values >= start]
-    excess = float((tail - start).sum())
-    scale = (excess + config.prior_weight * prior_scale) / (len(tail) + config.prior_weight)
+    observed = float(np.median(tail - start)) / np.log(2.0) if len(tail) > 1 else prior_scale
+    scale = (len(tail) * observed + config.prior_weight * prior_scale) / (len(tail) + config.prior_weight)
     return LaneNull(
-        lane,
-        queries,
-        config.query_seconds,
-        catalog_size,
-        tuple(values.tolist()),
-        tail_start=start,
-        tail_exceed=max(len(tail), 1) / queries,
-        tail_scale=float(scale),
-        method="leave-one-out, exponential tail above the "
-        f"{1 - config.tail_fraction:.2f} quantile, scale shrunk to the prior",
-    )
+        lane, queries, config.query_seconds, catalog_size, tuple(values.tolist()),
+        tail_start=start, tail_exceed=max(len(tail), 1) / queries, tail_scale=float(scale),
+        method=f"leave-one-out: exponential tail above the {1 - config.tail_fraction:.2f} quantile of "
+        "query maxima, scale from the median excess, shrunk to the prior",
+    )  # fmt: skip
 
 
-def fit_lane_null(
-    lane: str, maxima: list[dict], *, queries: int, catalog_size: int, config: CalibrationConfig
-) -> tuple[LaneNull, list[dict]]:
-    """The tail model of one lane from the best run of each leave-one-out query ({"score", ...};
-    queries with no run at all count in `queries` but have no entry), and the queries set aside as
-    related: a catalog reuses its own material (a remix, a theme quoted in the credits), and a query
-    matching such a relative is reuse, not a false alarm. The strongest query is set aside while,
-    under the tail fitted without it, fewer than `related_alpha` of such calibrations would see a
-    score that high by chance."""
-    ranked = sorted(maxima, key=lambda m: m["score"])
-    related: list[dict] = []
-    while ranked:
-        rest = np.asarray([m["score"] for m in ranked[:-1]], dtype=np.float64)
-        fit = _tail_fit(lane, rest, queries - len(related) - 1, catalog_size, config)
-        if queries * fit.per_query(ranked[-1]["score"]) >= config.related_alpha:
-            break
-        related.append(ranked.pop())
-    values = np.asarray([m["score"] for m in ranked], dtype=np.float64)
-    return _tail_fit(lane, values, queries - len(related), catalog_size, config), related
+@dataclass(frozen=True)
+class Observation:
+    """A lane's best score against one recording, in one leave-one-out query."""
+
+    lane: str
+    query: int  # position of the recording the query was cut from
+    start: float  # where in it
+    matched: int
+    score: float
+
+
+def lane_maxima(observations: list[Observation], lane: str, related: set[frozenset]) -> list[float]:
+    """Per query, the lane's best score against a recording not related to the query's."""
+    best: dict[tuple[int, float], float] = {}
+    for o in observations:
+        if o.lane == lane and frozenset((o.query, o.matched)) not in related:
+            key = (o.query, o.start)
+            best[key] = max(best.get(key, -np.inf), o.score)
+    return sorted(best.values())
+
+
+def related_pairs(
+    observations: list[Observation], nulls: dict[str, LaneNull], catalog_size: int, config: CalibrationConfig
+) -> set[frozenset]:
+    """Pairs of recordings whose queries keep matching each other beyond chance, in the lanes that
+    find reused audio (`reuse_lanes`). Each observation's
+    chance, under its lane's null, that a query's best run reaches its score against this particular
+    recording, p = P(best >= score) / (catalog size - 1), is combined over the pair's observations
+    (Fisher: -2 sum ln p is chi-squared with 2k degrees of freedom); the pair is related when that
+    chance, times the number of pairs, is below `related_alpha`."""
+    by_pair: dict[frozenset, list[float]] = {}
+    others = max(catalog_size - 1, 1)
+    for o in observations:
+        if o.lane not in config.reuse_lanes:
+            continue  # the style lane measures resemblance, which recurs between similar pieces by nature
+        p = min(1.0, nulls[o.lane].per_query(o.score) / others)
+        by_pair.setdefault(frozenset((o.query, o.matched)), []).append(max(p, 1e-300))
+    n_pairs = max(1.0, catalog_size * (catalog_size - 1) / 2)
+    return {
+        pair
+        for pair, ps in by_pair.items()
+        if chi2.sf(-2.0 * float(np.sum(np.log(ps))), 2 * len(ps)) * n_pairs < config.related_alpha
+    }
+
+
+def reference_nulls(config: CalibrationConfig) -> dict[str, LaneNull]:
+    """The reference tails of unrelated real music (config.reference_tail), as lane nulls."""
+    return {
+        lane: LaneNull(
+            lane,
+            0,
+            config.query_seconds,
+            config.reference_catalog_size,
+            (),
+            tail_start=start,
+            tail_exceed=exceed,
+            tail_scale=scale,
+            method="reference (real-tuning negatives)",
+        )  # fmt: skip
+        for lane, start, exceed, scale in config.reference_tail
+    }
 
 
 class Calibration:
-    """Per-lane nulls of an index version, and the false-alarm chance of a run."""
+    """Per-lane nulls of an index version, and the false-alarm chance of a run: the larger of what the
+    catalog's own leave-one-out and the reference tails of unrelated real music predict."""
 
-    def __init__(self, nulls: dict[str, LaneNull], catalog_size: int):
+    def __init__(
+        self, nulls: dict[str, LaneNull], catalog_size: int, reference: dict[str, LaneNull] | None = None
+    ):
         self.nulls = nulls
         self.catalog_size = catalog_size
+        self.reference = reference or {}
 
     def false_alarm(self, lane: str, score: float, duration: float) -> float:
-        null = self.nulls.get(lane)
-        if null is None:
-            return 1.0
-        return null.false_alarm(score, duration=duration, catalog_size=self.catalog_size)
+        chances = [
+            null.false_alarm(score, duration=duration, catalog_size=self.catalog_size)
+            for null in (self.nulls.get(lane), self.reference.get(lane))
+            if null is not None
+        ]
+        return max(chances, default=1.0)
+
+    def score_for(self, lane: str, false_alarm: float, duration: float) -> float:
+        """The lowest score with at most `false_alarm` chance under both models."""
+        scores = [
+            null.score_for(false_alarm, duration=duration, catalog_size=self.catalog_size)
+            for null in (self.nulls.get(lane), self.reference.get(lane))
+            if null is not None
+        ]
+        return max(scores, default=np.inf)
 
     @classmethod
     def of(cls, meta: dict, config: EngineConfig) -> "Calibration":
@@ -143,8 +216,8 @@ class Calibration:
         size = len(meta.get("recordings", []))
         nulls = {lane: LaneNull.from_dict(data) for lane, data in stored.items()}
         for lane in config.calibration.priors:
-            nulls.setdefault(lane, _tail_fit(lane, np.zeros(0), 0, max(size, 1), config.calibration))
-        return cls(nulls, size)
+            nulls.setdefault(lane, tail_fit(lane, [], 0, max(size, 1), config.calibration))
+        return cls(nulls, size, reference_nulls(config.calibration))
 
 
 def query_plan(index, config: CalibrationConfig) -> list[tuple[int, float]]:
@@ -163,24 +236,14 @@ def query_plan(index, config: CalibrationConfig) -> list[tuple[int, float]]:
     return plan[:wanted]
 
 
-def calibrate(
-    index,
-    *,
-    config: EngineConfig,
-    audio: Callable[[int], np.ndarray],
-    lane_runs: Callable,
-) -> dict:
-    """The calibration an index version stores: per-lane nulls from leave-one-out queries, and the
-    catalog's related pairs (recordings that reuse each other's material, found on the way).
-
-    `audio(position)` returns a recording's samples at ANALYSIS_SR; `lane_runs(index, samples,
-    exclude)` runs the verbatim lanes on a clip and returns {lane: [Run, ...]}. A pair set aside as
-    related by one lane (`fit_lane_null`) is left out of every lane's null, and the fits are redone
-    until no new pair turns up."""
+def observe(index, *, config: EngineConfig, audio: Callable[[int], np.ndarray], lane_scores: Callable):
+    """(queries run, observations) of the leave-one-out plan: per query and lane, the best score
+    against each recording the lane found."""
     cal = config.calibration
     plan = query_plan(index, cal) if index.n_recordings >= 2 else []
-    observed: list[tuple[int, float, dict[str, dict[int, float]]]] = []
+    observed: list[Observation] = []
     loaded: dict[int, np.ndarray] = {}
+    queries = 0
     for position, start in plan:
         if position not in loaded:
             loaded = {position: audio(position)}  # one recording in memory at a time
@@ -188,48 +251,47 @@ def calibrate(
         excerpt = loaded[position][a : a + int(cal.query_seconds * ANALYSIS_SR)]
         if len(excerpt) < ANALYSIS_SR:
             continue
-        best: dict[str, dict[int, float]] = {}
-        for lane, runs in lane_runs(index, excerpt, frozenset(index.group_members(position))).items():
-            per_recording = best.setdefault(lane, {})
-            for run in runs:
-                per_recording[run.recording] = max(
-                    per_recording.get(run.recording, -np.inf), float(run.score)
-                )
-        observed.append((position, start, best))
-    queries = len(observed)
-    related: dict[frozenset, dict] = {}
-    for _round in range(5):
-        nulls, fresh = {}, {}
-        for lane in cal.priors:
-            maxima = []
-            for position, start, best in observed:
-                scores = {
-                    m: v for m, v in best.get(lane, {}).items() if frozenset((position, m)) not in related
-                }
-                if scores:
-                    matched = max(scores, key=lambda m: (scores[m], -m))
-                    maxima.append(
-                        {"score": scores[matched], "query": position, "start": start, "matched": matched}
-                    )
-            nulls[lane], aside = fit_lane_null(
-                lane, maxima, queries=queries, catalog_size=index.n_recordings, config=cal
+        queries += 1
+        for lane, best in lane_scores(index, excerpt, frozenset(index.group_members(position))).items():
+            observed.extend(
+                Observation(lane, position, start, matched, score) for matched, score in best.items()
             )
-            for m in aside:
-                fresh.setdefault(frozenset((m["query"], m["matched"])), {"lane": lane, **m})
-        if not fresh:
+    return queries, observed
+
+
+def calibrate(
+    index, *, config: EngineConfig, audio: Callable[[int], np.ndarray], lane_scores: Callable
+) -> dict:
+    """The calibration an index version stores: per-lane nulls from leave-one-out queries, and the
+    catalog's related pairs.
+
+    `audio(position)` returns a recording's samples at ANALYSIS_SR; `lane_scores(index, samples,
+    exclude)` runs the lanes on a clip and returns {lane: {recording: best score}}."""
+    cal = config.calibration
+    queries, observed = observe(index, config=config, audio=audio, lane_scores=lane_scores)
+    related: set[frozenset] = set()
+    for _round in range(5):  # set related pairs aside, fit again, until no new pair turns up
+        nulls = {
+            lane: tail_fit(lane, lane_maxima(observed, lane, related), queries, index.n_recordings, cal)
+            for lane in cal.priors
+        }
+        found = related_pairs(observed, nulls, index.n_recordings, cal)
+        if found <= related:
             break
-        related.update(fresh)
+        related |= found
     return {
         "lanes": {lane: null.as_dict() for lane, null in nulls.items()},
         "queries": queries,
-        "related": [
-            {
-                "lane": m["lane"],
-                "query": index.recordings[m["query"]]["isrc"],
-                "query_start": round(m["start"], 1),
-                "matched": index.recordings[m["matched"]]["isrc"],
-                "score": round(m["score"], 3),
-            }
-            for m in related.values()
+        "related": [_related_entry(index, pair, observed) for pair in sorted(sorted(p) for p in related)],
+    }
+
+
+def _related_entry(index, pair: list[int], observed: list[Observation]) -> dict:
+    mine = [o for o in observed if {o.query, o.matched} == set(pair)]
+    return {
+        "recordings": [index.recordings[p]["isrc"] for p in pair],
+        "strongest": [
+            {"lane": o.lane, "query": index.recordings[o.query]["isrc"], "score": round(o.score, 3)}
+            for o in sorted(mine, key=lambda o: -o.score)[:3]
         ],
     }

@@ -12,6 +12,7 @@ admin show it). Change a default only with a benchmark run on the tuning data, a
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field, fields, is_dataclass
 
 
@@ -42,6 +43,9 @@ class LandmarkConfig:
     target_frames: int = knob(40, "the farthest a paired peak may be (0.93 s); dt fits 6 bits")
     max_df_bins: int = knob(63, "the farthest in frequency a paired peak may be; df fits 8 bits")
     max_postings: int = knob(400, "a hash this common carries no information", "synth")
+    max_repeats: int = knob(
+        3, "a hash its recording repeats more often than this (a loop) cannot pin an alignment", "design"
+    )
     min_votes: int = knob(7, "pooled votes an alignment needs to be tested", "synth")
     min_vote_fraction: float = knob(0.008, "... and this fraction of the clip's hashes", "synth")
     candidates: int = knob(16, "recordings tested per pass", "synth")
@@ -68,15 +72,29 @@ class SpectralConfig:
     min_window_peaks: int = knob(10, "catalog peaks a window needs for kappa to mean anything")
     run_kappa: float = knob(0.2, "a run is a stretch where window kappa stays above this", "real-tuning")
     min_run_seconds: float = knob(3.0, "shortest run", "synth")
-    similar_kappa: float = knob(0.2, "kappa unrelated music in the same key and tempo reaches", "synth")
+    min_kappa: float = knob(
+        0.3,
+        "a run needs this much of the recording's peaks beyond chance (masked true sources 0.35+, "
+        "unrelated music in one key and tempo 0.15-0.25)",
+        "real-tuning",
+    )
+    second_pass_min_score: float = knob(
+        15.0, "a first-pass run this strong is a known source the second pass explains away", "real-tuning"
+    )
+    merge_gap_seconds: float = knob(
+        2.0, "stretches of one alignment closer than this are one run (a masked source dips)", "real-tuning"
+    )
     # The transform grid: (tempo, semitones) tried when the identity lanes leave the clip unexplained.
     # Pitch in half-semitone steps: a quarter tone off a grid point moves peaks ~1.5 % (7 bins at the
     # top), beyond the 1-bin tolerance. Tempo in 5 % steps: a clip 2.5 % off still gives runs where the
-    # drift stays within a frame or two; 2.5 % steps brought unrelated music closer (synth).
+    # drift stays within a frame or two; 2.5 % steps brought unrelated music closer (synth). Speed
+    # (tempo and pitch together, a resampled or mis-clocked render) at +-3 % and +-6 %: 12 log2(s)
+    # semitones with tempo s.
     grid: tuple = knob(
         tuple((1.0, k / 2) for k in (2, -2, 4, -4, 1, -1, 3, -3))
-        + tuple((r, 0.0) for r in (1.05, 0.95, 1.1, 0.9)),
-        "tempo x0.9-1.1 and pitch +-2 semitones in the steps above",
+        + tuple((r, 0.0) for r in (1.05, 0.95, 1.1, 0.9))
+        + tuple((r, round(12 * math.log2(r), 3)) for r in (1.03, 0.97, 1.06, 0.94)),
+        "tempo x0.9-1.1, pitch +-2 semitones and speed +-3/6 % in the steps above",
         "synth",
     )
     grid_skip_coverage: float = knob(0.9, "the grid is not tried once runs cover this much of the clip")
@@ -102,11 +120,6 @@ class StyleConfig:
     prior_sd: float = knob(0.10, "prior spread of it", "synth")
     prior_weight: float = knob(4.0, "pseudo-observations of the prior (small catalogs)", "synth")
     sd_floor: float = knob(0.04, "smallest null spread, so one tight null cannot inflate z", "synth")
-    z_default: float = knob(4.0, "window z threshold for a catalog too small to calibrate", "synth")
-    z_min: float = knob(3.0, "lowest calibrated window z threshold", "synth")
-    z_margin: float = knob(0.5, "added to the calibrated 99.5th percentile", "synth")
-    calibration_recordings: int = knob(48, "recordings left out to calibrate the window z", "design")
-    calibration_windows: int = knob(5, "windows of each used as a clip", "design")
 
 
 @dataclass(frozen=True)
@@ -142,24 +155,51 @@ class CalibrationConfig:
     query_seconds: float = knob(20.0, "leave-one-out query length: a typical generated clip")
     per_recording: int = knob(3, "queries per sampled recording, spread over it")
     max_queries: int = knob(240, "queries per index version (~20 s of CPU)")
+    reuse_change: float = knob(
+        0.1, "a new index version keeps its parent's calibration while the catalog changed less than this"
+    )
     min_queries: int = knob(12, "fewer queries than this: the lane priors alone")
     tail_fraction: float = knob(0.2, "the top fifth of query maxima is modelled as an exponential tail")
     prior_weight: float = knob(4.0, "pseudo-observations of the prior tail scale")
     prior_exceed: float = knob(0.5, "prior-only nulls: half the queries reach the prior tail start")
+    reuse_lanes: tuple = knob(
+        ("chromaprint", "landmark", "spectral", "spectral_grid"), "lanes whose matches reveal related pairs"
+    )
     related_alpha: float = knob(
         0.01, "a query scoring beyond what 1 in 100 calibrations would see by chance matched a relative"
     )
-    # (lane, tail start, tail scale), in the lane's score units.
+    # (lane, tail start, tail scale), in the lane's score units: the tail a catalog too small to
+    # calibrate gets, near the tuning catalog's own leave-one-out tails.
     prior_tail: tuple = knob(
         (
-            ("chromaprint", 2.0, 1.0),
+            ("chromaprint", 0.5, 0.6),
             ("landmark", 4.0, 2.0),
-            ("spectral", 4.0, 1.0),
-            ("spectral_grid", 4.5, 1.0),
+            ("spectral", 4.6, 0.8),
+            ("spectral_grid", 3.2, 1.4),
+            ("style", 3.0, 1.0),
         ),
         "per-lane prior of the best score unrelated clips reach",
         "real-tuning",
     )
+
+    # A floor under every catalog's own calibration: how unrelated real music behaves against a
+    # catalog it shares nothing with, (lane, tail start, fraction of clips reaching it, tail scale),
+    # measured with `bench/reference_null.py` on the 200 negatives of the real corpus's tuning part
+    # (hedgewars-data against the supertux-data catalog of 45 recordings). Leave-one-out on a catalog
+    # sees that catalog's own style only; a clip of another kind of music (orchestral pads against
+    # chiptunes) can agree more by chance, so the false-alarm chance is the larger of the two.
+    reference_tail: tuple = knob(
+        (
+            ("chromaprint", 0.043, 0.1, 0.788),
+            ("landmark", 4.0, 0.005, 2.0),
+            ("spectral", 4.014, 0.045, 1.113),
+            ("spectral_grid", 3.2, 0.005, 1.4),
+            ("style", 2.287, 0.2, 0.643),
+        ),
+        "the tails of unrelated real music's best scores (tuning negatives)",
+        "real-tuning",
+    )
+    reference_catalog_size: int = knob(45, "recordings in the catalog the reference was measured on")
 
     @property
     def priors(self) -> dict[str, tuple[float, float]]:

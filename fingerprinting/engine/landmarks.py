@@ -99,12 +99,15 @@ class LandmarkIndex:
     """Postings sorted by hash (for lookups) and the same hashes in recording order (to recover a
     recording's peaks for the spectral lane and the second pass)."""
 
-    ARRAYS = ("keys", "post_rec", "post_t", "rec_h", "rec_t", "rec_offsets")
+    ARRAYS = ("keys", "post_rec", "post_t", "post_repeats", "rec_h", "rec_t", "rec_offsets")
 
-    def __init__(self, *, keys, post_rec, post_t, rec_h, rec_t, rec_offsets):
+    def __init__(self, *, keys, post_rec, post_t, post_repeats, rec_h, rec_t, rec_offsets):
         self.keys = keys
         self.post_rec = post_rec
         self.post_t = post_t
+        # How often the posting's hash occurs in its recording: a hash a loop repeats every bar
+        # cannot pin an alignment down, so the landmark lane's votes leave such postings out.
+        self.post_repeats = post_repeats
         self.rec_h = rec_h
         self.rec_t = rec_t
         self.rec_offsets = rec_offsets
@@ -124,10 +127,13 @@ class LandmarkIndex:
         )
         rec = np.repeat(np.arange(len(per_recording), dtype=np.int32), lengths)
         order = np.argsort(keys, kind="stable")
+        same = (keys[order].astype(np.uint64) << np.uint64(32)) | rec[order].astype(np.uint64)
+        _codes, inverse, counts = np.unique(same, return_inverse=True, return_counts=True)
         return cls(
             keys=keys[order],
             post_rec=rec[order],
             post_t=times[order],
+            post_repeats=np.minimum(counts[inverse], np.iinfo(np.uint16).max).astype(np.uint16),
             rec_h=keys,
             rec_t=times,
             rec_offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
@@ -150,8 +156,14 @@ class LandmarkIndex:
         clip_times: np.ndarray,
         max_postings: int,
         exclude: frozenset[int] = frozenset(),
+        max_repeats: int | None = None,
     ) -> Votes:
+        """Offset votes of the clip's hashes; with `max_repeats`, only from postings whose hash occurs
+        at most that often in its recording."""
         q, post = lookup(self.keys, clip_hashes, max_postings)
+        if max_repeats is not None:
+            keep = self.post_repeats[post] <= max_repeats
+            q, post = q[keep], post[keep]
         return offset_votes(clip_times[q], self.post_rec[post], self.post_t[post], exclude=exclude)
 
 
@@ -215,7 +227,7 @@ def match(
 ) -> list[Run]:
     """Runs of the best-voted alignments scoring at least MIN_SCORE."""
     clip_hashes, clip_times = hashes
-    votes = index.votes(clip_hashes, clip_times, config.max_postings, exclude)
+    votes = index.votes(clip_hashes, clip_times, config.max_postings, exclude, config.max_repeats)
     needed = max(config.min_votes, int(config.min_vote_fraction * len(clip_hashes)))
     candidates = best_alignments(
         votes,

@@ -11,7 +11,7 @@ A new lane is a class with a `name` and a `find(clip, index, context) -> list[Ru
 `VERBATIM_LANES` (or run by the pipeline after them); its scores are calibrated like the others'.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Protocol
 
@@ -110,24 +110,60 @@ class LandmarkLane:
 
 
 class SpectralLane:
-    """The spectral lane without a transform: recordings mixed under louder music."""
+    """The spectral lane without a transform: recordings mixed under louder music. Two passes, as the
+    landmark lane: all of the clip's peaks first; then, when sources are known (from the lanes before
+    or this lane's first pass), the peaks they explain are taken out of the clip's peaks and of its
+    presence map, and what is left is searched again: the quieter partner of a mix surfaces there,
+    its peaks no longer outvoted and its hits no longer diluted by the louder source's."""
 
     name = spectral.LANE
 
     def find(self, context: LaneContext) -> list[Run]:
-        clip = context.clip
+        clip, cfg = context.clip, context.config
+        first = self._search(context, spectral.select_clip_peaks(clip.peaks, cfg.spectral), clip.presence)
+        known = self._sources(context, first)
+        if not known:
+            return first
+        explained = [(frames - offset, bins) for (frames, bins), offset in known.values()]
+        rest = landmarks.without_explained(*clip.peaks, explained)
+        second = self._search(
+            context,
+            spectral.select_clip_peaks(rest, cfg.spectral),
+            clip.presence.without(explained, cfg.spectral),
+            exclude=frozenset(known),
+        )
+        return first + second
+
+    @staticmethod
+    def _search(context: LaneContext, peaks, presence, exclude: frozenset[int] = frozenset()) -> list[Run]:
         cfg = context.config
         return spectral.verified_runs(
             context.index.landmarks,
             context.index.peaks,
-            clip.presence,
-            spectral.select_clip_peaks(clip.peaks, cfg.spectral),
+            presence,
+            peaks,
             transform=IDENTITY,
             recordings=cfg.spectral.candidate_recordings,
             landmark=cfg.landmark,
             config=cfg.spectral,
-            exclude=context.exclude,
+            exclude=context.exclude | exclude,
         )
+
+    @staticmethod
+    def _sources(
+        context: LaneContext, first: list[Run]
+    ) -> dict[int, tuple[tuple[np.ndarray, np.ndarray], int]]:
+        """Recordings known to be in the clip, with their catalog peaks and offset (frames): the
+        evidence of the lanes before, and this lane's first-pass runs strong enough to be evidence
+        whatever the calibration (`second_pass_min_score`)."""
+        runs = [r for r in context.found if r.transform.is_identity]
+        runs += [r for r in first if r.score >= context.config.spectral.second_pass_min_score]
+        out = {}
+        for run in sorted(runs, key=lambda r: -r.score):
+            if run.recording not in out:
+                offset = int(round((run.rec_start - run.clip_start) / FRAME_SECONDS))
+                out[run.recording] = (context.index.peaks(run.recording), offset)
+        return out
 
 
 class TransformGridLane:
@@ -198,7 +234,7 @@ class TransformGridLane:
                 exclude=context.exclude,
                 only=plausible[transform],
             )
-            runs.extend(found)
+            runs.extend(replace(run, lane=self.name) for run in found)
             for run in found:
                 covered[
                     int(round(run.clip_start / FRAME_SECONDS)) : int(round(run.clip_end / FRAME_SECONDS))

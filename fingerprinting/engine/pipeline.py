@@ -20,10 +20,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fingerprinting.engine import acceptance
+from fingerprinting.engine import acceptance, duplicates
 from fingerprinting.engine import shares as shares_mod
 from fingerprinting.engine import style as style_mod
-from fingerprinting.engine.calibration import Calibration
+from fingerprinting.engine.calibration import Calibration, calibrate
 from fingerprinting.engine.catalog import CatalogIndex
 from fingerprinting.engine.config import DEFAULT_CONFIG, EngineConfig
 from fingerprinting.engine.embedder import ALIGN_FRAME_SECONDS
@@ -110,16 +110,51 @@ def find_verbatim(
     return context.found
 
 
-def lane_runs(
+def lane_scores(
     index: CatalogIndex, samples: np.ndarray, exclude: frozenset[int], config: EngineConfig
 ) -> dict:
-    """{lane: the runs it finds in the clip} with `exclude` absent from the catalog: what the
-    calibration measures. Nothing is explained for the lanes that follow (a null clip has no
-    source)."""
+    """{lane: {recording: the best score it gives the clip}} with `exclude` absent from the catalog:
+    what the calibration measures (the style lane's score is a candidate's best window z). Nothing is
+    explained for the lanes that follow (a null clip has no source)."""
     context = LaneContext(ClipFeatures(samples, config, index.embedder), index, config, exclude=exclude)
     found = {lane.name: lane.find(context) for lane in IDENTITY_LANES}
-    context.style_result = style_evidence(context, [])
-    return found | {lane.name: lane.find(context) for lane in TRANSFORM_LANES}
+    context.style_result = style = style_evidence(context, [])
+    found |= {lane.name: lane.find(context) for lane in TRANSFORM_LANES}
+    out: dict[str, dict[int, float]] = {}
+    for lane, runs in found.items():
+        best = out.setdefault(lane, {})
+        for run in runs:
+            best[run.recording] = max(best.get(run.recording, -np.inf), float(run.score))
+    window_best = style.z.max(axis=0) if style.z.size else np.zeros(0)
+    out[style_mod.LANE] = {p: float(z) for p, z in zip(style.candidates, window_best, strict=True)}
+    return out
+
+
+def finish_index(
+    index: CatalogIndex, *, config: EngineConfig, audio, previous: CatalogIndex | None = None
+) -> dict:
+    """What a new index version needs the written index for, as meta keys: its near-duplicate groups
+    (engine.duplicates), then the false-alarm calibration of every lane (engine.calibration: leave-one-
+    out over the catalog's own audio, `audio(position)` giving a recording's samples). A previous
+    version's calibration is reused while the catalog changed by less than `reuse_change` of its
+    recordings: each added recording would otherwise cost a whole leave-one-out run, and false-alarm
+    chances scale with the catalog's size anyway."""
+    groups = duplicates.near_duplicate_groups(index, config, previous)
+    index.meta["near_duplicates"] = groups
+    if previous is not None and previous.calibration.get("lanes"):
+        before = previous.calibration.get("catalog_size", previous.n_recordings)
+        if abs(index.n_recordings - before) <= config.calibration.reuse_change * max(before, 1):
+            return {
+                "near_duplicates": groups,
+                "calibration": {**previous.calibration, "reused_from": previous.version},
+            }
+    calibrated = calibrate(
+        index,
+        config=config,
+        audio=audio,
+        lane_scores=lambda idx, samples, exclude: lane_scores(idx, samples, exclude, config),
+    )
+    return {"near_duplicates": groups, "calibration": {**calibrated, "catalog_size": index.n_recordings}}
 
 
 def name_groups(index: CatalogIndex, runs: list[Run]) -> list[Run]:
@@ -213,8 +248,9 @@ def attribute(
     find_verbatim(context, TRANSFORM_LANES, calibration, clock, lane_report)
     runs = select_runs(name_groups(index, context.found), min_new_seconds=config.shares.min_new_seconds)
     clock.lap("select")
-    style_calibration = index.calibration.get("style") or index.calibration  # before 2.0.0: top level
-    z_threshold = float(style_calibration.get("z_threshold", config.style.z_default))
+    # Style evidence counts above the window z whose false-alarm chance is the evidence bound.
+    z_threshold = calibration.score_for(style_mod.LANE, config.evidence.max_false_alarm, clip.duration)
+    lane_report[style_mod.LANE] = _style_report(index, style, calibration, z_threshold, clip.duration)
     ranked, verbatim_part, style_part = share_out(
         duration=clip.duration,
         runs=runs,
@@ -286,17 +322,43 @@ def attribute(
     )
 
 
+def _style_report(
+    index, style: style_mod.StyleResult, calibration: Calibration, z_threshold: float, duration: float
+) -> dict:
+    """The style lane's line of the lane report: its candidates and the best window z of any."""
+    best = style.z.max(axis=0) if style.z.size else np.zeros(0)
+    report = {
+        "candidates": len(style.candidates),
+        "kept": int((best >= z_threshold).sum()),
+        "z_threshold": _r(z_threshold),
+        "strongest": None,
+    }
+    if len(best):
+        j = int(np.argmax(best))
+        z = float(best[j])
+        report["strongest"] = {
+            "isrc": index.recordings[style.candidates[j]]["isrc"],
+            "method": style_mod.LANE,
+            "score": _r(z),
+            "false_alarm": float(f"{calibration.false_alarm(style_mod.LANE, z, duration):.3g}"),
+        }
+    return report
+
+
 def clip_confidence(shares, remainder, style, excess, config: EngineConfig) -> float:
-    """The share-weighted quality of the evidence: a share's verbatim part as strong as its best
-    run's strength, its style part as its excess over the threshold; the unattributed mass as clean
-    as the strongest evidence left unused."""
+    """How sure the attribution is, share-weighted: a share's verbatim part as sure as its strongest
+    run's false-alarm chance is small (1 at the acceptance bound and below, 0.5 at the evidence bound,
+    log-linear between), its style part as its window excess over the threshold (e^2 / (e^2 +
+    null_mass^2)); the unattributed mass as clean as the strongest style evidence left unused."""
     null_mass = config.shares.null_mass
+    accept, evidence = config.acceptance.max_false_alarm, config.evidence.max_false_alarm
     conf = 0.0
     for s in shares:
         verbatim_part = s.evidence["verbatim_share"]
         style_part = max(0.0, s.share - verbatim_part)
-        if verbatim_part:
-            conf += verbatim_part * s.evidence["verbatim"]["quality"]
+        if verbatim_part and s.false_alarm is not None:
+            steps = np.log(evidence / max(s.false_alarm, 1e-300)) / np.log(evidence / accept)
+            conf += verbatim_part * float(np.clip(0.5 + 0.5 * steps, 0.5, 1.0))
         if style_part:
             e = s.evidence["style"]["mean_excess"]
             conf += style_part * (e * e / (e * e + null_mass**2))

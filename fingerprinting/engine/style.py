@@ -1,8 +1,9 @@
 """Style lane: influence without reused audio. Window embeddings (engine.embedder) searched in FAISS
 give candidate recordings; each candidate is verified by melodic alignment (engine.alignment), and its
 per-window alignment score is z-scored against the same score for a few recordings drawn at random
-from the catalog (the per-window null). Evidence counts only above `z_threshold`, calibrated per
-index version by leaving catalog recordings out (`calibrate_z`).
+from the catalog (the per-window null). A window counts as evidence above the z whose false-alarm
+chance is the evidence bound, from the index's calibration like the verbatim lanes' scores
+(engine.calibration: the best window z of leave-one-out queries).
 """
 
 import hashlib
@@ -196,52 +197,3 @@ def style_lane(
         null_mean=mean,
         null_sd=sd,
     )
-
-
-def calibrate_z(index, config: StyleConfig) -> dict:
-    """The window z threshold for this index version: leave each of a sample of catalog recordings
-    out, use a few of its windows as a clip, and take a high quantile of the best z any *other*
-    recording reaches."""
-    n = index.n_recordings
-    if n < 8:
-        return {"z_threshold": config.z_default, "method": "default (catalog too small)", "samples": 0}
-    rng = np.random.default_rng(1234)
-    chosen = sorted(int(p) for p in rng.permutation(n)[: min(n, config.calibration_recordings)])
-    seg_rec = np.asarray(index.seg_rec)
-    values = []
-    for position in chosen:
-        rows = np.nonzero(seg_rec == position)[0][: config.calibration_windows]
-        if len(rows) == 0:
-            continue
-        starts = np.asarray(index.seg_start)[rows].astype(float)
-        ends = np.asarray(index.seg_end)[rows].astype(float)
-        offset = starts[0]
-        chroma = index.recording_chroma(position)
-        a, b = int(offset / ALIGN_FRAME_SECONDS), int(ends[-1] / ALIGN_FRAME_SECONDS)
-        excerpt = alignment.normalise_frames(chroma[a:b])
-        windows = [(s - offset, e - offset) for s, e in zip(starts, ends, strict=True)]
-        excluded = frozenset(index.group_members(position))
-        queries = np.asarray(index.vectors)[rows]
-        result = style_lane(
-            index,
-            faiss_neighbours(index, queries, config, excluded),
-            excerpt,
-            windows,
-            config,
-            exclude=excluded,
-        )
-        if result.z.size:
-            values.extend(result.z.max(axis=1).tolist())
-    if not values:
-        return {"z_threshold": config.z_default, "method": "default (no samples)", "samples": 0}
-    values = np.asarray(values)
-    q995 = float(np.quantile(values, 0.995))
-    return {
-        "z_threshold": round(max(config.z_min, q995 + config.z_margin), 4),
-        "method": "leave-one-recording-out, 99.5th percentile of the best other recording's window z + margin",
-        "samples": int(len(values)),
-        "quantiles": {
-            q: round(float(np.quantile(values, float(q))), 4) for q in ("0.5", "0.9", "0.99", "0.995")
-        },
-        "max": round(float(values.max()), 4),
-    }

@@ -167,6 +167,6 @@ def test_tempo_and_pitch_edits_are_found_as_verbatim_reuse(label, catalog, index
     top = result.shares[0]
     assert top.position == position
     assert top.lane in ("verbatim", "both") and top.share >= 0.8
-    spectral = [run for run in top.evidence["verbatim"]["runs"] if run["method"] == "spectral"]
+    spectral = [run for run in top.evidence["verbatim"]["runs"] if run["method"] == "spectral_grid"]
     assert spectral and all(run["tempo"] == tempo and run["semitones"] == semitones for run in spectral)
     assert all(s.share < 0.05 for s in result.shares[1:])

@@ -35,7 +35,9 @@ class Command(BaseCommand):
                     "changed": version is not None,
                     "recordings": counts,
                     "segments": version.n_segments if version else None,
-                    "z_threshold": version.calibration.get("z_threshold") if version else None,
+                    "calibration_queries": version.calibration.get("queries") if version else None,
+                    "related_pairs": len(version.calibration.get("related", [])) if version else None,
+                    "near_duplicate_groups": len(version.near_duplicates) if version else None,
                 }
             )
         )
