@@ -111,6 +111,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # each other instead of one failing with "database is locked" half-way.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
 DATABASE_IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+# Database metrics (statements, their duration, errors, new connections: django_db_*) come from
+# django-prometheus' backends, which are Django's own with each cursor counted (config/metrics.py).
+DATABASES["default"]["ENGINE"] = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -324,6 +330,11 @@ METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", [])
 METRICS_ALLOWED_NETWORK_LIST = trusted_proxy_networks(
     METRICS_ALLOWED_NETWORKS, setting="METRICS_ALLOWED_NETWORKS"
 )
+# A Celery worker's own metrics (attribution latency, its queries): served on this port by the worker's
+# main process when set, from its PROMETHEUS_MULTIPROC_DIR (config/metrics.py; deploy/README.md). It has no
+# token: bind it to an address only Prometheus reaches.
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0, minimum=0)
+WORKER_METRICS_ADDRESS = env_str("WORKER_METRICS_ADDRESS", "127.0.0.1")
 # Webhook endpoints on private or loopback addresses: allowed in development (and tests), not in production.
 WEBHOOK_ALLOW_PRIVATE_HOSTS = env_bool("WEBHOOK_ALLOW_PRIVATE_HOSTS", DEBUG)
 
