@@ -110,6 +110,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE: a writer takes the lock when its transaction starts, so two concurrent writers wait for
     # each other instead of one failing with "database is locked" half-way.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
+    # Tests use an in-memory database (Django's default for SQLite), said explicitly: pytest-django
+    # recognises SQLite by the ENGINE name, which the metrics backend below changes.
+    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", ":memory:")
 DATABASE_IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 # Database metrics (statements, their duration, errors, new connections: django_db_*) come from
 # django-prometheus' backends, which are Django's own with each cursor counted (config/metrics.py).

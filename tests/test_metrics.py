@@ -261,3 +261,21 @@ def test_counters_never_go_back_across_two_gunicorn_workers(tmp_path):
         os.killpg(gunicorn.pid, signal.SIGTERM)
         gunicorn.wait(30)
         log.close()
+
+
+def test_gunicorn_without_a_folder_makes_its_own_and_removes_it():
+    """config/gunicorn.py: multiprocess mode even when deploy/ did not name a folder."""
+    script = (
+        "import os, pathlib, config.gunicorn as g\n"
+        "folder = pathlib.Path(os.environ['PROMETHEUS_MULTIPROC_DIR'])\n"
+        "(folder / 'counter_1.db').write_bytes(b'x')\n"
+        "g.on_starting(None)\n"
+        "assert folder.is_dir() and not list(folder.iterdir()), list(folder.iterdir())\n"
+        "g.on_exit(None)\n"
+        "assert not folder.exists()\n"
+    )
+    env = {k: v for k, v in app_env().items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    done = subprocess.run(
+        [str(BIN / "python"), "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
