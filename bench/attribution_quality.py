@@ -20,6 +20,24 @@ For mashups the table also shows "both@2": both sources among the top two.
     DEBUG=1 .venv/bin/python bench/attribution_quality.py --recordings 200 --clips 20
 
 Use --seed to draw a different catalog and clip set (tune on --seed 1, report on --seed 0).
+
+Real corpus (issue 11), built first by bench/real_corpus.py (see bench/README.md):
+
+    DEBUG=1 .venv/bin/python bench/attribution_quality.py --corpus real [--part tuning|reporting]
+        [--workdir DIR] [--json OUT]
+
+imports the part's catalog through the production services into a scratch SQLite database and
+MEDIA_ROOT, indexes it, attributes every clip of the part's manifest with
+fingerprinting.services.audio_attribute and prints one table per part (columns: bench/real_quality.py).
+
+Re-performance corpus (issue 12), built by bench/reperformance_corpus.py (see bench/README.md):
+
+    DEBUG=1 .venv/bin/python bench/attribution_quality.py --corpus reperformance [--part tuning|reporting|all]
+        [--workdir DIR] [--json OUT] [--baseline EARLIER.json] [--no-verbatim-negatives]
+
+prints, for the reporting part unless told otherwise, the re-performance table of the synthesized and of
+the real-music catalog (columns: bench/reperformance_quality.py), then the real corpus' own negatives on
+the same index (the verbatim table's rows that a composition lane could make worse).
 """
 
 import argparse
@@ -279,14 +297,47 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--recordings", type=int, default=200)
-    parser.add_argument("--clips", type=int, default=20, help="clips per kind")
-    parser.add_argument("--negatives", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--corpus", choices=["synth", "real", "reperformance"], default="synth")
+    parser.add_argument("--recordings", type=int, default=200, help="synth: catalog size")
+    parser.add_argument("--clips", type=int, default=20, help="synth: clips per kind")
+    parser.add_argument("--negatives", type=int, default=50, help="synth: negative clips")
+    parser.add_argument("--seed", type=int, default=0, help="synth: catalog and clip seed")
     parser.add_argument("--kinds", default="", help="comma-separated subset of kinds")
     parser.add_argument("--json", type=Path, help="also write per-clip results here")
+    parser.add_argument(
+        "--part",
+        choices=["tuning", "reporting", "all"],
+        help="real: which part (default all); reperformance: which part (default reporting)",
+    )
+    parser.add_argument(
+        "--workdir", type=Path, default=ROOT / "var" / "bench", help="real: real_corpus.py's --workdir"
+    )
+    parser.add_argument(
+        "--limit", type=int, default=0, help="real: at most this many clips per kind (a quick look)"
+    )
+    parser.add_argument(
+        "--baseline", type=Path, help="reperformance: compare clip by clip with an earlier --json"
+    )
+    parser.add_argument(
+        "--no-verbatim-negatives",
+        action="store_true",
+        help="reperformance: skip the real corpus' own negatives",
+    )
     args = parser.parse_args()
+    if args.corpus == "real":
+        import real_quality
 
+        args.part = args.part or "all"
+        real_quality.run(args)
+    elif args.corpus == "reperformance":
+        import reperformance_quality
+
+        reperformance_quality.run(args)
+    else:
+        main_synth(args)
+
+
+def main_synth(args) -> None:
     media = Path(tempfile.mkdtemp(prefix="stemma-bench-"))
     setup_django(media)
     import faiss

@@ -16,6 +16,11 @@
    million segments.
 
     DEBUG=1 .venv/bin/python bench/attribution_speed.py
+
+Real corpus (issue 11; build it first with bench/real_corpus.py, see bench/README.md): whole attribution
+of 20 s real clips against every real track, with fpcalc's CPU on the same files for scale:
+
+    DEBUG=1 .venv/bin/python bench/attribution_speed.py --corpus real [--workdir DIR] [--clips 40]
 """
 
 import argparse
@@ -284,14 +289,28 @@ def main() -> None:
     )
     parser.add_argument("--real", type=int, default=100, help="synthesized and analysed recordings")
     parser.add_argument("--catalogs", default="1000,10000")
-    parser.add_argument("--clips", type=int, default=20, help="30 s clips per catalog size")
+    parser.add_argument(
+        "--clips", type=int, help="30 s clips per catalog size (default 20; real: 20 s clips, 40)"
+    )
     parser.add_argument("--faiss-segments", type=int, default=1_000_000)
     parser.add_argument("--faiss-queries", type=int, default=200)
     parser.add_argument("--nlist", type=int, default=1024)
     parser.add_argument("--skip-faiss", action="store_true")
     parser.add_argument("--skip-catalog", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--corpus", choices=["synth", "real"], default="synth")
+    parser.add_argument(
+        "--workdir", type=Path, default=ROOT / "var" / "bench", help="real: real_corpus.py's --workdir"
+    )
+    parser.add_argument("--catalog", type=int, default=300, help="real: top the real catalog up to this size")
     args = parser.parse_args()
+    if args.clips is None:
+        args.clips = 40 if args.corpus == "real" else 20
+    if args.corpus == "real":
+        import real_speed
+
+        real_speed.run(args)
+        return
 
     media = Path(tempfile.mkdtemp(prefix="stemma-speed-"))
     setup(media)

@@ -1,10 +1,13 @@
 """Benchmark: usage ingestion through the COPY path and the monthly close, on PostgreSQL.
 
-    .venv/bin/python bench/close_period.py              # full size: 1,000,000 usage lines
-    .venv/bin/python bench/close_period.py --scale 0.1  # a quick run
+    .venv/bin/python bench/close_period.py                 # full size: 1,000,000 usage lines
+    .venv/bin/python bench/close_period.py --scale 0.1     # a quick run
+    .venv/bin/python bench/close_period.py --mixed-rights  # publishing splits and composition shares too
 
 Full size: 10,000 parties; 20,000 recordings with 1-4 parties each; 100,000 clips attributed to 1-5
 recordings each (about 5% still needing review, held in suspense); 1,000,000 usage lines in October 2026.
+With --mixed-rights every recording also has a publishing split (1-3 parties), the deal pays 30 % of the
+pool to publishing, and one share in five is a composition share: about twice the party amounts.
 Uses its own database (recreated on each run): DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/stemma_bench_close. Prints ingest rows/s, the close's wall time and
 the process's peak memory (targets: >= 50,000 rows/s, <= 60 s, <= 2 GiB).
@@ -78,7 +81,7 @@ def six_place_parts(rng: random.Random, k: int, total: int = 1_000_000) -> list[
     return [Decimal(bounds[i + 1] - bounds[i]).scaleb(-6) for i in range(k)]
 
 
-def seed(scale: float, rng: random.Random):
+def seed(scale: float, rng: random.Random, mixed_rights: bool = False):
     from django.db import transaction
 
     from catalog.models import Label, Partner, Party, Recording, Split, SplitShare
@@ -99,6 +102,7 @@ def seed(scale: float, rng: random.Random):
             currency="EUR",
             effective_from=date(2020, 1, 1),
             attributed_fraction=Decimal("0.9"),
+            publishing_fraction=Decimal("0.3") if mixed_rights else Decimal(0),
         )
         copy_objects(
             Party,
@@ -117,16 +121,26 @@ def seed(scale: float, rng: random.Random):
             (Split(id=i, recording_id=i, right_type="master", effective_from=date(2020, 1, 1), created_at=now)
              for i in range(1, n_recordings + 1)),
         )  # fmt: skip
+        if mixed_rights:  # publishing split n_recordings + i of recording i
+            copy_objects(
+                Split,
+                (Split(id=n_recordings + i, recording_id=i, right_type="publishing", effective_from=date(2020, 1, 1),
+                       created_at=now)
+                 for i in range(1, n_recordings + 1)),
+            )  # fmt: skip
 
         def split_shares():
             pk = 0
-            for recording_id in range(1, n_recordings + 1):
-                k = rng.randint(1, 4)
+            splits = [(i, 4) for i in range(1, n_recordings + 1)]
+            if mixed_rights:
+                splits += [(n_recordings + i, 3) for i in range(1, n_recordings + 1)]
+            for split_id, most in splits:
+                k = rng.randint(1, most)
                 for party_id, share in zip(
                     rng.sample(range(1, n_parties + 1), k), six_place_parts(rng, k), strict=True
                 ):
                     pk += 1
-                    yield SplitShare(id=pk, split_id=recording_id, party_id=party_id, share=share)
+                    yield SplitShare(id=pk, split_id=split_id, party_id=party_id, share=share)
 
         copy_objects(SplitShare, split_shares())
         copy_objects(
@@ -164,8 +178,9 @@ def seed(scale: float, rng: random.Random):
             for clip_id, _, _, shares in plans:
                 for rank, (recording_id, share) in enumerate(shares, start=1):
                     pk += 1
+                    right = "composition" if mixed_rights and rng.random() < 0.2 else "recording"
                     yield AttributionShare(id=pk, attribution_id=clip_id, recording_id=recording_id, rank=rank,
-                                           share=share, lane="both")  # fmt: skip
+                                           share=share, lane="both", right=right)  # fmt: skip
 
         copy_objects(AttributionShare, attribution_shares())
         from django.db import connection
@@ -197,6 +212,11 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 1,000,000 usage lines")
     parser.add_argument("--seed", type=int, default=20261027)
     parser.add_argument("--profile", action="store_true", help="print the close's top functions (cProfile)")
+    parser.add_argument(
+        "--mixed-rights",
+        action="store_true",
+        help="publishing splits, a 30 %% publishing deal, composition shares",
+    )
     args = parser.parse_args()
 
     url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL") or DEFAULT_URL
@@ -219,7 +239,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     started = time.perf_counter()
     call_command("migrate", verbosity=0)
-    label, partner, n_clips = seed(args.scale, rng)
+    label, partner, n_clips = seed(args.scale, rng, mixed_rights=args.mixed_rights)
     n_lines = int(1_000_000 * args.scale)
     print(
         f"seeded in {time.perf_counter() - started:.1f} s (scale {args.scale}: {n_clips:,} clips, {n_lines:,} usage lines)"

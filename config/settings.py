@@ -314,7 +314,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"WebhookEventEnum": "partner_api.models.WebhookEvent"},
+    "ENUM_NAME_OVERRIDES": {
+        "WebhookEventEnum": "partner_api.models.WebhookEvent",
+        "ShareRightEnum": "fingerprinting.models.ShareRight",
+    },
     "WEBHOOKS": [
         "partner_api.schema.WEBHOOK_CLIP_ATTRIBUTED",
         "partner_api.schema.WEBHOOK_CLIP_REJECTED",

@@ -10,7 +10,7 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 class AttributionShareInline(admin.TabularInline):
     model = AttributionShare
-    fields = ("rank", "recording", "share", "lane")
+    fields = ("rank", "recording", "share", "right", "lane")
     readonly_fields = fields
     extra = 0
     can_delete = False

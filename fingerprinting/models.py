@@ -5,6 +5,8 @@ Invariants:
   new version (`version` = previous + 1) and moves `Clip.current_attribution`; nothing is overwritten.
 - For every attribution, the sum of its `AttributionShare.share` plus `unattributed` is exactly 1
   (Decimal, SHARE_PLACES places), checked by the service that writes it.
+- Every share names the right it implicates (`ShareRight`): `recording` pays master and publishing,
+  `composition` pays publishing only (royalties.close).
 """
 
 from decimal import Decimal
@@ -141,12 +143,32 @@ class Lane(models.TextChoices):
     MANUAL = "manual", "Set by a person"
 
 
+class ShareRight(models.TextChoices):
+    """Which right a share implicates (docs/royalties.md, "Rights per share").
+
+    `recording`: the clip reuses the recording's audio, so both its master and the work it embodies;
+    `composition`: the clip re-performs the work (melody, harmony, bass line) with other sounds, so only
+    the work (publishing), never the master.
+    """
+
+    RECORDING = "recording", "Recording (master and composition)"
+    COMPOSITION = "composition", "Composition only"
+
+
 class AttributionShare(models.Model):
     attribution = models.ForeignKey(Attribution, on_delete=models.PROTECT, related_name="shares")
     recording = models.ForeignKey(Recording, on_delete=models.PROTECT, related_name="attribution_shares")
     rank = models.PositiveSmallIntegerField()
     share = models.DecimalField(max_digits=SHARE_PLACES + 1, decimal_places=SHARE_PLACES)
     lane = models.CharField(max_length=20, choices=Lane.choices)
+    # A database default too: shares stored before rights existed read as `recording` (what every lane
+    # found then) without an UPDATE of immutable rows, which the triggers would refuse.
+    right = models.CharField(
+        max_length=12,
+        choices=ShareRight.choices,
+        default=ShareRight.RECORDING,
+        db_default=ShareRight.RECORDING,
+    )
     evidence = models.JSONField(default=dict)  # reused runs, per-window and per-aspect similarity
 
     class Meta:
@@ -157,6 +179,9 @@ class AttributionShare(models.Model):
             ),
             models.CheckConstraint(
                 condition=models.Q(share__gt=0) & models.Q(share__lte=1), name="attribution_share_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(right__in=ShareRight.values), name="attribution_share_right_known"
             ),
         ]
 

@@ -2,11 +2,12 @@
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from django.conf import settings
@@ -15,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
-from catalog.models import Label, Partner, Recording, RecordingStatus
+from catalog.models import Label, Partner, Recording, RecordingStatus, Work
 from catalog.services import audit_record
 from config.celery import enqueue_on_commit
 from config.errors import InvalidInput
@@ -35,6 +36,7 @@ from fingerprinting.models import (
     IndexVersion,
     Lane,
     ReviewState,
+    ShareRight,
 )
 
 logger = logging.getLogger(__name__)
@@ -446,10 +448,20 @@ def audio_attribute(*, label: Label, path: Path | str, declared_references: Sequ
     return result, index
 
 
+class ShareLine(NamedTuple):
+    """One share of an attribution version about to be written."""
+
+    recording: Recording
+    share: Decimal
+    lane: str
+    evidence: dict
+    right: str = ShareRight.RECORDING
+
+
 def _attribution_write(
     *,
     clip: Clip,
-    lines: list[tuple[Recording, Decimal, str, dict]],
+    lines: list[ShareLine],
     remainder: Decimal,
     review_state: str,
     review_reasons: list[dict] | None = None,
@@ -465,7 +477,7 @@ def _attribution_write(
     reason: str = "",
 ) -> Attribution:
     """Append a new attribution version and move the clip's pointer. Caller holds the clip row lock."""
-    total = sum((share for _r, share, _l, _e in lines), Decimal(0)) + remainder
+    total = sum((line.share for line in lines), Decimal(0)) + remainder
     if total != ONE:
         raise AttributionInvalid(f"shares plus remainder sum to {total}, not exactly 1")
     previous = Attribution.objects.filter(clip=clip).aggregate(v=Max("version"))["v"] or 0
@@ -489,14 +501,20 @@ def _attribution_write(
     )
     AttributionShare.objects.bulk_create(
         AttributionShare(
-            attribution=attribution, recording=recording, rank=rank, share=share, lane=lane, evidence=ev
+            attribution=attribution,
+            recording=line.recording,
+            rank=rank,
+            share=line.share,
+            lane=line.lane,
+            evidence=line.evidence,
+            right=line.right,
         )
-        for rank, (recording, share, lane, ev) in enumerate(lines, start=1)
+        for rank, line in enumerate(lines, start=1)
     )
     return attribution
 
 
-def _engine_lines(label: Label, result, index) -> tuple[list[tuple[Recording, Decimal, str, dict]], Decimal]:
+def _engine_lines(label: Label, result, index) -> tuple[list[ShareLine], Decimal]:
     values, remainder = quantize([s.share for s in result.shares], places=SHARE_PLACES)
     ids = [index.recordings[s.position]["id"] for s in result.shares]
     recordings = Recording.objects.in_bulk(ids)
@@ -506,8 +524,36 @@ def _engine_lines(label: Label, result, index) -> tuple[list[tuple[Recording, De
         if recording is None or recording.label_id != label.pk or value <= 0:
             remainder += value  # a recording deleted since indexing, or a share that rounded to zero
             continue
-        lines.append((recording, value, share.lane, share.evidence))
+        # Engines before the composition lane have no `right` on their shares: all of them reuse audio.
+        right = getattr(share, "right", ShareRight.RECORDING)
+        lines.append(ShareLine(recording, value, share.lane, share.evidence, right))
     return lines, remainder
+
+
+def _rights_review(lines: list[ShareLine]) -> list[dict]:
+    """Review reasons the rights of the shares call for: a composition share on a recording whose work
+    the catalog does not know (the publishing it implicates cannot be named; a person adds the work,
+    then confirms). Such an attribution is held for review, whatever the engine decided."""
+    composition = [line for line in lines if line.right == ShareRight.COMPOSITION]
+    if not composition:
+        return []
+    with_work = set(
+        Work.recordings.through.objects.filter(
+            recording_id__in=[line.recording.pk for line in composition]
+        ).values_list("recording_id", flat=True)
+    )
+    return [
+        {
+            "code": "composition_work_unknown",
+            "isrc": line.recording.isrc,
+            "message": (
+                f"{line.recording.isrc} ({line.share:.1%}) is re-performed (a composition share) but the "
+                "catalog knows no work of this recording: add its work (ISWC), then confirm"
+            ),
+        }
+        for line in composition
+        if line.recording.pk not in with_work
+    ]
 
 
 def clip_attribute(*, clip: Clip, reason: str = "", force: bool = False) -> Attribution | None:
@@ -548,12 +594,16 @@ def clip_attribute(*, clip: Clip, reason: str = "", force: bool = False) -> Attr
         if locked.status != ClipStatus.PROCESSING:
             return None  # someone else finished or rejected it meanwhile
         lines, remainder = _engine_lines(clip.label, result, index)
+        review_state, review_reasons = result.review.state, list(result.review.reasons)
+        rights_reasons = _rights_review(lines)
+        if rights_reasons:
+            review_state, review_reasons = ReviewState.NEEDS_REVIEW, review_reasons + rights_reasons
         attribution = _attribution_write(
             clip=locked,
             lines=lines,
             remainder=remainder,
-            review_state=result.review.state,
-            review_reasons=result.review.reasons,
+            review_state=review_state,
+            review_reasons=review_reasons,
             confidence=result.confidence,
             engine_name=engine.ENGINE_NAME,
             engine_version=engine.ENGINE_VERSION,
@@ -601,14 +651,17 @@ def _parse_share(value) -> Decimal:
 def attribution_revise(
     *,
     clip: Clip,
-    shares: dict[Recording, Decimal],
+    shares: Mapping[Recording, Decimal | str],
     review_state: str,
     created_by,
     reason: str,
+    rights: Mapping[Recording, str] | None = None,
 ) -> Attribution:
     """A person's version of the shares: a new attribution version; the clip's pointer moves to it.
     The remainder is 1 minus the shares, exactly; evidence of the previous version is kept by
-    reference (`supersedes`) and per recording where it had any."""
+    reference (`supersedes`) and per recording where it had any. `rights` sets a share's right
+    (`recording` or `composition`); a recording it does not name keeps the right it had in the previous
+    version (`recording` if it had no share there)."""
     if review_state not in ReviewState.values:
         raise AttributionInvalid(f"unknown review state {review_state!r}")
     if not reason or not reason.strip():
@@ -625,9 +678,31 @@ def attribution_revise(
     total = sum((share for _r, share in parsed), Decimal(0))
     if total > ONE:
         raise AttributionInvalid(f"shares sum to {total}, more than 1")
-    old_evidence = {s.recording_id: s.evidence for s in previous.shares.all()}
+    old_shares = {s.recording_id: s for s in previous.shares.all()}
+    chosen: dict[int, str] = {}
+    for recording, right in (rights or {}).items():
+        if right not in ShareRight.values:
+            raise AttributionInvalid(
+                f"right {right!r} of {recording.isrc} is not one of {', '.join(ShareRight.values)}",
+                fields={"right": [f"{recording.isrc}: {right}"]},
+            )
+        chosen[recording.pk] = right
+
+    def right_of(recording: Recording) -> str:
+        old = old_shares.get(recording.pk)
+        return chosen.get(recording.pk) or (old.right if old else ShareRight.RECORDING)
+
     parsed.sort(key=lambda rs: (-rs[1], rs[0].pk))
-    lines = [(r, share, Lane.MANUAL, {"previous": old_evidence.get(r.pk, {})}) for r, share in parsed]
+    lines = [
+        ShareLine(
+            r,
+            share,
+            Lane.MANUAL,
+            {"previous": old_shares[r.pk].evidence if r.pk in old_shares else {}},
+            right_of(r),
+        )
+        for r, share in parsed
+    ]
     attribution = _attribution_write(
         clip=locked,
         lines=lines,
@@ -652,7 +727,14 @@ def attribution_revise(
         action=f"attribution.{review_state}",
         obj=attribution,
         summary=f"clip {locked.external_id} v{attribution.version} ({review_state}): "
-        + (", ".join(f"{r.isrc} {share}" for r, share in parsed) or "no shares")
+        + (
+            ", ".join(
+                f"{line.recording.isrc} {line.share}"
+                + (" (composition)" if line.right == ShareRight.COMPOSITION else "")
+                for line in lines
+            )
+            or "no shares"
+        )
         + f"; unattributed {ONE - total}. {reason.strip()[:200]}",
         data={"clip": locked.pk, "version": attribution.version, "previous_version": previous.version},
     )

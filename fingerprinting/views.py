@@ -10,12 +10,12 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from catalog.models import Partner, Recording, Role
+from catalog.models import Partner, Recording, Role, Work
 from catalog.tenancy import get_scoped_or_404, require_role, scoped
 from config.errors import StemmaError
 from config.input_checks import text_problem
 from fingerprinting.audio import sniff_format
-from fingerprinting.models import Attribution, AttributionShare, Clip, ClipStatus, ReviewState
+from fingerprinting.models import Attribution, AttributionShare, Clip, ClipStatus, ReviewState, ShareRight
 from fingerprinting.services import attribution_revise
 
 REVIEW_STATES = (ReviewState.NEEDS_REVIEW, ReviewState.DISPUTED)
@@ -148,12 +148,19 @@ def clip_detail(request, pk: int):
     )
     current = clip.current_attribution
     shares = list(current.shares.select_related("recording")) if current else []
+    # A composition share pays its recording's work (publishing); say when the catalog knows none.
+    with_work = set(
+        Work.recordings.through.objects.filter(recording_id__in=[s.recording_id for s in shares]).values_list(
+            "recording_id", flat=True
+        )
+    )
     bar = [
         {
             "share": s,
             "evidence": _evidence(s),
             "percent": float(s.share) * 100,
             "colour": SHARE_COLOURS[i % len(SHARE_COLOURS)],
+            "work_known": s.recording_id in with_work,
         }
         for i, s in enumerate(shares)
     ]
@@ -168,6 +175,7 @@ def clip_detail(request, pk: int):
             "timeline": _timeline(current, shares) if current else None,
             "versions": versions,
             "can_review": request.membership.allows(Role.RIGHTS_MANAGER),
+            "rights": ShareRight.choices,
         },
     )
 
@@ -208,22 +216,28 @@ def clip_audio(request, pk: int):
     return response
 
 
-def _posted_shares(request, clip: Clip) -> dict[Recording, str]:
-    """The adjust form's shares by recording (a cleared field drops the recording). Numbers, their
-    range and the sum are checked by `attribution_revise`, the one place that rule lives."""
+def _posted_shares(request, clip: Clip) -> tuple[dict[Recording, str], dict[Recording, str]]:
+    """The adjust form's shares and their rights by recording (a cleared field drops the recording).
+    Numbers, their range, the sum and the rights are checked by `attribution_revise`, the one place
+    those rules live."""
     recordings = Recording.objects.for_label(clip.label)
     wanted = [
-        (key.removeprefix("share_"), value) for key, value in request.POST.items() if key.startswith("share_")
+        (key.removeprefix("share_"), value, request.POST.get(f"right_{key.removeprefix('share_')}", ""))
+        for key, value in request.POST.items()
+        if key.startswith("share_")
     ]
     isrc = (request.POST.get("new_isrc") or "").replace("-", "").strip().upper()
     if isrc:
         recording = recordings.filter(isrc=isrc).first()
         if recording is None:
             raise StemmaError(f"No recording with ISRC {isrc} in {clip.label}.", code="unknown_recording")
-        wanted.append((str(recording.pk), request.POST.get("new_share", "")))
-    by_id = {str(r.pk): r for r in recordings.filter(pk__in=[i for i, _ in wanted if i.isdigit()])}
+        wanted.append(
+            (str(recording.pk), request.POST.get("new_share", ""), request.POST.get("new_right", ""))
+        )
+    by_id = {str(r.pk): r for r in recordings.filter(pk__in=[i for i, _, _ in wanted if i.isdigit()])}
     shares: dict[Recording, str] = {}
-    for recording_id, raw in wanted:
+    rights: dict[Recording, str] = {}
+    for recording_id, raw, right in wanted:
         if not raw.strip():
             continue
         if recording_id not in by_id:
@@ -231,7 +245,9 @@ def _posted_shares(request, clip: Clip) -> dict[Recording, str]:
                 "A share names a recording that is not in this label's catalog.", code="unknown_recording"
             )
         shares[by_id[recording_id]] = raw.strip()
-    return shares
+        if right:
+            rights[by_id[recording_id]] = right
+    return shares, rights
 
 
 @login_required
@@ -249,18 +265,19 @@ def clip_review(request, pk: int):
             problem = text_problem(value)
             if problem:
                 raise StemmaError(problem, code="invalid")
+        rights: dict[Recording, str] = {}  # confirm and dispute keep each share's right
         if action == "confirm":
             shares = {s.recording: s.share for s in current.shares.select_related("recording")}
             state, note = ReviewState.CONFIRMED, reason or "confirmed"
         elif action == "adjust":
-            shares, state, note = _posted_shares(request, clip), ReviewState.ADJUSTED, reason
+            (shares, rights), state, note = _posted_shares(request, clip), ReviewState.ADJUSTED, reason
         elif action == "dispute":
             shares = {s.recording: s.share for s in current.shares.select_related("recording")}
             state, note = ReviewState.DISPUTED, reason
         else:
             raise StemmaError("Unknown review action.", code="invalid_action")
         revised = attribution_revise(
-            clip=clip, shares=shares, review_state=state, created_by=request.user, reason=note
+            clip=clip, shares=shares, rights=rights, review_state=state, created_by=request.user, reason=note
         )
         messages.success(
             request, f"Version {revised.version} saved ({revised.get_review_state_display().lower()})."

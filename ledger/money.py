@@ -6,6 +6,9 @@ JPY 1, BHD 0.001) by `money_quantize`, with ROUND_HALF_UP; nothing else in the p
 
 from collections.abc import Hashable, Mapping
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, localcontext
+from typing import TypeVar
+
+K = TypeVar("K", bound=Hashable)  # the parts' keys: also mutually comparable (ties are broken by key)
 
 # ISO 4217 minor units for the currencies we expect to see. A currency missing here is rejected
 # (InvalidCurrency) rather than guessed: adding one is a one-line change with its ISO minor unit.
@@ -49,9 +52,7 @@ def is_quantized(amount: Decimal, currency: str) -> bool:
     return amount.is_finite() and amount == money_quantize(amount, currency)
 
 
-def allocate_largest_remainder(
-    total: Decimal, exact: Mapping[Hashable, Decimal], currency: str
-) -> dict[Hashable, Decimal]:
+def allocate_largest_remainder(total: Decimal, exact: Mapping[K, Decimal], currency: str) -> dict[K, Decimal]:
     """Round each exact part to the minor unit so that the parts sum to `total` exactly.
 
     Every part starts at its floor; the minor units still missing go one each to the parts with the
@@ -67,8 +68,8 @@ def allocate_largest_remainder(
             raise ValueError("cannot allocate a non-zero total over no parts")
         return {}
     with localcontext(EXACT):
-        floors: dict[Hashable, Decimal] = {}
-        remainders: list[tuple[Decimal, Hashable]] = []
+        floors: dict[K, Decimal] = {}
+        remainders: list[tuple[Decimal, K]] = []
         for key, value in exact.items():
             floor = value.quantize(q, rounding=ROUND_FLOOR)
             floors[key] = floor

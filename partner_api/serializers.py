@@ -11,7 +11,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from fingerprinting.models import Attribution, AttributionShare, Clip, ClipStatus
+from fingerprinting.models import Attribution, AttributionShare, Clip, ClipStatus, ShareRight
 from ledger.money import is_known_currency, money_quantize
 from partner_api.models import UsageReport, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
@@ -144,10 +144,16 @@ class RecordingRefSerializer(serializers.Serializer):
 class AttributionShareSerializer(serializers.ModelSerializer):
     recording = RecordingRefSerializer()
     share = serializers.DecimalField(max_digits=7, decimal_places=6)
+    right = serializers.ChoiceField(
+        choices=ShareRight.choices,
+        read_only=True,
+        help_text="The right the share implicates: `recording` (the clip reuses the recording's audio: "
+        "master and composition) or `composition` (it re-performs the work: publishing only).",
+    )
 
     class Meta:
         model = AttributionShare
-        fields = ["rank", "recording", "share", "lane", "evidence"]
+        fields = ["rank", "recording", "share", "right", "lane", "evidence"]
         read_only_fields = fields
 
 

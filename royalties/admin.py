@@ -44,6 +44,7 @@ class DealAdmin(ReadOnlyAdminMixin, LabelScopedAdmin):
         "royalty_rate",
         "attributed_fraction",
         "label_share",
+        "publishing_fraction",
         "currency",
         "effective_from",
         "effective_to",
@@ -97,6 +98,8 @@ class StatementLineInline(admin.TabularInline):
     can_delete = False
     readonly_fields = [
         "kind",
+        "right",
+        "right_type",
         "partner",
         "recording",
         "clip",

@@ -68,6 +68,38 @@ def revenue_split(*, period: Period | None) -> list[dict]:
     return out
 
 
+RIGHTS_PARTS = [
+    ("master_exact", "master"),
+    ("publishing_exact", "publishing"),
+    ("composition_kept_exact", "master part of composition shares, kept by the label"),
+    ("label_share_exact", "label share"),
+]
+
+
+def revenue_by_right(*, period: Period | None) -> list[dict]:
+    """Per currency, what the period's close paid through master and through publishing, from the
+    figures the close wrote into its summary (periods closed before rights per share have none).
+    Master and publishing include amounts the label keeps for a recording with no split of that right."""
+    if period is None:
+        return []
+    out = []
+    for currency, figures in sorted((period.summary or {}).get("currencies", {}).items()):
+        if "master_exact" not in figures:
+            continue
+        amounts = [(name, Decimal(figures[key])) for key, name in RIGHTS_PARTS]
+        total = sum((amount for _, amount in amounts), Decimal(0))
+        out.append(
+            {
+                "currency": currency,
+                "parts": [
+                    {"name": name, "amount": amount, "percent": float(100 * amount / total) if total else 0.0}
+                    for name, amount in amounts
+                ],
+            }
+        )
+    return out
+
+
 def top_by_influence(*, label: Label, today: date) -> list[dict]:
     """Sum of current shares per recording over the last 30 days' clips. Grouped by recording id over
     the window's current attributions (an index range on the label's clips), titles fetched for the top
@@ -144,6 +176,7 @@ def _dashboard(*, label: Label) -> dict:
     return {
         "days": clips_per_day(label=label, today=today),
         "revenue": revenue_split(period=period),
+        "rights": revenue_by_right(period=period),
         "influence": top_by_influence(label=label, today=today),
         "earnings": top_by_earnings(period=period),
         "period": period,

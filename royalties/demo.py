@@ -48,6 +48,7 @@ def demo_royalties_build(*, label: Label, partner: Partner, today: date | None =
         deal_create(
             label=label, partner=partner, royalty_rate=Decimal("0.5"), currency="EUR",
             effective_from=date(2024, 1, 1), attributed_fraction=Decimal("0.8"), name="Demo licence",
+            publishing_fraction=Decimal("0.3"),  # 70 % master, 30 % publishing: the demo pays both rights
         )  # fmt: skip
     label_royalty_settings_set(label=label, payout_threshold=Decimal("5.00"))
     for n, party in enumerate(label.parties.order_by("name")):

@@ -16,6 +16,12 @@ from royalties.models import PartnerSettlement, PayoutBatch, Statement, Statemen
 LINE_PLACES = Decimal("0.000001")  # exact amounts are shown to six places; totals are rounded
 
 
+def line_right(line: StatementLine) -> str:
+    """The right a line pays, in words: the share's right and the split that paid it
+    ("recording · master", "composition · publishing", "publishing" for a pro-rata line)."""
+    return " · ".join(part for part in (line.right, line.right_type) if part)
+
+
 def _csv(rows: list[list]) -> str:
     return csv_rows(rows)  # formula-leading cells defused (config/csv_export.py)
 
@@ -56,12 +62,17 @@ def statement_csv(statement: Statement) -> str:
     rows.append(["carried_forward", "yes" if statement.carried_forward else "no"])
     rows.append([])
     rows.append(
-        ["kind", "partner", "isrc", "recording", "clip", "usage_count", "amount", "currency", "reference"]
-    )
+        [
+            "kind", "right", "right_type", "partner", "isrc", "recording", "clip", "usage_count", "amount",
+            "currency", "reference",
+        ]
+    )  # fmt: skip
     for line in _lines(statement):
         rows.append(
             [
                 line.kind,
+                line.right,
+                line.right_type,
                 line.partner.slug if line.partner else "",
                 line.recording.isrc if line.recording else "",
                 line.recording.title if line.recording else "",
@@ -120,11 +131,12 @@ def statement_pdf(statement: Statement) -> bytes:
             )
         )
     story.append(Spacer(1, 6 * mm))
-    data = [["Kind", "Partner", "Recording", "Clip", "Uses", "Amount", "Ccy"]]
+    data = [["Kind", "Right", "Partner", "Recording", "Clip", "Uses", "Amount", "Ccy"]]
     for line in _lines(statement)[:5000]:
         data.append(
             [
                 line.get_kind_display(),
+                line_right(line),
                 line.partner.name if line.partner else "",
                 (line.recording.title[:30] if line.recording else "") or line.reference[:30],
                 line.clip.external_id[:16] if line.clip else "",
@@ -139,7 +151,7 @@ def statement_pdf(statement: Statement) -> bytes:
             [
                 ("FONTSIZE", (0, 0), (-1, -1), 7),
                 ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
-                ("ALIGN", (4, 1), (5, -1), "RIGHT"),
+                ("ALIGN", (5, 1), (6, -1), "RIGHT"),
             ]
         )
     )

@@ -23,7 +23,7 @@ from stdnum import iban as stdnum_iban
 from stdnum.exceptions import ValidationError as StdnumError
 
 from catalog.models import Label, LabelScopedQuerySet, Partner, Party, Recording, RightType
-from fingerprinting.models import Attribution, Clip
+from fingerprinting.models import Attribution, Clip, ShareRight
 
 RATE_DIGITS, RATE_PLACES = 7, 6  # fractions in [0, 1] with six places, like shares
 MONEY_DIGITS, MONEY_PLACES = 24, 4  # rounded money (any ISO 4217 minor unit)
@@ -58,7 +58,12 @@ class Deal(models.Model):
 
     Of the pool, `label_share` stays with the label; the rest is split into the attributed part
     (`attributed_fraction`, paid by the clip's influence shares) and the pro-rata part (the remainder,
-    paid across the label's licensed catalog by `pro_rata_rule`). See docs/royalties.md.
+    paid across the label's licensed catalog by `pro_rata_rule`). Both divide between the rights by
+    `publishing_fraction`: that fraction pays publishing splits, the rest (`master_fraction`) master
+    splits; a `composition` share draws on the publishing part only. See docs/royalties.md.
+
+    Terms are never edited: new terms (a new division between the rights included) are a new deal from
+    a later date.
     """
 
     label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="deals")
@@ -70,7 +75,9 @@ class Deal(models.Model):
     pro_rata_rule = models.CharField(
         max_length=30, choices=ProRataRule.choices, default=ProRataRule.EQUAL_PER_RECORDING
     )
-    right_type = models.CharField(max_length=20, choices=RightType.choices, default=RightType.MASTER)
+    # Of the pool after the label's part, what pays publishing (works); 1 - this pays master. Replaced the
+    # single `right_type` (fingerprinting 0006 / royalties 0009): a master deal is 0, a publishing deal 1.
+    publishing_fraction = rate_field(default=Decimal(0))
     currency = models.CharField(max_length=3)
     effective_from = models.DateField()
     effective_to = models.DateField(null=True, blank=True)
@@ -92,6 +99,10 @@ class Deal(models.Model):
                 condition=Q(label_share__gte=0) & Q(label_share__lte=1), name="deal_label_share_range"
             ),
             models.CheckConstraint(
+                condition=Q(publishing_fraction__gte=0) & Q(publishing_fraction__lte=1),
+                name="deal_publishing_fraction_range",
+            ),
+            models.CheckConstraint(
                 condition=Q(effective_to__isnull=True) | Q(effective_to__gte=models.F("effective_from")),
                 name="deal_dates_ordered",
             ),
@@ -99,6 +110,14 @@ class Deal(models.Model):
 
     def __str__(self) -> str:
         return self.name or f"{self.label} x {self.partner} from {self.effective_from}"
+
+    @property
+    def master_fraction(self) -> Decimal:
+        return Decimal(1) - self.publishing_fraction
+
+    def fraction_of(self, right_type: str) -> Decimal:
+        """The part of the pool (after the label's) that pays splits of `right_type`."""
+        return self.publishing_fraction if right_type == RightType.PUBLISHING else self.master_fraction
 
 
 def validate_iban(value: str) -> None:
@@ -413,6 +432,11 @@ class StatementLine(models.Model):
     amount_exact = exact_field()  # unrounded, in `currency`
     currency = models.CharField(max_length=3)
     reference = models.CharField(max_length=300, blank=True)
+    # The right of the attribution share an earning or adjustment line pays (recording / composition);
+    # blank on lines no share paid (pro-rata, FX, withholding, recoupment, payouts).
+    right = models.CharField(max_length=12, choices=ShareRight.choices, blank=True, default="")
+    # Whose split paid the line: master or publishing; blank on lines that are not paid through a split.
+    right_type = models.CharField(max_length=20, choices=RightType.choices, blank=True, default="")
 
     class Meta:
         ordering = ["statement_id", "id"]

@@ -18,7 +18,7 @@ from ledger.models import Posting
 from ledger.money import EXACT, money_quantize
 from ledger.selectors import balances_for_codes
 from royalties import accounts as chart
-from royalties.close import _Close, _fx_table, fx_rate
+from royalties.close import DealBook, FxTable
 from royalties.errors import PeriodNotClosed
 from royalties.models import MONEY_PLACES, REVENUE_PLACES, Period, PeriodStatus, Statement, UsageLine
 from royalties.periods import parse_period
@@ -60,7 +60,7 @@ class ReconcileReport:
 
 
 def _expected_pools(period: Period) -> dict[str, Decimal]:
-    close = _Close(period)
+    deals = DealBook(period)
     rows = (
         UsageLine.objects.filter(label=period.label, usage_date__gte=period.start, usage_date__lte=period.end)
         .values("partner_id", "currency", "usage_date")
@@ -68,13 +68,11 @@ def _expected_pools(period: Period) -> dict[str, Decimal]:
         .values_list("partner_id", "currency", "usage_date", "revenue")
     )
     pools: dict[str, Decimal] = defaultdict(Decimal)
-    fx = _fx_table(period.month)
+    fx = FxTable.load(period.month)
     with localcontext(EXACT):
         for partner_id, currency, day, revenue in rows:
-            deal = close.deal_for(partner_id, day)
-            pools[deal.currency] += (
-                revenue * fx_rate(fx, currency, deal.currency, period.month) * deal.royalty_rate
-            )
+            deal = deals.deal_for(partner_id, day)
+            pools[deal.currency] += revenue * fx.rate(currency, deal.currency) * deal.royalty_rate
     return pools
 
 
@@ -127,12 +125,12 @@ def period_reconcile(*, label: Label, period: str | date) -> ReconcileReport:
             report.problems.append(f"{currency}: allocation is off by {rec.allocation_difference}")
 
     statements = list(Statement.objects.filter(period=row))
-    codes = [chart.party_payable(s.party_id, s.currency).code for s in statements]
+    codes = [chart.party_payable(st.party_id, st.currency).code for st in statements]
     ledger = balances_for_codes(codes=codes, as_of=row.end)
-    for s in statements:
-        balance = -ledger.get((chart.party_payable(s.party_id, s.currency).code, s.currency), ZERO)
-        if balance != s.closing_balance:
+    for st in statements:
+        balance = -ledger.get((chart.party_payable(st.party_id, st.currency).code, st.currency), ZERO)
+        if balance != st.closing_balance:
             report.problems.append(
-                f"statement {s.number}: closing balance {s.closing_balance} but the ledger says {balance}"
+                f"statement {st.number}: closing balance {st.closing_balance} but the ledger says {balance}"
             )
     return report

@@ -18,7 +18,7 @@ from ledger.money import is_known_currency, is_quantized
 from ledger.selectors import balances_for_codes
 from ledger.services import PostingSpec, accounts_ensure, transaction_post, transaction_reverse
 from royalties import accounts as chart
-from royalties.close import close_compute, close_write
+from royalties.close import close_compute, close_write, collector_paused
 from royalties.errors import (
     CloseBlocked,
     FxRateLocked,
@@ -66,9 +66,12 @@ def deal_create(
     attributed_fraction: Decimal = Decimal(1),
     label_share: Decimal = Decimal(0),
     pro_rata_rule: str = "equal_per_recording",
-    right_type: str = "master",
+    publishing_fraction: Decimal = Decimal(0),
     name: str = "",
 ) -> Deal:
+    """A deal from `effective_from` (to `effective_to`, or open). `publishing_fraction` is the part of
+    the pool after the label's that pays publishing splits; the rest pays master splits (0: a master
+    licence, 1: a publishing licence). Refused when it would overlap the label's deal with the partner."""
     if not is_known_currency(currency):
         raise RoyaltyError(f"unknown currency {currency!r}", fields={"currency": [currency]})
     deal = Deal(
@@ -81,7 +84,7 @@ def deal_create(
         attributed_fraction=attributed_fraction,
         label_share=label_share,
         pro_rata_rule=pro_rata_rule,
-        right_type=right_type,
+        publishing_fraction=publishing_fraction,
         name=name,
     )
     try:
@@ -257,8 +260,9 @@ def period_close(*, label: Label, period: str | date, closed_by=None) -> PeriodC
         if row.status == PeriodStatus.CLOSED:
             return PeriodCloseResult(period=row, created=False)
         started = timezone.now()
-        plan = close_compute(row)
-        summary = close_write(plan)
+        with collector_paused():
+            plan = close_compute(row)
+            summary = close_write(plan)
         summary["seconds"] = round((timezone.now() - started).total_seconds(), 3)
         row.status = PeriodStatus.CLOSED
         row.closed_at = timezone.now()

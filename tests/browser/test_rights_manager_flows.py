@@ -86,3 +86,55 @@ def test_closing_a_month_and_downloading_a_statement_pdf(page, label_with_a_mont
     path = tmp_path / "statement.pdf"
     download.value.save_as(path)
     assert path.read_bytes().startswith(b"%PDF") and path.stat().st_size > 1000
+
+
+def test_a_reviewer_marks_a_share_as_composition_and_the_statement_shows_it(page, screenshot):
+    """Glass Orchard's melody is re-performed in the clip: the reviewer sets its share's right to
+    composition; after the close, its writer's statement shows a composition · publishing line and the
+    dashboard master vs publishing."""
+    from royalties.models import Statement, StatementLine
+    from royalties.services import period_close
+
+    label, partner = LabelFactory(name="Northgate Records"), PartnerFactory(name="Melodia AI")
+    admin = UserFactory(username="ada")
+    Membership.objects.create(user=admin, label=label, role=Role.ADMIN)
+    a = RecordingFactory(label=label, title="Harbour Lights")
+    b = RecordingFactory(label=label, title="Glass Orchard")
+    split_for(a, {PartyFactory(label=label, name="Mara Vale"): "1"})
+    split_for(b, {PartyFactory(label=label, name="Ines Okafor"): "1"})
+    split_for(b, {PartyFactory(label=label, name="Theo Writer"): "1"}, right_type="publishing")
+    deal(label, partner, rate="0.5", publishing_fraction="0.4")
+    clip = ClipFactory(label=label, partner=partner, title="Generated sunrise")
+    attribute(
+        clip, {a: "0.6", b: "0.3"}, review_state=ReviewState.NEEDS_REVIEW, evidence={"duration_seconds": 20.0}
+    )
+    usage(clip, "100.00", day=date(2026, 9, 12))
+
+    sign_in(page, "ada", "secret-pass-123")
+    page.goto(f"/clips/{clip.pk}/")
+    page.wait_for_selector("#adjust-form")
+    page.select_option(f"select[name=right_{b.pk}]", "composition")
+    page.fill("#adjust-form input[name=reason]", "The melody of Glass Orchard, other instruments")
+    page.click("#adjust-form button[type=submit]")
+    page.wait_for_selector("text=Version 2 saved")
+    assert "Composition only" in page.inner_text("#shares")
+    screenshot("clip-page-rights")
+    clip.refresh_from_db()
+    assert clip.current_attribution.shares.get(recording=b).right == "composition"
+
+    period_close(label=label, period="2026-09")
+    writer = Statement.objects.get(party__name="Theo Writer")
+    page.goto(f"/royalties/statements/{writer.pk}/")
+    lines = page.inner_text("#statement-lines")
+    assert "composition · publishing" in lines and "Glass Orchard" in lines
+    screenshot("statement-rights")
+    # B's master owner: nothing of the composition share, only the remainder's pro-rata every master gets.
+    ines = StatementLine.objects.filter(statement__party__name="Ines Okafor")
+    assert {(line.kind, line.right, line.right_type) for line in ines} == {("pro_rata", "", "master")}
+    from django.core.cache import cache
+
+    cache.clear()  # the dashboard seen at sign-in is cached for a minute (royalties.dashboard)
+    page.goto("/royalties/dashboard/")
+    rights = page.inner_text("#revenue-by-right")
+    assert "master" in rights and "publishing" in rights and "kept by the label" in rights
+    screenshot("dashboard-rights")

@@ -173,3 +173,77 @@ def test_run_evidence_names_the_method_and_the_transform():
         "0.0-12.0 s = recording 30.0-42.6 s, 312 recording peaks present (kappa 0.71), tempo x1.05"
     )
     assert _run_label(transposed).endswith("(kappa 0.71), transposed -1.5 semitones")
+
+
+def test_clip_page_shows_each_shares_right_and_why_it_waits(client):
+    from catalog.models import Work
+    from fingerprinting.models import ShareRight
+
+    label = LabelFactory()
+    a, b = (
+        RecordingFactory(label=label, title="Harbour Lights"),
+        RecordingFactory(label=label, title="Glass Orchard"),
+    )
+    Work.objects.create(label=label, iswc="T0345246801", title="Harbour Lights").recordings.add(a)
+    clip = ClipFactory(label=label, partner=PartnerFactory())
+    attribute(
+        clip, {a: "0.5", b: "0.3"}, rights={a: ShareRight.COMPOSITION, b: ShareRight.COMPOSITION},
+        review_state=ReviewState.NEEDS_REVIEW,
+    )  # fmt: skip
+    client.force_login(member("rita", label, Role.RIGHTS_MANAGER))
+    page = client.get(reverse("fingerprinting:clip-detail", args=[clip.pk])).content.decode()
+    rows = page.split('<table id="shares">')[1].split("</table>")[0]
+    harbour, glass = (
+        rows.split("Harbour Lights")[1].split("</tr>")[0],
+        rows.split("Glass Orchard")[1].split("</tr>")[0],
+    )
+    assert "Composition only" in harbour and "work unknown" not in harbour  # its work is in the catalog
+    assert "Composition only" in glass and "work unknown" in glass
+    assert f'name="right_{a.pk}"' in page and '<option value="composition" selected>' in page
+
+
+def test_review_reasons_are_listed_on_the_clip_page(client):
+    from fingerprinting.models import AttributionShare, Lane
+
+    label = LabelFactory()
+    recording = RecordingFactory(label=label)
+    clip = ClipFactory(label=label, partner=PartnerFactory())
+    reason = {"code": "composition_work_unknown", "isrc": recording.isrc, "message": "no work for it"}
+    attribution = Attribution.objects.create(
+        clip=clip, version=1, unattributed="0.5", review_state=ReviewState.NEEDS_REVIEW, engine_name="t",
+        engine_version="1", review_reasons=[reason],
+    )  # fmt: skip
+    AttributionShare.objects.create(
+        attribution=attribution,
+        recording=recording,
+        rank=1,
+        share="0.5",
+        lane=Lane.STYLE,
+        right="composition",
+    )
+    clip.current_attribution = attribution
+    clip.save(update_fields=["current_attribution"])
+    client.force_login(member("vic", label, Role.VIEWER))
+    page = client.get(reverse("fingerprinting:clip-detail", args=[clip.pk])).content.decode()
+    assert "composition_work_unknown" in page and "no work for it" in page
+
+
+def test_a_reviewer_changes_a_shares_right_from_the_adjust_form(client, clip_with_attribution):
+    label, clip, a, b = clip_with_attribution
+    client.force_login(member("rita", label, Role.RIGHTS_MANAGER))
+    url = reverse("fingerprinting:clip-review", args=[clip.pk])
+    client.post(
+        url,
+        {"action": "adjust", f"share_{a.pk}": "0.6", f"right_{a.pk}": "recording", f"share_{b.pk}": "0.3",
+         f"right_{b.pk}": "composition", "reason": "B's melody, played on other instruments"},
+    )  # fmt: skip
+    clip.refresh_from_db()
+    current = clip.current_attribution
+    assert current.version == 2
+    assert {s.recording: s.right for s in current.shares.all()} == {a: "recording", b: "composition"}
+    bad = client.post(
+        url,
+        {"action": "adjust", f"share_{a.pk}": "0.6", f"right_{a.pk}": "master", "reason": "x"},
+        follow=True,
+    )
+    assert "right" in bad.content.decode() and clip.attributions.count() == 2  # refused, nothing written

@@ -26,7 +26,7 @@ STALL_SCRIPT = """
 import sys, time, pathlib
 import django
 django.setup()
-import royalties.close as close
+import royalties.close.write as close
 real = close.bulk_insert
 def stalled(*args, **kwargs):
     count = real(*args, **kwargs)

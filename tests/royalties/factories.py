@@ -7,7 +7,7 @@ from itertools import count
 import factory
 
 from catalog.models import Recording
-from fingerprinting.models import Attribution, AttributionShare, Clip, Lane, ReviewState
+from fingerprinting.models import Attribution, AttributionShare, Clip, Lane, ReviewState, ShareRight
 from royalties.ingest import UsageLineInput
 from royalties.services import deal_create, usage_ingest
 from tests.factories import LabelFactory, PartnerFactory
@@ -34,9 +34,11 @@ def attribute(
     review_state: str = ReviewState.AUTO_ACCEPTED,
     evidence: dict | None = None,
     share_evidence: dict[Recording, dict] | None = None,
+    rights: dict[Recording, str] | None = None,
 ) -> Attribution:
     """A new attribution version for the clip (made current), as the attribution engine would write it.
-    Versions are immutable once stored, so evidence is given here, not set afterwards."""
+    Versions are immutable once stored, so evidence is given here, not set afterwards. `rights` names the
+    composition shares (every other share is a recording share)."""
     total = sum((Decimal(s) for s in shares.values()), Decimal(0))
     rest = Decimal(unattributed) if unattributed is not None else Decimal(1) - total
     assert total + rest == 1
@@ -59,6 +61,7 @@ def attribute(
             share=Decimal(share),
             lane=Lane.MANUAL,
             evidence=(share_evidence or {}).get(recording, {}),
+            right=(rights or {}).get(recording, ShareRight.RECORDING),
         )
     clip.current_attribution = attribution
     clip.save(update_fields=["current_attribution"])
@@ -73,7 +76,10 @@ def deal(label, partner, *, rate="0.5", currency="EUR", start=date(2020, 1, 1), 
         currency=currency,
         effective_from=start,
         effective_to=effective_to,
-        **{k: Decimal(v) if k in {"attributed_fraction", "label_share"} else v for k, v in terms.items()},
+        **{
+            k: Decimal(v) if k in {"attributed_fraction", "label_share", "publishing_fraction"} else v
+            for k, v in terms.items()
+        },
     )
 
 

@@ -127,7 +127,7 @@ KILL_SCRIPT = """
 import os, sys, time
 import django
 django.setup()
-import royalties.close as close
+import royalties.close.write as close
 real = close.bulk_insert
 def stalled(*args, **kwargs):
     count = real(*args, **kwargs)

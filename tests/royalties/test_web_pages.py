@@ -126,3 +126,75 @@ def test_close_task_logs_a_blocked_close_instead_of_failing():
     Period.objects.create(label=label, month=date(2026, 8, 1))
     period_close_task(label.pk, "2026-09")  # no exception: the month stays open
     assert not Period.objects.filter(label=label, status=PeriodStatus.CLOSED).exists()
+
+
+def _pdf_text(pdf: bytes) -> str:
+    """The page streams of a reportlab PDF (ASCII85, then Flate), decoded: enough to find the words it
+    draws."""
+    import base64
+    import re
+    import zlib
+
+    chunks = []
+    for stream in re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.S):
+        try:
+            chunks.append(zlib.decompress(base64.a85decode(stream.strip(), adobe=True)).decode("latin-1"))
+        except (ValueError, zlib.error):
+            continue
+    return "".join(chunks)
+
+
+@pytest.fixture
+def closed_mixed_rights():
+    """Ada owns A's master and half its publishing; Cole writes B. A clip 0.6 verbatim of A, 0.3
+    composition of B, under a deal paying 60 % master and 40 % publishing (docs/royalties.md)."""
+    from fingerprinting.models import ShareRight
+
+    label, partner = LabelFactory(name="Northgate"), PartnerFactory()
+    ada, pubco, bea, cole = (PartyFactory(label=label, name=n) for n in ("Ada", "PubCo", "Bea", "Cole"))
+    a, b = (
+        RecordingFactory(label=label, title="Harbour Lights"),
+        RecordingFactory(label=label, title="Glass Orchard"),
+    )
+    split_for(a, {ada: "1"})
+    split_for(a, {ada: "0.5", pubco: "0.5"}, right_type="publishing")
+    split_for(b, {bea: "1"})
+    split_for(b, {cole: "1"}, right_type="publishing")
+    deal(label, partner, publishing_fraction="0.4")
+    clip = ClipFactory(label=label, partner=partner)
+    attribute(clip, {a: "0.6", b: "0.3"}, unattributed="0.1", rights={b: ShareRight.COMPOSITION})
+    usage(clip, "100.00", day=date(2026, 9, 10))
+    period_close(label=label, period="2026-09")
+    return label, {"ada": ada, "cole": cole}
+
+
+def test_statements_show_the_right_of_each_line(client, closed_mixed_rights):
+    label, parties = closed_mixed_rights
+    client.force_login(member("vic", label, Role.VIEWER))
+    cole = Statement.objects.get(party=parties["cole"])
+    page = client.get(reverse("royalties:statement-detail", args=[cole.pk])).content.decode()
+    lines = page.split('<table id="statement-lines">')[1]
+    assert "composition · publishing" in lines and "Glass Orchard" in lines
+    csv_text = client.get(reverse("royalties:statement-csv", args=[cole.pk])).content.decode()
+    header = next(row for row in csv_text.splitlines() if row.startswith("kind,"))
+    assert header.split(",")[:3] == ["kind", "right", "right_type"]
+    assert "\nearning,composition,publishing," in csv_text
+    assert "\npro_rata,,publishing," in csv_text
+    ada = Statement.objects.get(party=parties["ada"])
+    ada_csv = client.get(reverse("royalties:statement-csv", args=[ada.pk])).content.decode()
+    assert "earning,recording,master," in ada_csv and "earning,recording,publishing," in ada_csv
+    pdf = client.get(reverse("royalties:statement-pdf", args=[cole.pk])).content
+    text = _pdf_text(pdf)
+    assert "Right" in text and "composition" in text and "publishing" in text
+
+
+def test_dashboard_shows_master_vs_publishing(client, closed_mixed_rights):
+    label, _ = closed_mixed_rights
+    client.force_login(member("vic", label, Role.VIEWER))
+    page = client.get(reverse("royalties:dashboard")).content.decode()
+    section = page.split('id="revenue-by-right"')[1].split("</section>")[0]
+    # 100.00 x 0.5 = 50.00: master 21.00 (A 18.00 + pro-rata 3.00), publishing 20.00, the master part of
+    # B's composition share 9.00 kept by the label, no label share.
+    assert "master <strong>21.00</strong>" in section
+    assert "publishing <strong>20.00</strong>" in section
+    assert "kept by the label <strong>9.00</strong>" in section
