@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps demo demo-data serve test lint format migrate web worker-attribution worker-io beat
+.PHONY: setup system-deps contract-tools demo demo-data serve test lint format migrate web worker-attribution worker-io beat
 
 setup: system-deps $(STAMP)
 
@@ -22,6 +22,15 @@ $(STAMP): pyproject.toml
 
 system-deps:
 	@bash scripts/system-deps.sh
+
+# The npm dev tools that check the API contract (Spectral, openapi-typescript, TypeScript), pinned by
+# tools/node/package-lock.json; the tests that use them skip without them, except under CI.
+NODE_TOOLS_STAMP := tools/node/node_modules/.installed-$(shell sha1sum tools/node/package-lock.json | cut -c1-12)
+contract-tools: $(NODE_TOOLS_STAMP)
+
+$(NODE_TOOLS_STAMP): tools/node/package.json tools/node/package-lock.json
+	SCARF_ANALYTICS=false npm ci --prefix tools/node --no-audit --no-fund --loglevel=error
+	@touch $@
 
 demo: demo-data serve
 
@@ -56,7 +65,7 @@ migrate: setup
 	$(BIN)/python manage.py migrate --noinput
 
 web: setup
-	$(BIN)/gunicorn config.wsgi:application --bind $(HOST):$(PORT) --workers $${WEB_WORKERS:-3} --access-logfile -
+	$(BIN)/gunicorn config.wsgi:application -c python:config.gunicorn --bind $(HOST):$(PORT) --workers $${WEB_WORKERS:-3} --access-logfile -
 
 worker-attribution: setup
 	$(BIN)/celery -A config worker -Q attribution --concurrency=$${CONCURRENCY:-2} -n attribution@%h

@@ -191,6 +191,8 @@ def start_gunicorn(env: dict, port: int, workers: int) -> subprocess.Popen:
         "bench.api:application",
         "--chdir",
         str(ROOT),
+        "--config",  # production's: Prometheus multiprocess mode, as deploy/ runs the web process
+        "python:config.gunicorn",
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",

@@ -2,7 +2,7 @@ import os
 import time
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_init, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -50,6 +50,26 @@ def _unbind_task_id(task_id=None, **_):
     token = _task_tokens.pop(task_id, None)
     if token is not None:
         unbind_task_id(token)
+
+
+@worker_init.connect
+def _worker_metrics_start(**_):
+    """A worker's own /metrics (its pool's counters, e.g. attribution latency), when configured: the
+    main process, before the pool starts (config.metrics.worker_exporter_start)."""
+    from django.conf import settings
+
+    if settings.WORKER_METRICS_PORT:
+        from config.metrics import worker_exporter_start
+
+        worker_exporter_start(port=settings.WORKER_METRICS_PORT, address=settings.WORKER_METRICS_ADDRESS)
+
+
+@worker_process_shutdown.connect
+def _worker_process_gone(pid=None, **_):
+    from config.metrics import process_dead
+
+    if pid:
+        process_dead(pid)
 
 
 def enqueue_on_commit(task, *args) -> None:

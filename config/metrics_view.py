@@ -2,7 +2,8 @@
 
 A scrape is let in with `Authorization: Bearer <METRICS_TOKEN>` (Prometheus' own `authorization`
 setting sends it; deploy/README.md) or from an address in METRICS_ALLOWED_NETWORKS (the client address
-as config.client_ip reads it). With neither configured, only DEBUG serves it.
+as config.client_ip reads it). With neither configured, only DEBUG serves it. What it answers:
+config.metrics.
 """
 
 import hmac
@@ -11,9 +12,9 @@ import ipaddress
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
-from django_prometheus.exports import ExportToDjangoView
 
 from config.client_ip import client_ip
+from config.metrics import exposition
 
 
 def _allowed(request: HttpRequest) -> bool:
@@ -39,4 +40,5 @@ def metrics(request: HttpRequest) -> HttpResponse:
         response = HttpResponse("Metrics need a bearer token or an allowed address.\n", status=401)
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    return ExportToDjangoView(request)
+    body, content_type = exposition()
+    return HttpResponse(body, content_type=content_type)

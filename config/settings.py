@@ -110,7 +110,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE: a writer takes the lock when its transaction starts, so two concurrent writers wait for
     # each other instead of one failing with "database is locked" half-way.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30, "transaction_mode": "IMMEDIATE"})
+    # Tests use an in-memory database (Django's default for SQLite), said explicitly: pytest-django
+    # recognises SQLite by the ENGINE name, which the metrics backend below changes.
+    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", ":memory:")
 DATABASE_IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+# Database metrics (statements, their duration, errors, new connections: django_db_*) come from
+# django-prometheus' backends, which are Django's own with each cursor counted (config/metrics.py).
+DATABASES["default"]["ENGINE"] = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -272,10 +281,35 @@ REST_FRAMEWORK = {
         "partner_burst": env_str("API_THROTTLE_BURST_RATE", "100/s"),
     },
 }
+# The OpenAPI schema at /api/schema/ is what partners generate clients from (docs/api.md): OpenAPI 3.1 for
+# its `webhooks`; request and response components split, so uploads are `format: binary` and read-only
+# fields stay out of request bodies. partner_api/schema.py adds what the views cannot say (error codes,
+# headers, servers); .spectral.yaml lints the result.
 SPECTACULAR_SETTINGS = {
-    "TITLE": "Stemma API",
-    "DESCRIPTION": "Rights attribution and royalties for AI-generated music.",
-    "VERSION": "1.0.0",
+    "TITLE": "Stemma partner API",
+    "DESCRIPTION": (
+        "Submit AI-generated clips, read which catalog recordings they draw on, report their usage and "
+        "revenue, read what you owe each month, and hear about results by webhook.\n\n"
+        "Every request sends `Authorization: Bearer <your API key>`; a key acts for one partner within one "
+        'label and sees only that data. Every 4xx answers `{"error": {"code", "message", '
+        '"fields"}}` with a stable `code` (each operation lists its codes). Lists are cursor-paginated '
+        "(`next`, `previous`, `results`). Decimals are strings; money is at the currency's minor unit. "
+        "Every answer carries `X-Request-ID`. The guide, with a client generated from this schema: "
+        "docs/api.md."
+    ),
+    "VERSION": "1.1.0",
+    "OAS_VERSION": "3.1.0",
+    "CONTACT": {"name": "Stemma partner support"},
+    "TAGS": [
+        {"name": "clips", "description": "Submit clips and read their attributions."},
+        {"name": "usage", "description": "Report usage and revenue: JSON batches and report files."},
+        {"name": "settlements", "description": "What you owe the label per closed month."},
+        {"name": "webhooks", "description": "Endpoints that receive signed events, and their delivery log."},
+    ],
+    # The schema served at /api/schema/ names the host it was fetched from (partner_api.schema.postprocess).
+    "SERVERS": [{"url": "http://127.0.0.1:8000", "description": "A development server (make demo)."}],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -284,6 +318,16 @@ SPECTACULAR_SETTINGS = {
         "WebhookEventEnum": "partner_api.models.WebhookEvent",
         "ShareRightEnum": "fingerprinting.models.ShareRight",
     },
+    "WEBHOOKS": [
+        "partner_api.schema.WEBHOOK_CLIP_ATTRIBUTED",
+        "partner_api.schema.WEBHOOK_CLIP_REJECTED",
+        "partner_api.schema.WEBHOOK_ATTRIBUTION_REVISED",
+        "partner_api.schema.WEBHOOK_USAGE_REPORT_PROCESSED",
+    ],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "partner_api.schema.postprocess",
+    ],
 }
 # /metrics: a bearer token (Prometheus `authorization: credentials`) or an allow-list of client addresses;
 # with neither, only DEBUG serves it (config/metrics_view.py).
@@ -292,6 +336,11 @@ METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", [])
 METRICS_ALLOWED_NETWORK_LIST = trusted_proxy_networks(
     METRICS_ALLOWED_NETWORKS, setting="METRICS_ALLOWED_NETWORKS"
 )
+# A Celery worker's own metrics (attribution latency, its queries): served on this port by the worker's
+# main process when set, from its PROMETHEUS_MULTIPROC_DIR (config/metrics.py; deploy/README.md). It has no
+# token: bind it to an address only Prometheus reaches.
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0, minimum=0)
+WORKER_METRICS_ADDRESS = env_str("WORKER_METRICS_ADDRESS", "127.0.0.1")
 # Webhook endpoints on private or loopback addresses: allowed in development (and tests), not in production.
 WEBHOOK_ALLOW_PRIVATE_HOSTS = env_bool("WEBHOOK_ALLOW_PRIVATE_HOSTS", DEBUG)
 

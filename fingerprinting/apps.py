@@ -14,6 +14,8 @@ class FingerprintingConfig(AppConfig):
 
         ui.register()
         from config import metrics
-        from fingerprinting.metrics import ClipCollector
+        from fingerprinting import events
+        from fingerprinting.metrics import ClipCollector, clip_event_observe
 
         metrics.register("clips", ClipCollector())
+        events.subscribe(clip_event_observe)

@@ -14,8 +14,13 @@ from django.http import JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiRequest,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
@@ -25,6 +30,7 @@ from rest_framework.views import APIView
 from catalog.identifiers import normalize_isrc
 from config.errors import InvalidInput, error_body
 from config.input_checks import UntrustedInputError, json_loads_checked, text_problem
+from fingerprinting.errors import AudioTooLarge
 from fingerprinting.models import Clip
 from partner_api import selectors, services
 from partner_api.authentication import ApiKeyAuthentication
@@ -48,22 +54,47 @@ from partner_api.serializers import (
 from partner_api.services import MAX_USAGE_BATCH_LINES
 from partner_api.services.idempotency import idempotency_key_clean, idempotent_answer, request_fingerprint
 from partner_api.throttles import PartnerThrottle
+from royalties.errors import InvalidPeriod
 from royalties.models import PartnerSettlement
 from royalties.selectors import settlement_for_partner
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
     OpenApiParameter.HEADER,
     required=False,
-    description="Retry-safe key: a replay answers the first answer; a different body with it is 409.",
+    description=(
+        "Makes a retry safe: the same key with the same request answers the first answer again "
+        "(`Idempotent-Replayed: true`); with a different request it is 409 `idempotency_conflict`. "
+        "Unique per partner, remembered for 7 days."
+    ),
 )
 MAX_EXTRA_BYTES = 16 * 1024
+BODY_ERRORS = ("invalid", "parse_error", "payload_too_large", "unsupported_media_type")
 
 
+def _path_id(name: str, what: str) -> OpenApiParameter:
+    return OpenApiParameter(name, int, OpenApiParameter.PATH, description=f"The {what}'s id.")
+
+
+CLIP_ID = _path_id("clip_id", "clip")
+ENDPOINT_ID = _path_id("endpoint_id", "webhook endpoint")
+REPORT_ID = _path_id("report_id", "usage report")
+# What an absent optional field of POST /clips means (the idempotency fingerprint includes these, as
+# it did when they were serializer defaults, so a retry across an upgrade still matches).
+CLIP_FIELD_DEFAULTS = {
+    "title": "",
+    "model_name": "",
+    "model_version": "",
+    "generated_at": None,
+    "declared_references": [],
+    "extra": {},
+}
+
+
+# Every partner operation: Bearer key auth, per-key throttles and body size limits. (A comment, not a
+# docstring: drf-spectacular would publish a class docstring as the description of every operation.)
 class PartnerApiMixin:
-    """Bearer key auth, per-key throttles and body size limits (request ids: config.observability)."""
-
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [PartnerThrottle]
@@ -113,6 +144,33 @@ def _file_sha256(upload) -> str:
     return digest.hexdigest()
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class JsonObjectTextField(serializers.Field):
+    """A JSON object sent as one multipart part (`Content-Type: application/json`, or plain text as
+    curl's `-F extra='{...}'` sends it): OpenAPI's own serialization of an object in a multipart body,
+    so generated clients send a dict as it is."""
+
+    default_error_messages = {"invalid": "extra must be a JSON object, as text."}
+
+    def to_internal_value(self, data) -> dict:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if len(data.encode(errors="replace")) > MAX_EXTRA_BYTES:
+            raise serializers.ValidationError(f"extra is larger than {MAX_EXTRA_BYTES} bytes.")
+        if not data.strip():
+            return {}
+        try:
+            value = json_loads_checked(data)
+        except UntrustedInputError as exc:
+            raise serializers.ValidationError(f"extra is not storable JSON: {exc}")
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("extra must be a JSON object.")
+        return value
+
+    def to_representation(self, value) -> dict:
+        return value
+
+
 # --------------------------------------------------------------------------------------------- clips
 
 
@@ -126,18 +184,27 @@ class ClipCollectionApi(PartnerApiMixin, generics.ListAPIView):
     def max_body_bytes(self) -> int:
         return settings.MAX_AUDIO_UPLOAD_BYTES + 256 * 1024  # the file plus its metadata fields
 
-    class ClipSubmitInputSerializer(serializers.Serializer):
-        audio = serializers.FileField(allow_empty_file=False, help_text="WAV, FLAC, OGG/Opus, MP3, AIFF...")
-        external_id = serializers.CharField(max_length=200)
-        title = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
-        model_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-        model_version = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-        generated_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
-        declared_references = serializers.ListField(
-            child=serializers.CharField(max_length=20), required=False, default=list, max_length=100
+    # Optional fields have no `default`: a default is published in the schema, generated clients then
+    # send it (or type the field as required), and a multipart form cannot say null. The view fills in
+    # what is absent (ClipMetadata's defaults).
+    class ClipSubmitSerializer(serializers.Serializer):
+        audio = serializers.FileField(
+            allow_empty_file=False,
+            help_text="The clip: WAV, FLAC, OGG/Opus, MP3, AIFF, MP4 or WebM, told by its bytes.",
         )
-        extra = serializers.CharField(
-            required=False, allow_blank=True, default="", help_text="A JSON object, as text (max 16 KiB)."
+        external_id = serializers.CharField(max_length=200, help_text="Your id of the clip.")
+        title = serializers.CharField(max_length=300, required=False, allow_blank=True)
+        model_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        model_version = serializers.CharField(max_length=100, required=False, allow_blank=True)
+        generated_at = serializers.DateTimeField(required=False, help_text="ISO 8601.")
+        declared_references = serializers.ListField(
+            child=serializers.CharField(max_length=20),
+            required=False,
+            max_length=100,
+            help_text="ISRCs the generation was conditioned on: one form part per ISRC.",
+        )
+        extra = JsonObjectTextField(
+            required=False, help_text="Any JSON object (at most 16 KiB), e.g. the prompt; kept as sent."
         )
 
         def validate_declared_references(self, values: list[str]) -> list[str]:
@@ -145,19 +212,6 @@ class ClipCollectionApi(PartnerApiMixin, generics.ListAPIView):
                 return [normalize_isrc(value) for value in values]
             except Exception as exc:  # django ValidationError with the ISRC's problem
                 raise serializers.ValidationError(getattr(exc, "messages", [str(exc)]))
-
-        def validate_extra(self, raw: str) -> dict:
-            if not raw:
-                return {}
-            if len(raw.encode(errors="replace")) > MAX_EXTRA_BYTES:
-                raise serializers.ValidationError(f"extra is larger than {MAX_EXTRA_BYTES} bytes.")
-            try:
-                value = json_loads_checked(raw)
-            except UntrustedInputError as exc:
-                raise serializers.ValidationError(f"extra is not storable JSON: {exc}")
-            if not isinstance(value, dict):
-                raise serializers.ValidationError("extra must be a JSON object.")
-            return value
 
         def validate(self, attrs):
             for name in ("external_id", "title", "model_name", "model_version"):
@@ -174,6 +228,7 @@ class ClipCollectionApi(PartnerApiMixin, generics.ListAPIView):
     @extend_schema(
         operation_id="clips_list",
         summary="List clips",
+        description="Your clips in this label, newest first, optionally filtered.",
         parameters=[
             OpenApiParameter(
                 "external_id",
@@ -182,39 +237,65 @@ class ClipCollectionApi(PartnerApiMixin, generics.ListAPIView):
                 description="Only the clip with this external id.",
             )
         ],
-        responses={200: ClipSerializer(many=True), **error_responses()},
+        responses={
+            200: ClipSerializer(many=True),
+            **error_responses("invalid", "invalid_cursor", "invalid_limit"),
+        },
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="clips_submit",
-        summary="Submit a clip for attribution",
+        summary="Submit a clip",
+        description=(
+            "Stores the clip and queues its attribution: `202` with the clip (`status: queued`). Poll "
+            "`GET /clips/{clip_id}` or subscribe to the `clip.attributed` and `clip.rejected` webhooks. "
+            "The same file and metadata again under the same `external_id` answers the stored clip with "
+            "`200`. A clip too short, too long or silent is accepted and then rejected by processing "
+            "(`reject.code`)."
+        ),
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
-        request={"multipart/form-data": ClipSubmitInputSerializer},
+        request=OpenApiRequest(
+            ClipSubmitSerializer, encoding={"extra": {"contentType": "application/json, text/plain"}}
+        ),
         responses={
-            202: OpenApiResponse(ClipSerializer, description="Accepted and queued."),
-            200: OpenApiResponse(ClipSerializer, description="A replay: the clip already submitted."),
-            **error_responses(409, 413, 415, 422),
+            202: OpenApiResponse(ClipSerializer, description="Stored and queued for attribution."),
+            200: OpenApiResponse(
+                ClipSerializer, description="This clip was submitted before: the stored clip."
+            ),
+            **error_responses(
+                "invalid",
+                "parse_error",
+                "idempotency_key_invalid",
+                "idempotency_conflict",
+                "external_id_conflict",
+                "payload_too_large",
+                "audio_too_large",
+                "unsupported_media_type",
+                "unsupported_audio",
+                "undecodable_audio",
+            ),
         },
     )
     def post(self, request, *args, **kwargs):
         key = idempotency_key_clean(request.headers.get("Idempotency-Key"))
-        serializer = self.ClipSubmitInputSerializer(data=request.data)
+        serializer = self.ClipSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         audio = data.pop("audio")
         if audio.size > settings.MAX_AUDIO_UPLOAD_BYTES:
-            raise PayloadTooLarge(f"The audio file is larger than {settings.MAX_AUDIO_UPLOAD_BYTES} bytes.")
+            raise AudioTooLarge(f"The audio file is larger than {settings.MAX_AUDIO_UPLOAD_BYTES} bytes.")
         audio_sha256 = _file_sha256(audio)
+        fields = {**CLIP_FIELD_DEFAULTS, **data}
         metadata = services.ClipMetadata(
-            **{**data, "declared_references": tuple(data["declared_references"])}
+            **{**fields, "declared_references": tuple(fields["declared_references"])}
         )
         fingerprint = request_fingerprint(
             method="POST",
             path=request.path,
             label=self.api_key.label,
-            payload={**data, "audio_sha256": audio_sha256},
+            payload={**fields, "audio_sha256": audio_sha256},
         )
 
         def submit() -> tuple[int, dict]:
@@ -231,7 +312,13 @@ class ClipCollectionApi(PartnerApiMixin, generics.ListAPIView):
 
 
 class ClipDetailApi(PartnerAPIView):
-    @extend_schema(operation_id="clips_retrieve", responses={200: ClipSerializer, **error_responses()})
+    @extend_schema(
+        operation_id="clips_retrieve",
+        parameters=[CLIP_ID],
+        summary="Get a clip",
+        description="The clip with its status; `reject` says why processing refused it.",
+        responses={200: ClipSerializer, **error_responses("not_found")},
+    )
     def get(self, request, clip_id: int):
         clip = selectors.clip_get(**self.scope, clip_id=clip_id)
         return Response(ClipSerializer(clip).data)
@@ -240,8 +327,14 @@ class ClipDetailApi(PartnerAPIView):
 class ClipAttributionApi(PartnerAPIView):
     @extend_schema(
         operation_id="clips_attribution_current",
-        summary="The clip's current attribution",
-        responses={200: AttributionSerializer, **error_responses()},
+        parameters=[CLIP_ID],
+        summary="Get a clip's attribution",
+        description=(
+            "The current attribution: ranked shares per catalog recording (ISRC), the unattributed "
+            "remainder (shares and remainder sum to exactly 1), evidence, and the engine and index "
+            "versions. `404 attribution_not_ready` until the clip is attributed."
+        ),
+        responses={200: AttributionSerializer, **error_responses("not_found", "attribution_not_ready")},
     )
     def get(self, request, clip_id: int):
         attribution = selectors.attribution_current(**self.scope, clip_id=clip_id)
@@ -251,8 +344,13 @@ class ClipAttributionApi(PartnerAPIView):
 class ClipAttributionListApi(PartnerAPIView):
     @extend_schema(
         operation_id="clips_attributions_list",
-        summary="Every attribution version of the clip, newest first",
-        responses={200: AttributionSerializer(many=True), **error_responses()},
+        parameters=[CLIP_ID],
+        summary="List a clip's attribution versions",
+        description=(
+            "Every attribution version of the clip, newest first: a review or a re-attribution makes a "
+            "new version and never changes an old one."
+        ),
+        responses={200: AttributionSerializer(many=True), **error_responses("not_found")},
     )
     def get(self, request, clip_id: int):
         attributions = selectors.attribution_list(**self.scope, clip_id=clip_id)
@@ -263,18 +361,23 @@ class ClipAttributionListApi(PartnerAPIView):
 
 
 class _EndpointFields(serializers.Serializer):
-    url = serializers.URLField(max_length=500)
+    url = serializers.URLField(max_length=500, help_text="Where deliveries are POSTed (http or https).")
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=WebhookEvent.choices),
         allow_empty=False,
         min_length=1,
         max_length=10,
     )
-    description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
 class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
-    secret = serializers.CharField(help_text="The signing secret; shown only in this answer.")
+    secret = serializers.CharField(
+        help_text=(
+            "The signing secret, shown only in this answer: `whsec_` followed by the standard base64 of "
+            "32 random bytes. Verifiers of the Standard Webhooks specification take it as it is."
+        )
+    )
 
     class Meta(WebhookEndpointSerializer.Meta):
         fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
@@ -285,7 +388,7 @@ class WebhookEndpointCollectionApi(PartnerApiMixin, generics.ListAPIView):
     pagination_class = CreatedCursorPagination
     parser_classes = [StrictJSONParser]
 
-    class WebhookCreateInputSerializer(_EndpointFields):
+    class WebhookCreateSerializer(_EndpointFields):
         pass
 
     def get_queryset(self):
@@ -295,18 +398,31 @@ class WebhookEndpointCollectionApi(PartnerApiMixin, generics.ListAPIView):
 
     @extend_schema(
         operation_id="webhooks_list",
-        responses={200: WebhookEndpointSerializer(many=True), **error_responses()},
+        summary="List webhook endpoints",
+        description="Your webhook endpoints in this label, newest first (without their secrets).",
+        responses={
+            200: WebhookEndpointSerializer(many=True),
+            **error_responses("invalid_cursor", "invalid_limit"),
+        },
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="webhooks_create",
-        request=WebhookCreateInputSerializer,
-        responses={201: WebhookEndpointCreatedSerializer, **error_responses(413, 415)},
+        summary="Register a webhook endpoint",
+        description=(
+            "Registers a URL for the given event types and answers its signing `secret`, once: store "
+            "it. Deliveries are signed per Standard Webhooks (the `webhooks` section of this document)."
+        ),
+        request=WebhookCreateSerializer,
+        responses={
+            201: OpenApiResponse(WebhookEndpointCreatedSerializer, description="Registered."),
+            **error_responses(*BODY_ERRORS, "webhook_url_invalid"),
+        },
     )
     def post(self, request, *args, **kwargs):
-        serializer = self.WebhookCreateInputSerializer(data=request.data)
+        serializer = self.WebhookCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         endpoint = services.webhook_endpoint_create(**self.scope, **serializer.validated_data)
         return Response(
@@ -319,7 +435,7 @@ class WebhookEndpointCollectionApi(PartnerApiMixin, generics.ListAPIView):
 class WebhookEndpointDetailApi(PartnerAPIView):
     parser_classes = [StrictJSONParser]
 
-    class WebhookUpdateInputSerializer(_EndpointFields):
+    class WebhookUpdateSerializer(_EndpointFields):
         url = serializers.URLField(max_length=500, required=False)
         event_types = serializers.ListField(
             child=serializers.ChoiceField(choices=WebhookEvent.choices),
@@ -329,10 +445,16 @@ class WebhookEndpointDetailApi(PartnerAPIView):
             required=False,
         )
         description = serializers.CharField(max_length=200, required=False, allow_blank=True)
-        is_active = serializers.BooleanField(required=False)
+        is_active = serializers.BooleanField(
+            required=False, help_text="false pauses deliveries; the secret is kept."
+        )
 
     @extend_schema(
-        operation_id="webhooks_retrieve", responses={200: WebhookEndpointSerializer, **error_responses()}
+        operation_id="webhooks_retrieve",
+        parameters=[ENDPOINT_ID],
+        summary="Get a webhook endpoint",
+        description="One of your webhook endpoints (without its secret).",
+        responses={200: WebhookEndpointSerializer, **error_responses("not_found")},
     )
     def get(self, request, endpoint_id: int):
         endpoint = selectors.webhook_endpoint_get(**self.scope, endpoint_id=endpoint_id)
@@ -340,17 +462,29 @@ class WebhookEndpointDetailApi(PartnerAPIView):
 
     @extend_schema(
         operation_id="webhooks_update",
-        request=WebhookUpdateInputSerializer,
-        responses={200: WebhookEndpointSerializer, **error_responses(413, 415)},
+        parameters=[ENDPOINT_ID],
+        summary="Change a webhook endpoint",
+        description="Changes only the fields sent: `url`, `event_types`, `description`, `is_active`.",
+        request=WebhookUpdateSerializer,
+        responses={
+            200: WebhookEndpointSerializer,
+            **error_responses("not_found", *BODY_ERRORS, "webhook_url_invalid"),
+        },
     )
     def patch(self, request, endpoint_id: int):
         endpoint = selectors.webhook_endpoint_get(**self.scope, endpoint_id=endpoint_id)
-        serializer = self.WebhookUpdateInputSerializer(data=request.data)
+        serializer = self.WebhookUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         endpoint = services.webhook_endpoint_update(endpoint=endpoint, **serializer.validated_data)
         return Response(WebhookEndpointSerializer(endpoint).data)
 
-    @extend_schema(operation_id="webhooks_delete", responses={204: None, **error_responses()})
+    @extend_schema(
+        operation_id="webhooks_delete",
+        parameters=[ENDPOINT_ID],
+        summary="Delete a webhook endpoint",
+        description="Deletes the endpoint and its delivery log; pending deliveries are not sent.",
+        responses={204: OpenApiResponse(description="Deleted."), **error_responses("not_found")},
+    )
     def delete(self, request, endpoint_id: int):
         endpoint = selectors.webhook_endpoint_get(**self.scope, endpoint_id=endpoint_id)
         services.webhook_endpoint_delete(endpoint=endpoint)
@@ -368,7 +502,17 @@ class WebhookDeliveryListApi(PartnerApiMixin, generics.ListAPIView):
 
     @extend_schema(
         operation_id="webhooks_deliveries_list",
-        responses={200: WebhookDeliverySerializer(many=True), **error_responses()},
+        parameters=[ENDPOINT_ID],
+        summary="List an endpoint's deliveries",
+        description=(
+            "The delivery log, newest first: each event's status (`pending` while retries remain, "
+            "`succeeded`, `failed` after the last attempt), attempts, last status code and error, and "
+            "when the next attempt is due."
+        ),
+        responses={
+            200: WebhookDeliverySerializer(many=True),
+            **error_responses("not_found", "invalid_cursor", "invalid_limit"),
+        },
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
@@ -378,8 +522,10 @@ class WebhookDeliveryListApi(PartnerApiMixin, generics.ListAPIView):
 
 
 class UsageOutcomeSerializer(serializers.Serializer):
+    """What became of a batch's lines: each accepted, a duplicate, or rejected with a reason."""
+
     accepted = serializers.IntegerField()
-    duplicates = serializers.IntegerField()
+    duplicates = serializers.IntegerField(help_text="Lines reported before with the same content.")
     rejected_count = serializers.IntegerField()
     rejected = RejectedLineSerializer(many=True)
 
@@ -387,7 +533,7 @@ class UsageOutcomeSerializer(serializers.Serializer):
 class UsageBatchApi(PartnerAPIView):
     parser_classes = [StrictJSONParser]
 
-    class UsageBatchInputSerializer(UsageHeaderSerializer):
+    class UsageBatchSerializer(UsageHeaderSerializer):
         # A ListField, not many=True: drf-spectacular then documents minItems/maxItems as enforced.
         lines = serializers.ListField(
             child=UsageLineInputSerializer(),
@@ -398,17 +544,27 @@ class UsageBatchApi(PartnerAPIView):
 
     @extend_schema(
         operation_id="usage_report_batch",
-        summary="Report usage and net revenue (JSON, up to 10,000 lines)",
+        summary="Report usage",
+        description=(
+            "Usage and net revenue per clip for a period, up to 10,000 lines. A batch with any malformed "
+            "line is refused whole; well-formed lines are each accepted, counted as a duplicate (the same "
+            "`line_id` and content again: never charged twice), or rejected with a reason."
+        ),
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
-        request=UsageBatchInputSerializer,
-        responses={200: UsageOutcomeSerializer, **error_responses(409, 413, 415)},
+        request=UsageBatchSerializer,
+        responses={
+            200: UsageOutcomeSerializer,
+            **error_responses(
+                *BODY_ERRORS, "idempotency_key_invalid", "idempotency_conflict", "usage_batch_too_large"
+            ),
+        },
     )
     def post(self, request):
         key = idempotency_key_clean(request.headers.get("Idempotency-Key"))
         lines = request.data.get("lines") if isinstance(request.data, dict) else None
         if isinstance(lines, list) and len(lines) > MAX_USAGE_BATCH_LINES:
             raise UsageBatchTooLarge(f"A batch holds at most {MAX_USAGE_BATCH_LINES} lines; split it.")
-        serializer = self.UsageBatchInputSerializer(data=request.data)
+        serializer = self.UsageBatchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         header = services.UsageHeader(
@@ -443,23 +599,25 @@ class UsageReportCreateApi(PartnerAPIView):
     class UsageReportUploadSerializer(serializers.Serializer):
         file = serializers.FileField(
             allow_empty_file=False,
-            help_text="The report: our CSV or a DDEX DSR flat file (layouts in the docs).",
+            help_text="The report: our CSV layout or a DDEX DSR flat file, told apart by the content.",
         )
 
     @extend_schema(
         operation_id="usage_reports_create",
-        summary="Upload a usage report (CSV or DDEX DSR), processed asynchronously",
-        request={"multipart/form-data": UsageReportUploadSerializer},
+        summary="Upload a usage report",
         description=(
-            "A DDEX DSR flat file is recognised by its content; its MessageId is the report id. "
-            "The HEAD line's report id is the idempotency key: the same file again answers 200 with the "
-            "report already stored (`Idempotent-Replayed: true`) and is not processed twice; another file "
-            "under a used report id is 409 `usage_report_conflict`."
+            "A usage report file (our CSV layout, or a DDEX DSR flat file recognised by its content), "
+            "checked at upload (its header lines) and processed asynchronously: poll "
+            "`GET /usage/reports/{report_id}` or subscribe to `usage_report.processed`. The report id in "
+            "the file is the idempotency key: the same file again answers `200` with the report already "
+            "stored (`Idempotent-Replayed: true`) and is not processed twice; another file under a used "
+            "report id is 409 `usage_report_conflict`."
         ),
+        request={"multipart/form-data": UsageReportUploadSerializer},
         responses={
-            202: UsageReportSerializer,
-            200: OpenApiResponse(UsageReportSerializer, description="A replay of an uploaded report."),
-            **error_responses(409, 413, 415),
+            202: OpenApiResponse(UsageReportSerializer, description="Stored and queued for processing."),
+            200: OpenApiResponse(UsageReportSerializer, description="This file was uploaded before."),
+            **error_responses(*BODY_ERRORS, "usage_report_invalid", "usage_report_conflict"),
         },
     )
     def post(self, request):
@@ -478,7 +636,14 @@ class UsageReportCreateApi(PartnerAPIView):
 
 class UsageReportDetailApi(PartnerAPIView):
     @extend_schema(
-        operation_id="usage_reports_retrieve", responses={200: UsageReportSerializer, **error_responses()}
+        operation_id="usage_reports_retrieve",
+        parameters=[REPORT_ID],
+        summary="Get a usage report",
+        description=(
+            "The report's status (`queued`, `processing`, then `processed`, or `failed` with an `error`), "
+            "its accepted, duplicate and rejected line counts, and each rejected line with its reason."
+        ),
+        responses={200: UsageReportSerializer, **error_responses("not_found")},
     )
     def get(self, request, report_id: int):
         report = selectors.usage_report_get(**self.scope, report_id=report_id)
@@ -497,24 +662,33 @@ class SettlementListApi(PartnerApiMixin, generics.ListAPIView):
     pagination_class = SettlementCursorPagination
 
     class FilterSerializer(serializers.Serializer):
-        period = serializers.RegexField(r"^\d{4}-\d{2}$", required=False, help_text="A month: 2026-10.")
+        period = serializers.RegexField(
+            r"^[0-9]{4}-(0[1-9]|1[0-2])$", required=False, help_text="A month: 2026-10."
+        )
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return PartnerSettlement.objects.none()
-        if self.request.query_params.get("period") == "":  # DRF reads an empty optional field as absent
-            raise InvalidInput(
-                "The period filter is empty.", fields={"period": ["This filter needs a value."]}
-            )
         filters = self.FilterSerializer(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
+        # DRF reads an empty optional field as absent, so `?period=` is refused here explicitly.
+        if self.request.query_params.get("period") == "" or not filters.is_valid():
+            raise InvalidPeriod(
+                "period must be a month like 2026-10.", fields={"period": ["Want YYYY-MM, e.g. 2026-10."]}
+            )
         return settlement_for_partner(**self.scope, period=filters.validated_data.get("period"))
 
     @extend_schema(
         operation_id="settlements_list",
-        summary="Settlements of closed periods: what the partner owes this label",
+        summary="List settlements",
+        description=(
+            "What you owe this label per closed month and currency, newest month first. A month appears "
+            "once the label has closed it; amounts are decimal strings at the currency's minor unit."
+        ),
         parameters=[FilterSerializer],
-        responses={200: SettlementSerializer(many=True), **error_responses()},
+        responses={
+            200: SettlementSerializer(many=True),
+            **error_responses("invalid_period", "invalid_cursor", "invalid_limit"),
+        },
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

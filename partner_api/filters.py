@@ -34,10 +34,14 @@ class NoEmptyFilterSet(django_filters.FilterSet):
 
 
 class ClipFilter(NoEmptyFilterSet):
-    status = django_filters.ChoiceFilter(choices=ClipStatus.choices)
+    status = django_filters.ChoiceFilter(choices=ClipStatus.choices, help_text="Only clips in this status.")
     external_id = django_filters.CharFilter(min_length=1, max_length=200)
-    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="Only clips received at or after this time."
+    )
+    created_before = UtcDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="Only clips received before this time."
+    )
 
     class Meta:
         model = Clip

@@ -8,24 +8,57 @@ from decimal import Decimal
 
 from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from fingerprinting.models import Attribution, AttributionShare, Clip, ClipStatus, ShareRight
-from ledger.money import is_known_currency
+from ledger.money import is_known_currency, money_quantize
 from partner_api.models import UsageReport, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 
 class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.JSONField())
+    code = serializers.CharField(
+        help_text="Stable and machine-readable; each operation lists the codes it can answer."
+    )
+    message = serializers.CharField(help_text="For people; may change.")
+    fields = serializers.DictField(
+        child=serializers.JSONField(),
+        help_text="The inputs at fault, by name, with what is wrong with each (empty when none is).",
+    )
 
 
 class ErrorSerializer(serializers.Serializer):
     """Every 4xx answer: `{"error": {"code", "message", "fields"}}`."""
 
     error = ErrorDetailSerializer()
+
+
+# An amount of money: a decimal string at its currency's ISO 4217 minor unit ("12.30" EUR, "1230" JPY,
+# "1.250" BHD). Rounded half-up by ledger.money.money_quantize, the one place money is rounded.
+MONEY_SCHEMA = {
+    "type": "string",
+    "format": "decimal",
+    "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
+    "description": "Decimal string at the currency's minor unit (EUR 2 places, JPY 0, BHD 3).",
+    "examples": ["14.40"],
+}
+
+
+def money_text(amount: Decimal, currency: str) -> str:
+    return format(money_quantize(Decimal(amount), currency), "f")
+
+
+@extend_schema_field(MONEY_SCHEMA)
+class MoneyField(serializers.Field):
+    """Reads `amount_attr` and `currency` from the object (source="*"): the amount in the currency's
+    minor unit."""
+
+    def __init__(self, amount_attr: str, **kwargs):
+        self.amount_attr = amount_attr
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, value) -> str:
+        return money_text(getattr(value, self.amount_attr), value.currency)
 
 
 class ClipRejectSerializer(serializers.Serializer):
@@ -42,23 +75,27 @@ class ClipLinksSerializer(serializers.Serializer):
 _DATETIME = serializers.DateTimeField()
 
 
+# The declared fields of ClipSerializer are the schema; `to_representation` writes the same shape
+# directly, because this runs on every poll of GET /clips/{id} and DRF's per-instance copy of the
+# declared fields was a third of that request's time (tests/partner_api/test_clips.py checks the two
+# agree).
 class ClipSerializer(serializers.Serializer):
-    """A clip as partners see it. The declared fields are the schema; `to_representation` writes the
-    same shape directly, because this runs on every poll of GET /clips/{id} and DRF's per-instance copy
-    of the declared fields was a third of that request's time (tests/partner_api/test_clips.py checks
-    the two agree)."""
+    """A submitted clip: its metadata as you sent it, and where its attribution stands (`status`:
+    queued, processing, then attributed or rejected with a `reject` reason)."""
 
-    id = serializers.IntegerField()
-    external_id = serializers.CharField()
+    id = serializers.IntegerField(help_text="Stemma's id of the clip.")
+    external_id = serializers.CharField(help_text="Your id of the clip, unique per partner.")
     status = serializers.ChoiceField(choices=ClipStatus.choices)
     title = serializers.CharField()
     model_name = serializers.CharField()
     model_version = serializers.CharField()
     generated_at = serializers.DateTimeField(allow_null=True)
-    declared_references = serializers.ListField(child=serializers.CharField())
-    extra = serializers.DictField()
-    audio_format = serializers.CharField()
-    duration_seconds = serializers.FloatField(allow_null=True)
+    declared_references = serializers.ListField(
+        child=serializers.CharField(), help_text="ISRCs the generation was conditioned on, normalized."
+    )
+    extra = serializers.DictField(help_text="The JSON object you sent as `extra`.")
+    audio_format = serializers.CharField(help_text="Sniffed from the file's bytes: wav, flac, ogg, mp3...")
+    duration_seconds = serializers.FloatField(allow_null=True, help_text="Known once processed.")
     reject = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
@@ -258,7 +295,10 @@ class UsageHeaderSerializer(serializers.Serializer):
         return attrs
 
 
+@extend_schema_serializer(component_name="UsageLine")
 class UsageLineInputSerializer(serializers.Serializer):
+    """One usage line: a clip (`clip_id` or your `external_id`), its usage count and net revenue."""
+
     line_id = serializers.CharField(max_length=100, validators=[_no_nul], help_text="Your id for the line.")
     clip_id = serializers.IntegerField(required=False, min_value=1, max_value=2**63 - 1)
     external_id = serializers.CharField(required=False, max_length=200, validators=[_no_nul])
@@ -266,9 +306,9 @@ class UsageLineInputSerializer(serializers.Serializer):
     net_revenue = serializers.DecimalField(
         max_digits=24, decimal_places=6, min_value=Decimal(0), help_text="Net revenue in the batch currency."
     )
-    territory = serializers.RegexField(
-        r"^[A-Z]{2}$", required=False, default="", help_text="ISO 3166-1 alpha-2."
-    )
+    # No default: an absent territory is absent (stored blank), in JSON as in a CSV's empty cell; a
+    # default of "" would publish a value its own pattern refuses, and generated clients would send it.
+    territory = serializers.RegexField(r"^[A-Z]{2}$", required=False, help_text="ISO 3166-1 alpha-2.")
     usage_date = serializers.DateField(required=False, help_text="Within the period; default period_start.")
 
     def validate(self, attrs):
@@ -277,19 +317,48 @@ class UsageLineInputSerializer(serializers.Serializer):
         return attrs
 
 
+@extend_schema_field(MONEY_SCHEMA)
+class MoneyTextField(serializers.CharField):
+    """An amount already written by money_text."""
+
+
+class SettlementDealSerializer(serializers.Serializer):
+    deal = serializers.IntegerField(help_text="The label's id of the deal.")
+    revenue = MoneyTextField(help_text="Revenue reported under the deal.")
+    pool = MoneyTextField(help_text="The royalty pool: revenue x the deal's rate.")
+
+
+@extend_schema_field(SettlementDealSerializer(many=True))
+class SettlementDetailField(serializers.Field):
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, settlement) -> list[dict]:
+        return [
+            {
+                "deal": item["deal"],
+                "revenue": money_text(Decimal(item["revenue"]), settlement.currency),
+                "pool": money_text(Decimal(item["pool"]), settlement.currency),
+            }
+            for item in settlement.detail or []
+        ]
+
+
 class SettlementSerializer(serializers.Serializer):
-    """What the partner owes the key's label for one closed month, in one currency."""
+    """What you owe the label for one closed month, in one currency. Amounts are decimal strings at the
+    currency's minor unit; `amount_due` is what the label's ledger books."""
 
     id = serializers.IntegerField()
     period = serializers.SerializerMethodField()
-    currency = serializers.CharField()
-    line_count = serializers.IntegerField()
-    usage_count = serializers.IntegerField()
-    revenue = serializers.DecimalField(source="revenue_exact", max_digits=44, decimal_places=24)
-    pool = serializers.DecimalField(source="pool_exact", max_digits=44, decimal_places=24)
-    amount_due = serializers.DecimalField(max_digits=24, decimal_places=4)
+    currency = serializers.CharField(help_text="ISO 4217.")
+    line_count = serializers.IntegerField(help_text="Usage lines in the month.")
+    usage_count = serializers.IntegerField(help_text="Their usage counts, summed.")
+    revenue = MoneyField("revenue_exact", help_text="Net revenue you reported for the month.")
+    pool = MoneyField("pool_exact", help_text="The royalty pool: revenue x each deal's rate.")
+    amount_due = MoneyField("amount_due", help_text="What you owe the label.")
     issued_at = serializers.DateTimeField()
-    detail = serializers.JSONField()
+    detail = SettlementDetailField(help_text="Per deal: revenue and pool.")
 
+    @extend_schema_field({"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}$", "examples": ["2026-10"]})
     def get_period(self, settlement) -> str:
         return f"{settlement.period.month:%Y-%m}"

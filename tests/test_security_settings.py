@@ -55,7 +55,7 @@ class TestMetrics:
     def test_served_with_the_token(self, client, settings):
         settings.METRICS_TOKEN = "scrape-token"
         response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-token")
-        assert response.status_code == 200 and b"stemma_clips_total" in response.content
+        assert response.status_code == 200 and b"stemma_clips{" in response.content
 
     def test_served_to_an_allowed_address_only(self, client, settings):
         from config.client_ip import trusted_proxy_networks

@@ -64,8 +64,9 @@ def test_a_text_file_named_wav(world):
 
 
 def test_oversized_upload_by_file_size(world, settings):
+    """The file over MAX_AUDIO_UPLOAD_BYTES (the body within its limit): the specific code."""
     settings.MAX_AUDIO_UPLOAD_BYTES = 64 * 1024
-    assert_refused(post(world.a1.client(), wav_bytes(seconds=3)), 413, "payload_too_large")
+    assert_refused(post(world.a1.client(), wav_bytes(seconds=3)), 413, "audio_too_large")
 
 
 def test_oversized_upload_by_content_length(world, settings):
