@@ -6,9 +6,10 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from psycopg.copy import QueuedLibpqWriter
+from psycopg.errors import UniqueViolation
 
 from catalog.models import Label, Partner
 from fingerprinting.models import Clip
@@ -374,14 +375,19 @@ _EXTERNAL_JOIN = (
 )
 _ISRC_JOIN = "LEFT JOIN royalties_usage_isrc r ON s.clip_id IS NULL AND r.isrc = s.clip_isrc"
 
-_INSERT_SQL = """
+_INSERT_SELECT = """
 INSERT INTO royalties_usageline (label_id, partner_id, clip_id, partner_line_id, line_type, usage_date,
     territory, usage_count, net_revenue, currency, received_at)
 SELECT label_id, %(partner)s, clip_id, partner_line_id, line_type, usage_date, coalesce(territory, ''),
     usage_count, net_revenue, currency, now()
 FROM royalties_usage_checked WHERE reason IS NULL
-ON CONFLICT (partner_id, partner_line_id) DO NOTHING
 """
+_INSERT_SQL = _INSERT_SELECT + "ON CONFLICT (partner_id, partner_line_id) DO NOTHING"
+# For line ids expected to be new: no ON CONFLICT, whose speculative insertion (a probe of the unique index
+# and a second WAL record per row) was a third of the insert's CPU on 1M lines; in byte order, so the
+# unique index grows at its right edge (denser pages, a third fewer buffers written). Byte order ("C")
+# sorts fastest; any order would be correct.
+_INSERT_NEW_SQL = _INSERT_SELECT + 'ORDER BY partner_line_id COLLATE "C"'
 
 
 def _stage_row(i: int, line) -> tuple:
@@ -430,6 +436,21 @@ def usage_ingest_copy(
     )
 
 
+def _insert_checked(cursor, params: dict, *, new_line_ids: bool) -> int:
+    """Insert the checked lines that have no reason to be rejected; the number inserted."""
+    if new_line_ids:
+        try:
+            with transaction.atomic():  # a savepoint: a taken line id undoes this insert only
+                cursor.execute(_INSERT_NEW_SQL, params)
+                return cursor.rowcount
+        except IntegrityError as exc:
+            if not isinstance(exc.__cause__, UniqueViolation):
+                raise
+    # ON CONFLICT DO NOTHING also skips a line id repeated within the batch (after its first row).
+    cursor.execute(_INSERT_SQL, params)
+    return cursor.rowcount
+
+
 @transaction.atomic
 def usage_ingest_staged(
     *,
@@ -437,10 +458,16 @@ def usage_ingest_staged(
     rows: Iterable[tuple],
     max_reported: int = 10_000,
     label: Label | None = None,
+    new_line_ids: bool = False,
 ) -> UsageIngestResult:
     """`usage_ingest_copy` for rows already in STAGE_COLUMNS order, whose `idx` is the caller's own line
     number (a record number in a file): rejections are reported by it. Rows are streamed into COPY, never
     held in memory on PostgreSQL. With `label`, only that label's clips are found.
+
+    `new_line_ids`: the caller's line ids are new but for a rare exception (a DSR's embed its MessageId,
+    which a sender uses once), so the lines are inserted without ON CONFLICT, faster; when an id turns out
+    to be taken (or repeated within the rows) that insert is undone and the ON CONFLICT one runs instead,
+    so the outcome is the same either way.
     """
     if connection.vendor != "postgresql":
         staged = list(rows)
@@ -509,9 +536,7 @@ def usage_ingest_staged(
                 "AND u.partner_line_id = royalties_usage_checked.partner_line_id)",
                 [[c[0] for c in closed], [c[1] for c in closed], partner.pk],
             )
-        # ON CONFLICT DO NOTHING also skips a line id repeated within the batch (after its first row).
-        cursor.execute(_INSERT_SQL, params)
-        accepted = cursor.rowcount
+        accepted = _insert_checked(cursor, params, new_line_ids=new_line_ids)
         cursor.execute(
             "SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason IS NOT NULL) "
             "FROM royalties_usage_checked"

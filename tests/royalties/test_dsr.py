@@ -212,3 +212,24 @@ def test_copy_path_matches_the_fallback_rules(clips, partner):
     """On PostgreSQL the records go through COPY; the same sample gives the same lines."""
     result = ingest(partner, SAMPLE.read_bytes())
     assert result.accepted == 4 and len(lines_now()) == 4
+
+
+@pytest.mark.postgres
+def test_line_ids_taken_or_repeated_are_duplicates_on_the_copy_path(clips, partner):
+    """The insert that expects a DSR's line ids to be new falls back to ON CONFLICT: the same outcome."""
+    from royalties.ingest import UsageLineInput, usage_ingest_copy
+
+    clip = clips["gen-0001"].pk
+    usage_ingest_copy(partner=partner, lines=[
+        UsageLineInput("M-1:T2", date(2026, 10, 5), 1, Decimal("1"), "EUR", clip_id=clip),
+    ])  # fmt: skip
+    text = ugc([
+        "AS01.01\t1\tR1\tgen-0001\t\tA song\t\tMelodia AI\t\tPT1M\tSoundRecording",
+        "SU03.02\t1\tT1\t1\tgen-0001\t10\t1.0\t2026-10-05",
+        "SU03.02\t1\tT1\t1\tgen-0001\t10\t1.0\t2026-10-05",  # repeated within the file
+        "SU03.02\t1\tT2\t1\tgen-0001\t10\t1.0\t2026-10-05",  # already stored
+        "SU03.02\t1\tT3\t1\tgen-0001\t10\t1.0\t2026-10-05",
+    ])  # fmt: skip
+    result = ingest(partner, text)
+    assert (result.accepted, result.duplicates, result.rejected) == (2, 2, 0)
+    assert [line[0] for line in lines_now()] == ["M-1:T1", "M-1:T2", "M-1:T3"]
