@@ -233,3 +233,14 @@ def test_line_ids_taken_or_repeated_are_duplicates_on_the_copy_path(clips, partn
     result = ingest(partner, text)
     assert (result.accepted, result.duplicates, result.rejected) == (2, 2, 0)
     assert [line[0] for line in lines_now()] == ["M-1:T1", "M-1:T2", "M-1:T3"]
+
+
+@pytest.mark.postgres
+def test_a_backslash_in_a_cell_reaches_the_line_as_written(clips, partner):
+    """The DSR's rows are written to COPY as text by royalties.dsr itself: a backslash must be escaped."""
+    text = ugc([
+        "AS01.01\t1\tR1\tgen-0001\t\tA song\t\tMelodia AI\t\tPT1M\tSoundRecording",
+        "SU03.02\t1\tT\\1\t1\tgen-0001\t10\t1.0\t2026-10-05",
+    ])  # fmt: skip
+    assert ingest(partner, text).accepted == 1
+    assert [line[0] for line in lines_now()] == ["M-1:T\\1"]
