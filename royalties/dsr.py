@@ -208,12 +208,19 @@ def dsr_parse_header(line: str) -> DsrHeader:
     )
 
 
+# No count or amount a DSR carries reaches 10^30 (usage counts are bigint, ~9.2 x 10^18); a larger exponent
+# (`1E+5000`) is not a number of this domain, and turning it into an int would take seconds or fail.
+MAX_DECIMAL_EXPONENT = 30
+
+
 def _decimal(value: str) -> Decimal | None:
     try:
         number = Decimal(value)
     except (InvalidOperation, ValueError):
         return None
-    return number if number.is_finite() else None
+    if not number.is_finite() or (number and number.adjusted() > MAX_DECIMAL_EXPONENT):
+        return None
+    return number
 
 
 def _whole(count: Decimal | None) -> int | Decimal | None:

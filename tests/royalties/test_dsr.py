@@ -130,6 +130,21 @@ def test_rejected_records_are_listed_with_record_number_and_reason(clips, partne
     assert [r["line_id"] for r in result.rejections][0] == "M-1:T2"
 
 
+def test_numbers_with_absurd_exponents_are_rejected_not_crashing(clips, partner):
+    text = ugc([
+        "AS01.01\t1\tR1\tgen-0001\t\tA song\t\tMelodia AI\t\tPT1M\tSoundRecording",
+        "SU03.02\t1\tT1\t1\tgen-0001\t1E+5000\t1.0\t2026-10-05",  # record 4: count
+        "SU03.02\t1\tT2\t1\tgen-0001\t10\t1E+5000\t2026-10-05",  # 5: revenue
+        "SU03.02\t1\tT3\t1\tgen-0001\t1E+2\t1.0\t2026-10-05",  # 6: fine, 100 usages
+    ])  # fmt: skip
+    result = ingest(partner, text)
+    assert result.accepted == 1
+    assert {r["record"]: r["code"] for r in result.rejections} == {
+        4: "usage_count_invalid",
+        5: "revenue_invalid",
+    }
+
+
 def test_basic_audio_usage_names_its_resource_within_the_block(clips, partner):
     text = SAMPLE.read_text().replace("SU02.02\t2\t1\tST-0003\t\tR1", "SU02.02\t2\t1\tST-0003\t\tR7")
     result = ingest(partner, text)
