@@ -130,6 +130,21 @@ def test_rejected_records_are_listed_with_record_number_and_reason(clips, partne
     assert [r["line_id"] for r in result.rejections][0] == "M-1:T2"
 
 
+def test_numbers_with_absurd_exponents_are_rejected_not_crashing(clips, partner):
+    text = ugc([
+        "AS01.01\t1\tR1\tgen-0001\t\tA song\t\tMelodia AI\t\tPT1M\tSoundRecording",
+        "SU03.02\t1\tT1\t1\tgen-0001\t1E+5000\t1.0\t2026-10-05",  # record 4: count
+        "SU03.02\t1\tT2\t1\tgen-0001\t10\t1E+5000\t2026-10-05",  # 5: revenue
+        "SU03.02\t1\tT3\t1\tgen-0001\t1E+2\t1.0\t2026-10-05",  # 6: fine, 100 usages
+    ])  # fmt: skip
+    result = ingest(partner, text)
+    assert result.accepted == 1
+    assert {r["record"]: r["code"] for r in result.rejections} == {
+        4: "usage_count_invalid",
+        5: "revenue_invalid",
+    }
+
+
 def test_basic_audio_usage_names_its_resource_within_the_block(clips, partner):
     text = SAMPLE.read_text().replace("SU02.02\t2\t1\tST-0003\t\tR1", "SU02.02\t2\t1\tST-0003\t\tR7")
     result = ingest(partner, text)
@@ -212,3 +227,35 @@ def test_copy_path_matches_the_fallback_rules(clips, partner):
     """On PostgreSQL the records go through COPY; the same sample gives the same lines."""
     result = ingest(partner, SAMPLE.read_bytes())
     assert result.accepted == 4 and len(lines_now()) == 4
+
+
+@pytest.mark.postgres
+def test_line_ids_taken_or_repeated_are_duplicates_on_the_copy_path(clips, partner):
+    """The insert that expects a DSR's line ids to be new falls back to ON CONFLICT: the same outcome."""
+    from royalties.ingest import UsageLineInput, usage_ingest_copy
+
+    clip = clips["gen-0001"].pk
+    usage_ingest_copy(partner=partner, lines=[
+        UsageLineInput("M-1:T2", date(2026, 10, 5), 1, Decimal("1"), "EUR", clip_id=clip),
+    ])  # fmt: skip
+    text = ugc([
+        "AS01.01\t1\tR1\tgen-0001\t\tA song\t\tMelodia AI\t\tPT1M\tSoundRecording",
+        "SU03.02\t1\tT1\t1\tgen-0001\t10\t1.0\t2026-10-05",
+        "SU03.02\t1\tT1\t1\tgen-0001\t10\t1.0\t2026-10-05",  # repeated within the file
+        "SU03.02\t1\tT2\t1\tgen-0001\t10\t1.0\t2026-10-05",  # already stored
+        "SU03.02\t1\tT3\t1\tgen-0001\t10\t1.0\t2026-10-05",
+    ])  # fmt: skip
+    result = ingest(partner, text)
+    assert (result.accepted, result.duplicates, result.rejected) == (2, 2, 0)
+    assert [line[0] for line in lines_now()] == ["M-1:T1", "M-1:T2", "M-1:T3"]
+
+
+@pytest.mark.postgres
+def test_a_backslash_in_a_cell_reaches_the_line_as_written(clips, partner):
+    """The DSR's rows are written to COPY as text by royalties.dsr itself: a backslash must be escaped."""
+    text = ugc([
+        "AS01.01\t1\tR1\tgen-0001\t\tA song\t\tMelodia AI\t\tPT1M\tSoundRecording",
+        "SU03.02\t1\tT\\1\t1\tgen-0001\t10\t1.0\t2026-10-05",
+    ])  # fmt: skip
+    assert ingest(partner, text).accepted == 1
+    assert [line[0] for line in lines_now()] == ["M-1:T\\1"]
