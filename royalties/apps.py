@@ -9,7 +9,10 @@ class RoyaltiesConfig(AppConfig):
 
     def ready(self) -> None:
         from catalog import ui
-        from royalties.selectors import recording_earnings
+        from catalog.consent import register_closed_through
+        from royalties.selectors import label_closed_through, recording_earnings
+
+        register_closed_through(label_closed_through)
 
         ui.register_recording_panel(
             ui.Panel(

@@ -49,3 +49,13 @@ def recording_earnings(*, recording: Recording) -> list[Mapping[str, Any]]:
         .annotate(total=Sum("amount_exact"), clips=Count("clip", distinct=True))
         .order_by("-month", "line_currency")
     )
+
+
+def label_closed_through(label: Label) -> date | None:
+    """The last day of the label's latest closed (or closing) period: consent never starts on or before it."""
+    latest = (
+        Period.objects.filter(label=label, status__in=[PeriodStatus.CLOSED, PeriodStatus.CLOSING])
+        .order_by("-month")
+        .first()
+    )
+    return latest.end if latest else None
