@@ -202,3 +202,45 @@ def test_the_command_sets_a_version_and_explains_bad_input(catalog, capsys):
                 argv = [*argv, flag, value]
         with pytest.raises(CommandError, match=message):
             call_command("consent_set", *argv)
+
+
+CONSENT_CSV = (
+    "isrc,title,display_artist,party_name,right_type,share,effective_from,consent_training,consent_voice,consent_from\n"
+    "QZS7M2600301,One,Ann,Ann,master,0.5,2024-01-01,opt_out,opt_in,2026-01-01\n"
+    "QZS7M2600301,One,Ann,Ben,master,0.5,2024-01-01,opt_out,,2026-01-01\n"
+)
+
+
+def test_the_catalog_import_sets_consent_from_its_columns_and_is_idempotent():
+    from catalog.importer import catalog_import
+    from catalog.models import Party, Recording
+
+    label = LabelFactory()
+    report = catalog_import(label=label, csv_text=CONSENT_CSV)
+    assert report.ok and report.consents_created == 2
+    recording = Recording.objects.get(isrc="QZS7M2600301")
+    assert consent_resolve(recording=recording, use=TRAINING, on=date(2026, 1, 1)).state == OUT
+    ann = Party.objects.get(name="Ann")
+    assert consent_resolve_party(party=ann, use=ConsentUse.VOICE, on=date(2026, 1, 1)).allowed
+    again = catalog_import(label=label, csv_text=CONSENT_CSV)
+    assert again.ok and (again.consents_created, again.consents_unchanged) == (0, 2)
+    earlier = CONSENT_CSV.replace("opt_out,opt_in,2026-01-01", "opt_in,opt_in,2025-06-01").replace(
+        "opt_out,,2026-01-01", "opt_in,,2025-06-01"
+    )
+    refused = catalog_import(label=label, csv_text=earlier)
+    assert not refused.written and "never changed retroactively" in refused.errors[0].reason
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        ("maybe,,2026-01-01", "is not one of opt_in, opt_out"),
+        ("opt_out,,someday", "consent_from 'someday' is not a date"),
+    ],
+)
+def test_bad_consent_cells_reject_the_recording(cells, message):
+    from catalog.importer import catalog_import
+
+    text = CONSENT_CSV.splitlines()[0] + "\nQZS7M2600302,Two,Ann,Ann,master,1,2024-01-01," + cells + "\n"
+    report = catalog_import(label=LabelFactory(), csv_text=text)
+    assert not report.written and message in report.errors[0].reason
