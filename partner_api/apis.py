@@ -10,8 +10,9 @@ import hashlib
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.http import JsonResponse
+from django.http import FileResponse, JsonResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import (
@@ -28,7 +29,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog.identifiers import normalize_isrc
-from config.errors import InvalidInput, error_body
+from catalog.models import Recording
+from config.errors import InvalidInput, NotFound, error_body
 from config.input_checks import UntrustedInputError, json_loads_checked, text_problem
 from fingerprinting.errors import AudioTooLarge
 from fingerprinting.models import Clip
@@ -45,6 +47,7 @@ from partner_api.serializers import (
     ClipSerializer,
     RejectedLineSerializer,
     SettlementSerializer,
+    TrainingManifestSerializer,
     UsageHeaderSerializer,
     UsageLineInputSerializer,
     UsageReportSerializer,
@@ -55,7 +58,14 @@ from partner_api.services import MAX_USAGE_BATCH_LINES
 from partner_api.services.idempotency import idempotency_key_clean, idempotent_answer, request_fingerprint
 from partner_api.throttles import PartnerThrottle
 from royalties.errors import InvalidPeriod
-from royalties.models import PartnerSettlement
+from royalties.manifest import (
+    download_expires_at,
+    download_url,
+    manifest_removals,
+    training_download_open,
+    training_manifest_issue,
+)
+from royalties.models import PartnerSettlement, TrainingManifest
 from royalties.selectors import settlement_for_partner
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
@@ -692,3 +702,119 @@ class SettlementListApi(PartnerApiMixin, generics.ListAPIView):
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+class TrainingManifestApi(PartnerAPIView):
+    class FilterSerializer(serializers.Serializer):
+        date = serializers.DateField(
+            required=False, help_text="The day the licence is read on; today if left out."
+        )
+        manifest_id = serializers.IntegerField(
+            required=False,
+            min_value=1,
+            help_text="Page through a manifest already issued (from `manifest_id`).",
+        )
+        page = serializers.IntegerField(required=False, min_value=1, default=1)
+        limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=100)
+
+    @extend_schema(
+        operation_id="training_manifest_get",
+        tags=["training"],
+        summary="Get the licensed training manifest",
+        description=(
+            "The recordings of this key's label you may train on, on `date`: under a deal in force and the "
+            "training consent in force (the recording's own choice, else the strictest of its parties', else "
+            "the label default). Each recording comes with a signed download URL that needs no key and "
+            "expires (`download_expires_at`); every download is logged for the label. `removed` lists "
+            "what your previous manifest held and this one does not: act on it. Asking again with nothing "
+            "changed answers the same `manifest_id` and `content_hash`."
+        ),
+        parameters=[FilterSerializer],
+        responses={200: TrainingManifestSerializer, **error_responses("invalid", "not_found")},
+    )
+    def get(self, request, *args, **kwargs):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        params = filters.validated_data
+        if "manifest_id" in params:
+            manifest = TrainingManifest.objects.filter(pk=params["manifest_id"], **self.scope).first()
+            if manifest is None:
+                raise NotFound("No such manifest for this key.")
+        else:
+            manifest = training_manifest_issue(**self.scope, on=params.get("date") or timezone.localdate())
+        page, limit = params["page"], params["limit"]
+        ids = manifest.recording_ids[(page - 1) * limit : page * limit]
+        by_id = Recording.objects.in_bulk(ids)
+        more = len(manifest.recording_ids) > page * limit
+        next_url = (
+            request.build_absolute_uri(
+                f"{reverse('partner_api:training-manifest')}?manifest_id={manifest.pk}&page={page + 1}&limit={limit}"
+            )
+            if more
+            else None
+        )
+        body = {
+            "manifest_id": manifest.pk,
+            "as_of": manifest.as_of,
+            "content_hash": manifest.content_hash,
+            "count": len(manifest.recording_ids),
+            "previous_manifest_id": manifest.previous_id,
+            "removed": [
+                {"isrc": r.recording.isrc, "title": r.recording.title, "reason": r.reason}
+                for r in manifest_removals(manifest=manifest)
+            ],
+            "download_expires_at": download_expires_at(),
+            "page": page,
+            "next": next_url,
+            "results": [
+                {
+                    "isrc": by_id[i].isrc,
+                    "title": by_id[i].title,
+                    "display_artist": by_id[i].display_artist,
+                    "audio_sha256": by_id[i].audio_sha256,
+                    "download_url": request.build_absolute_uri(
+                        download_url(manifest=manifest, recording=by_id[i])
+                    ),
+                }
+                for i in ids
+                if i in by_id
+            ],
+        }
+        return Response(TrainingManifestSerializer(body).data)
+
+
+class TrainingDownloadApi(APIView):
+    """The audio behind a manifest's signed URL (no key: the signature is the credential)."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(
+        operation_id="training_download",
+        tags=["training"],
+        summary="Download a manifest recording's audio",
+        description=(
+            "Follow a `download_url` from the manifest; the signature in `token` is the credential. "
+            "Refused once expired (410 `download_link_expired`), when the recording left your licence since "
+            "the manifest (410 `recording_withdrawn`) or when the link was not issued by us (403)."
+        ),
+        auth=[],
+        parameters=[
+            OpenApiParameter("manifest_id", int, OpenApiParameter.PATH),
+            OpenApiParameter("isrc", str, OpenApiParameter.PATH),
+            OpenApiParameter("token", str, OpenApiParameter.QUERY, required=True),
+        ],
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(description="The audio file."),
+            **error_responses(
+                "download_link_invalid", "download_link_expired", "recording_withdrawn", "not_found"
+            ),
+        },
+    )
+    def get(self, request, manifest_id: int, isrc: str):
+        recording = training_download_open(
+            manifest_id=manifest_id, isrc=isrc, token=request.query_params.get("token", "")
+        )
+        return FileResponse(
+            recording.audio.open("rb"), as_attachment=True, filename=recording.audio.name.rsplit("/", 1)[-1]
+        )

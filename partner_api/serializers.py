@@ -362,3 +362,43 @@ class SettlementSerializer(serializers.Serializer):
     @extend_schema_field({"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}$", "examples": ["2026-10"]})
     def get_period(self, settlement) -> str:
         return f"{settlement.period.month:%Y-%m}"
+
+
+class ManifestRecordingSerializer(serializers.Serializer):
+    isrc = serializers.CharField()
+    title = serializers.CharField()
+    display_artist = serializers.CharField()
+    audio_sha256 = serializers.CharField(help_text="SHA-256 of the audio file, hex: check what you download.")
+    download_url = serializers.URLField(
+        help_text="Signed link to the audio; no key needed, expires at the manifest page's `download_expires_at`."
+    )
+
+
+class ManifestRemovalSerializer(serializers.Serializer):
+    isrc = serializers.CharField()
+    title = serializers.CharField()
+    reason = serializers.ChoiceField(
+        choices=["consent_withdrawn", "not_licensed", "taken_down", "no_audio"],
+        help_text="Why it left: an opt-out, the deal ended, a takedown, or its audio is gone.",
+    )
+
+
+class TrainingManifestSerializer(serializers.Serializer):
+    """One page of a training manifest: the recordings you may train on for this label on `as_of`, under
+    your deal and the artists' consent then in force, and what left since your previous manifest."""
+
+    manifest_id = serializers.IntegerField(help_text="Page through the same manifest with `manifest_id`.")
+    as_of = serializers.DateField()
+    content_hash = serializers.CharField(
+        help_text="sha256 over the sorted `isrc:audio_sha256` lines: the same content, the same hash."
+    )
+    count = serializers.IntegerField(help_text="Recordings in the whole manifest.")
+    previous_manifest_id = serializers.IntegerField(allow_null=True)
+    removed = ManifestRemovalSerializer(
+        many=True,
+        help_text="In your previous manifest, not in this one: stop training on these, delete them.",
+    )
+    download_expires_at = serializers.DateTimeField()
+    page = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    results = ManifestRecordingSerializer(many=True)

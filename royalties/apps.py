@@ -22,6 +22,16 @@ class RoyaltiesConfig(AppConfig):
                 context=lambda request, recording: {"rows": recording_earnings(recording=recording)},
             )
         )
+        from royalties.training_views import recording_training_panel
+
+        ui.register_recording_panel(
+            ui.Panel(
+                title="Training downloads",
+                order=65,
+                template="royalties/recording_training_panel.html",
+                context=recording_training_panel,
+            )
+        )
         from royalties import ui as royalties_ui
 
         royalties_ui.register()
