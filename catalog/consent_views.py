@@ -13,8 +13,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from catalog.consent import consent_history, consent_resolve, consent_resolve_party, consent_set
-from catalog.models import ConsentState, ConsentUse, Party, Recording, Role, Split, SplitShare
+from catalog.models import ConsentState, ConsentUse, Partner, Party, Recording, Role, Split, SplitShare
 from catalog.tenancy import get_scoped_or_404, require_role
+from catalog.voice import voice_model_register
 from config.errors import StemmaError
 
 RECORDING_USES = [ConsentUse.TRAINING, ConsentUse.CONDITIONING]  # voice is a party's, not a recording's
@@ -81,7 +82,10 @@ def recording_consent_add(request, pk: int):
 def party_detail(request, pk: int):
     party = get_scoped_or_404(request, Party.objects.all(), pk=pk)
     if request.method == "POST":
-        _consent_from_post(request, party=party)
+        if request.POST.get("form") == "voice_model":
+            _voice_model_from_post(request, party)
+        else:
+            _consent_from_post(request, party=party)
         return redirect("catalog:party-detail", pk=party.pk)
     today = timezone.localdate()
     recordings = Recording.objects.filter(splits__shares__party=party).distinct().order_by("title")
@@ -95,9 +99,32 @@ def party_detail(request, pk: int):
             ],
             "history": consent_history(label=party.label, party=party),
             "recordings": recordings[:200],
+            "voice_models": party.voice_models.select_related("partner"),
+            "partners": Partner.objects.order_by("name"),
             **_form_context(request, ConsentUse.values),
         },
     )
+
+
+def _voice_model_from_post(request: HttpRequest, party: Party) -> None:
+    require_role(request, Role.RIGHTS_MANAGER)
+    partner = Partner.objects.filter(pk=request.POST.get("partner") or 0).first()
+    try:
+        effective_from = date.fromisoformat(request.POST.get("effective_from", ""))
+    except ValueError:
+        messages.error(request, "The effective date must be a date (YYYY-MM-DD).")
+        return
+    if partner is None:
+        messages.error(request, "Choose the partner that runs the voice model.")
+        return
+    try:
+        model = voice_model_register(
+            label=request.label, party=party, partner=partner, name=request.POST.get("name", ""),
+            pool_share=request.POST.get("pool_share", ""), effective_from=effective_from, actor=request.user,
+        )  # fmt: skip
+        messages.success(request, f"Voice model {model.name} registered (id {model.pk}).")
+    except StemmaError as exc:
+        messages.error(request, exc.message)
 
 
 @login_required

@@ -476,3 +476,42 @@ class Consent(models.Model):
 
 def consent_subject_key(*, scope: str, subject_id: int | None) -> str:
     return scope if scope == ConsentScope.LABEL else f"{scope}:{subject_id}"
+
+
+class VoiceModel(models.Model):
+    """A licensed voice model of a party, run by a partner: the party's voice share of each clip that
+    declares it is `pool_share` of the clip's pool after the label's part (royalties.close). Registered
+    only with the party's `voice` consent in force (catalog.voice); terms are never edited: new terms are
+    a new model from a later date."""
+
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="voice_models")
+    party = models.ForeignKey(Party, on_delete=models.PROTECT, related_name="voice_models")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="voice_models")
+    name = models.CharField(max_length=200)
+    pool_share = models.DecimalField(max_digits=SHARE_PLACES + 1, decimal_places=SHARE_PLACES)
+    effective_from = models.DateField()
+    effective_to = models.DateField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = LabelScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["label_id", "name", "effective_from"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(pool_share__gt=0) & Q(pool_share__lte=1), name="voice_model_share_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(effective_to__isnull=True) | Q(effective_to__gte=models.F("effective_from")),
+                name="voice_model_dates_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.party} x {self.partner})"
+
+    def in_force(self, on: date) -> bool:
+        return self.effective_from <= on and (self.effective_to is None or self.effective_to >= on)

@@ -326,6 +326,7 @@ SPECTACULAR_SETTINGS = {
         "partner_api.schema.WEBHOOK_CLIP_ATTRIBUTED",
         "partner_api.schema.WEBHOOK_CLIP_REJECTED",
         "partner_api.schema.WEBHOOK_ATTRIBUTION_REVISED",
+        "partner_api.schema.WEBHOOK_ATTRIBUTION_UNLICENSED_USE",
         "partner_api.schema.WEBHOOK_USAGE_REPORT_PROCESSED",
     ],
     "POSTPROCESSING_HOOKS": [

@@ -99,6 +99,7 @@ CLIP_FIELD_DEFAULTS = {
     "generated_at": None,
     "declared_references": [],
     "extra": {},
+    "voice_model": None,
 }
 
 
@@ -216,6 +217,12 @@ class ClipCollectionApi(PartnerApiMixin, generics.ListAPIView):
         extra = JsonObjectTextField(
             required=False, help_text="Any JSON object (at most 16 KiB), e.g. the prompt; kept as sent."
         )
+        voice_model = serializers.IntegerField(
+            required=False,
+            min_value=1,
+            help_text="The id of the licensed voice model that sang this clip, as the label registered it "
+            "for you: its artist is paid a voice share. Leave it out when no voice model was used.",
+        )
 
         def validate_declared_references(self, values: list[str]) -> list[str]:
             try:
@@ -305,7 +312,12 @@ class ClipCollectionApi(PartnerApiMixin, generics.ListAPIView):
             method="POST",
             path=request.path,
             label=self.api_key.label,
-            payload={**fields, "audio_sha256": audio_sha256},
+            # Without a voice model the fingerprint is the one clients computed before voice models existed,
+            # so a retry across the upgrade still matches its first answer.
+            payload={
+                **{k: v for k, v in fields.items() if not (k == "voice_model" and v is None)},
+                "audio_sha256": audio_sha256,
+            },
         )
 
         def submit() -> tuple[int, dict]:

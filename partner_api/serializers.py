@@ -94,6 +94,9 @@ class ClipSerializer(serializers.Serializer):
         child=serializers.CharField(), help_text="ISRCs the generation was conditioned on, normalized."
     )
     extra = serializers.DictField(help_text="The JSON object you sent as `extra`.")
+    voice_model = serializers.IntegerField(
+        allow_null=True, help_text="The licensed voice model you declared (its id), or null."
+    )
     audio_format = serializers.CharField(help_text="Sniffed from the file's bytes: wav, flac, ogg, mp3...")
     duration_seconds = serializers.FloatField(allow_null=True, help_text="Known once processed.")
     reject = serializers.SerializerMethodField()
@@ -126,6 +129,7 @@ class ClipSerializer(serializers.Serializer):
             "generated_at": when(clip.generated_at),
             "declared_references": list(clip.declared_references),
             "extra": clip.extra,
+            "voice_model": clip.voice_model_id,
             "audio_format": clip.audio_format,
             "duration_seconds": clip.duration_seconds,
             "reject": self.get_reject(clip),
@@ -402,3 +406,25 @@ class TrainingManifestSerializer(serializers.Serializer):
     page = serializers.IntegerField()
     next = serializers.URLField(allow_null=True)
     results = ManifestRecordingSerializer(many=True)
+
+
+class UnlicensedUseSerializer(serializers.Serializer):
+    """A use of a recording outside the licence, found in an attribution: held, never paid, in review."""
+
+    isrc = serializers.SerializerMethodField(help_text="The recording; null for a voice use.")
+    use = serializers.ChoiceField(
+        choices=["training", "conditioning", "voice"],
+        help_text="`training` for a share, `conditioning` for a declared reference, `voice` for the declared "
+        "voice model.",
+    )
+    reason = serializers.ChoiceField(
+        choices=["consent_opt_out", "not_licensed"],
+        help_text="The artists' consent for the use was opt-out on the clip's date, or no deal licensed it.",
+    )
+    share = serializers.DecimalField(max_digits=7, decimal_places=6, allow_null=True)
+    clip_date = serializers.DateField()
+    consent = serializers.CharField(source="consent_summary", help_text="The consent versions in force.")
+
+    @extend_schema_field({"type": ["string", "null"]})
+    def get_isrc(self, use) -> str | None:
+        return use.recording.isrc if use.recording_id else None

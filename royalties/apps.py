@@ -13,6 +13,10 @@ class RoyaltiesConfig(AppConfig):
         from royalties.selectors import label_closed_through, recording_earnings
 
         register_closed_through(label_closed_through)
+        from fingerprinting.licence import register_partner_licence
+        from royalties.selectors import partner_licensed
+
+        register_partner_licence(partner_licensed)
 
         ui.register_recording_panel(
             ui.Panel(

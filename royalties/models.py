@@ -406,6 +406,7 @@ class Statement(models.Model):
 class StatementLineKind(models.TextChoices):
     EARNING = "earning", "Earning"
     PRO_RATA = "pro_rata", "Pro-rata earning"
+    VOICE = "voice", "Voice model"  # a licensed voice model's share of a clip that declared it
     ADJUSTMENT = "adjustment", "Adjustment"
     FX = "fx", "Currency conversion"
     WITHHOLDING = "withholding", "Withholding tax"

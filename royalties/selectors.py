@@ -7,7 +7,15 @@ from typing import Any
 from django.db.models import Count, F, QuerySet, Sum
 
 from catalog.models import Label, Partner, Recording
-from royalties.models import PartnerSettlement, Period, PeriodStatus, Statement, StatementLine
+from royalties.models import (
+    ClipAllocation,
+    Deal,
+    PartnerSettlement,
+    Period,
+    PeriodStatus,
+    Statement,
+    StatementLine,
+)
 from royalties.periods import parse_period
 
 
@@ -59,3 +67,31 @@ def label_closed_through(label: Label) -> date | None:
         .first()
     )
     return latest.end if latest else None
+
+
+def partner_licensed(label: Label, partner: Partner, on: date) -> bool:
+    """Whether a deal licenses the label's catalog to the partner on a date. A label that has recorded no
+    deal at all (a catalog being set up, the demo before its deals) is not checked: nothing is priced
+    without a deal anyway, and the close refuses usage it cannot price."""
+    deals = Deal.objects.filter(label=label)
+    return not deals.exists() or deals.filter(partner=partner).in_force(on=on).exists()
+
+
+def period_held_outside_licence(*, period: Period) -> list[dict]:
+    """Per currency, what the period's close held because the clip drew on a recording outside the
+    licence (fingerprinting.licence): in suspense, never paid, shown apart from the statements' earnings."""
+    from fingerprinting.models import UnlicensedUse
+
+    rows = (
+        ClipAllocation.objects.filter(
+            period=period,
+            payable=False,
+            attribution_id__in=UnlicensedUse.objects.filter(label_id=period.label_id).values(
+                "attribution_id"
+            ),
+        )
+        .values("currency")
+        .annotate(amount=Sum("attributed_exact"), clips=Count("clip_id", distinct=True))
+        .order_by("currency")
+    )
+    return [dict(row) for row in rows]

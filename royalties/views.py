@@ -72,6 +72,7 @@ def period_detail(request, pk: int):
         "reconciliation": reconciliation,
         "statements": statements,
         "settlements": period.settlements.select_related("partner").order_by("partner__name", "currency"),
+        "held_outside_licence": selectors.period_held_outside_licence(period=period),
         "can_close": period.status != PeriodStatus.CLOSED
         and period.end < timezone.localdate()
         and request.membership.allows(Role.ADMIN),

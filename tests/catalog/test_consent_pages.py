@@ -75,3 +75,25 @@ def test_a_viewer_cannot_change_consent_and_another_label_is_a_404(client, setup
         == 404
     )
     assert not Consent.objects.exists()
+
+
+def test_a_voice_model_is_registered_from_the_party_page_only_with_voice_consent(client, setup):
+    from catalog.models import VoiceModel
+    from tests.factories import PartnerFactory
+
+    label, party, recording = setup
+    partner = PartnerFactory(name="Melodia AI")
+    url = reverse("catalog:party-detail", args=[party.pk])
+    form = {
+        "form": "voice_model",
+        "name": "Ann v1",
+        "partner": partner.pk,
+        "pool_share": "0.2",
+        "effective_from": "2026-02-01",
+    }
+    refused = client.post(url, form, follow=True).content.decode()
+    assert "has not consented to a voice model" in refused and not VoiceModel.objects.exists()
+    client.post(url, {"use": "voice", "state": "opt_in", "effective_from": "2026-01-01"})
+    page = client.post(url, form, follow=True).content.decode()
+    assert "Voice model Ann v1 registered" in page and "Melodia AI" in page
+    assert VoiceModel.objects.get().party == party

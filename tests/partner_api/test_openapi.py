@@ -106,6 +106,7 @@ def test_uploads_defaults_nulls_headers_and_webhooks():
         "clip.attributed",
         "clip.rejected",
         "attribution.revised",
+        "attribution.unlicensed_use",
         "usage_report.processed",
     }
     body = schema["webhooks"]["clip.attributed"]["post"]["requestBody"]["content"]["application/json"]

@@ -159,3 +159,37 @@ def test_the_label_previews_manifests_and_sees_who_downloaded_before_withdrawal(
     )  # fmt: skip
     page = client.get(f"/catalog/recordings/{a_recordings[0].pk}/").content.decode()
     assert "Training downloads" in page and world.a1.partner.name in page and "before withdrawal" in page
+
+
+def test_a_clip_declares_only_a_voice_model_registered_for_the_key(world, audio):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from catalog.voice import voice_model_register
+
+    singer = PartyFactory(label=world.a1.label, name="Sia")
+    consent_set(
+        label=world.a1.label, party=singer, use="voice", state="opt_in", effective_from=date(2026, 1, 1)
+    )
+    mine = voice_model_register(
+        label=world.a1.label, party=singer, partner=world.a1.partner, name="Sia v1", pool_share="0.2",
+        effective_from=date(2026, 1, 1),
+    )  # fmt: skip
+    theirs = voice_model_register(
+        label=world.a1.label, party=singer, partner=world.a2.partner, name="Sia v1 (other)", pool_share="0.2",
+        effective_from=date(2026, 1, 1),
+    )  # fmt: skip
+
+    def submit(external_id, model):
+        upload = SimpleUploadedFile("a.wav", audio)
+        return world.a1.client().post(
+            "/api/v1/clips",
+            {"audio": upload, "external_id": external_id, "voice_model": model.pk},
+            format="multipart",
+        )
+
+    refused = submit("v-2", theirs)
+    assert refused.status_code == 400 and refused.json()["error"]["fields"] == {
+        "voice_model": [str(theirs.pk)]
+    }
+    accepted = submit("v-1", mine)
+    assert accepted.status_code == 202 and accepted.json()["voice_model"] == mine.pk
