@@ -28,8 +28,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.consent import consent_resolve
 from catalog.identifiers import normalize_isrc
-from catalog.models import Recording
+from catalog.models import ConsentUse, Recording
 from config.errors import InvalidInput, NotFound, error_body
 from config.input_checks import UntrustedInputError, json_loads_checked, text_problem
 from fingerprinting.errors import AudioTooLarge
@@ -45,6 +46,7 @@ from partner_api.schema import error_responses
 from partner_api.serializers import (
     AttributionSerializer,
     ClipSerializer,
+    RecordingConsentSerializer,
     RejectedLineSerializer,
     SettlementSerializer,
     TrainingManifestSerializer,
@@ -66,7 +68,7 @@ from royalties.manifest import (
     training_manifest_issue,
 )
 from royalties.models import PartnerSettlement, TrainingManifest
-from royalties.selectors import settlement_for_partner
+from royalties.selectors import partner_licensed, settlement_for_partner
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     "Idempotency-Key",
@@ -830,3 +832,49 @@ class TrainingDownloadApi(APIView):
         return FileResponse(
             recording.audio.open("rb"), as_attachment=True, filename=recording.audio.name.rsplit("/", 1)[-1]
         )
+
+
+class RecordingConsentApi(PartnerAPIView):
+    class FilterSerializer(serializers.Serializer):
+        isrc = serializers.CharField(max_length=20, help_text="The recording's ISRC, any common spelling.")
+        date = serializers.DateField(
+            required=False, help_text="The day to read consent on; today if left out."
+        )
+
+        def validate_isrc(self, value: str) -> str:
+            try:
+                return normalize_isrc(value)
+            except Exception as exc:  # django ValidationError with the ISRC's problem
+                raise serializers.ValidationError(getattr(exc, "messages", [str(exc)]))
+
+    @extend_schema(
+        operation_id="consent_get",
+        tags=["training"],
+        summary="Read a recording's consent",
+        description=(
+            "Read-only: whether the artists allow `training` and `conditioning` on a recording of this key's "
+            "label on `date`, and whether your deal with the label is in force. The training manifest is the "
+            "list of what you may train on; this answers for one recording, e.g. before conditioning on it."
+        ),
+        parameters=[FilterSerializer],
+        responses={200: RecordingConsentSerializer, **error_responses("invalid", "not_found")},
+    )
+    def get(self, request, *args, **kwargs):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        on = filters.validated_data.get("date") or timezone.localdate()
+        recording = Recording.objects.filter(
+            label=self.api_key.label, isrc=filters.validated_data["isrc"]
+        ).first()
+        if recording is None:
+            raise NotFound("No recording with this ISRC in the key's label.")
+        body = {
+            "isrc": recording.isrc,
+            "as_of": on,
+            "licensed": partner_licensed(self.api_key.label, self.api_key.partner, on),
+        }
+        for use in (ConsentUse.TRAINING, ConsentUse.CONDITIONING):
+            answer = consent_resolve(recording=recording, use=use, on=on)
+            since = max((c.effective_from for c in answer.deciding), default=None)
+            body[str(use)] = {"state": answer.state, "since": since}
+        return Response(RecordingConsentSerializer(body).data)

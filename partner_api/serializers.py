@@ -428,3 +428,22 @@ class UnlicensedUseSerializer(serializers.Serializer):
     @extend_schema_field({"type": ["string", "null"]})
     def get_isrc(self, use) -> str | None:
         return use.recording.isrc if use.recording_id else None
+
+
+class ConsentAnswerSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["opt_in", "opt_out"])
+    since = serializers.DateField(
+        allow_null=True,
+        help_text="When the deciding choice took effect; null when no choice was ever recorded.",
+    )
+
+
+class RecordingConsentSerializer(serializers.Serializer):
+    """The artists' consent for a recording of this key's label on `as_of`, per use (the recording's own
+    choice, else the strictest of its parties' and works', else the label's default)."""
+
+    isrc = serializers.CharField()
+    as_of = serializers.DateField()
+    licensed = serializers.BooleanField(help_text="Whether a deal between you and the label is in force.")
+    training = ConsentAnswerSerializer()
+    conditioning = ConsentAnswerSerializer()

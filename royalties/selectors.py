@@ -95,3 +95,47 @@ def period_held_outside_licence(*, period: Period) -> list[dict]:
         .order_by("currency")
     )
     return [dict(row) for row in rows]
+
+
+def statement_held_outside_licence(*, statement: Statement) -> list[dict]:
+    """What the statement's party would have earned in its period from clips held outside the licence:
+    the held attributed amount x the share x the right's part of the deal x the party's split share, as
+    the close would have paid it (royalties.close.compute.CloseComputation.distribute). Not owed, not in
+    the statement's totals: shown apart, so the artist sees what the licence breach held back."""
+    from catalog.models import Split, SplitShare
+    from fingerprinting.models import AttributionShare, ShareRight, UnlicensedUse
+    from royalties.close.compute import DealRights
+
+    held = ClipAllocation.objects.filter(
+        period=statement.period,
+        payable=False,
+        attribution_id__in=UnlicensedUse.objects.filter(label_id=statement.period.label_id).values(
+            "attribution_id"
+        ),
+    ).select_related("deal", "clip")
+    rows = []
+    for allocation in held:
+        if allocation.attribution_id is None:  # not reachable: the filter needs an attribution
+            continue
+        rights = DealRights.of(allocation.deal)
+        for share in AttributionShare.objects.filter(attribution_id=allocation.attribution_id).select_related(
+            "recording"
+        ):
+            parts = rights.composition if share.right == ShareRight.COMPOSITION else rights.recording
+            for right_type, fraction in parts:
+                splits = Split.objects.filter(
+                    recording_id=share.recording_id, right_type=right_type
+                ).in_force(on=allocation.split_on)
+                party_share = (
+                    SplitShare.objects.filter(split__in=splits, party_id=statement.party_id)
+                    .values_list("share", flat=True)
+                    .first()
+                )
+                if not party_share:
+                    continue
+                amount = allocation.attributed_exact * share.share * (fraction or 1) * party_share
+                rows.append(
+                    {"clip": allocation.clip, "recording": share.recording, "right_type": right_type,
+                     "currency": allocation.currency, "amount": amount}
+                )  # fmt: skip
+    return rows

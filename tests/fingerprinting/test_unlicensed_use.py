@@ -165,3 +165,22 @@ def test_the_label_sees_alerts_on_the_dashboard_the_period_page_and_a_csv_per_pe
     other = member("bob", LabelFactory())
     client.force_login(other)
     assert a.isrc not in client.get("/clips/outside-licence/", {"format": "csv"}).content.decode()
+
+
+def test_the_statement_shows_what_a_held_clip_would_have_paid_apart(monkeypatch, world, client):
+    """Held clip: pool 50, A 0.6 (Ann) and B 0.4 (Ben). A paid clip gives both a statement; Ben's shows
+    20.00 held apart (50 x 0.4), not in his closing balance."""
+    from tests.factories import member
+
+    label, partner, a, b, ann, ben = world
+    paid, _ = attributed_clip(monkeypatch, world, date(2026, 10, 9))
+    held, _ = attributed_clip(monkeypatch, world, date(2026, 10, 12))
+    usage(paid, "100.00", day=date(2026, 10, 15))
+    usage(held, "100.00", day=date(2026, 10, 15))
+    period_close(label=label, period="2026-10")
+    statement = Statement.objects.get(period__label=label, party=ben)
+    assert statement.closing_balance == Decimal("20.00")
+    client.force_login(member("rita", label))
+    page = client.get(f"/royalties/statements/{statement.pk}/").content.decode()
+    section = page.split('id="held-outside-licence"')[1]
+    assert held.external_id in section and "20.00" in section and paid.external_id not in section

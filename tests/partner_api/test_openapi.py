@@ -26,6 +26,7 @@ OPERATIONS = {
     ("/api/v1/webhooks/{endpoint_id}", "delete"),
     ("/api/v1/webhooks/{endpoint_id}/deliveries", "get"),
     ("/api/v1/training-manifest", "get"),
+    ("/api/v1/consent", "get"),
 }
 # Signed links: the signature in the URL is the credential, so no Bearer key is asked for.
 UNAUTHENTICATED_OPERATIONS = {("/api/v1/training-manifest/{manifest_id}/recordings/{isrc}/audio", "get")}

@@ -193,3 +193,20 @@ def test_a_clip_declares_only_a_voice_model_registered_for_the_key(world, audio)
     }
     accepted = submit("v-1", mine)
     assert accepted.status_code == 202 and accepted.json()["voice_model"] == mine.pk
+
+
+def test_a_partner_reads_a_recording_consent_read_only_and_only_in_its_label(world, licensed):
+    ann, a_recordings, b_recordings = licensed
+    consent_set(
+        label=world.a1.label, party=ann, use="training", state="opt_out", effective_from=date(2026, 4, 1)
+    )
+    client = world.a1.client()
+    body = client.get("/api/v1/consent", {"isrc": a_recordings[0].isrc, "date": "2026-04-02"}).json()
+    assert body["training"] == {"state": "opt_out", "since": "2026-04-01"} and body["licensed"] is True
+    assert body["conditioning"] == {"state": "opt_in", "since": None}
+    assert client.get("/api/v1/consent", {"isrc": b_recordings[0].isrc}).status_code == 404
+    assert client.get("/api/v1/consent", {"isrc": "nope"}).status_code == 400
+    assert client.post("/api/v1/consent", {"isrc": a_recordings[0].isrc}).status_code == 405
+    assert (
+        world.a2.client().get("/api/v1/consent", {"isrc": a_recordings[0].isrc}).json()["licensed"] is False
+    )
