@@ -184,3 +184,28 @@ def test_the_statement_shows_what_a_held_clip_would_have_paid_apart(monkeypatch,
     page = client.get(f"/royalties/statements/{statement.pk}/").content.decode()
     section = page.split('id="held-outside-licence"')[1]
     assert held.external_id in section and "20.00" in section and paid.external_id not in section
+
+
+def test_the_record_of_an_unlicensed_use_cannot_be_rewritten(monkeypatch, world):
+    from django.db import IntegrityError, connection, transaction
+
+    attributed_clip(monkeypatch, world, date(2026, 10, 12))
+    with (
+        pytest.raises(IntegrityError, match="immutable"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("UPDATE fingerprinting_unlicenseduse SET reason = 'not_licensed'")
+
+
+@pytest.mark.postgres
+def test_postgres_refuses_deleting_an_unlicensed_use(monkeypatch, world):
+    from django.db import IntegrityError, connection, transaction
+
+    attributed_clip(monkeypatch, world, date(2026, 10, 12))
+    with (
+        pytest.raises(IntegrityError, match="immutable"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("DELETE FROM fingerprinting_unlicenseduse")
