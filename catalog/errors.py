@@ -15,3 +15,11 @@ class ImportInvalid(InvalidInput):
 
 class AudioInvalid(InvalidInput):
     code = "audio_invalid"
+
+
+class ConsentInvalid(InvalidInput):
+    code = "consent_invalid"
+
+
+class ConsentNotRetroactive(Conflict):
+    code = "consent_retroactive"

@@ -6,6 +6,7 @@ examples/catalog.csv. A line that is wrong rejects its whole recording, so a rec
 imported; without `skip_invalid` any bad line means nothing is written at all.
 """
 
+import contextlib
 import csv
 import io
 from collections import defaultdict
@@ -19,15 +20,36 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from catalog import events
+from catalog.consent import consent_set, label_closed_through
 from catalog.identifiers import normalize_ipi, normalize_isni, normalize_isrc, normalize_iswc
-from catalog.models import Label, Party, PartyKind, Recording, RightType, Split, SplitShare, Work
+from catalog.models import (
+    Consent,
+    ConsentState,
+    Label,
+    Party,
+    PartyKind,
+    Recording,
+    RightType,
+    Split,
+    SplitShare,
+    Work,
+)
 from catalog.services import file_sha256, parse_share, recording_attach_audio, split_sum_problem
 from config.csv_export import csv_dicts
 
 COLUMNS = [
     "isrc", "title", "display_artist", "duration_seconds", "audio_file", "iswc", "work_title",
     "party_name", "party_kind", "party_ipi", "party_isni", "right_type", "share", "effective_from",
+    "consent_training", "consent_conditioning", "consent_voice", "consent_from",
 ]  # fmt: skip
+# Consent columns (docs/consent.md): training and conditioning are the recording's own choice, voice is
+# the line's party's; each opt_in or opt_out from consent_from on, a new version unless the same one is
+# stored already.
+CONSENT_COLUMNS = {
+    "consent_training": "training",
+    "consent_conditioning": "conditioning",
+    "consent_voice": "voice",
+}
 REQUIRED_COLUMNS = {"isrc", "title", "display_artist"}
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3")
 RECORDING_FIELDS = ("title", "display_artist", "duration_seconds")
@@ -55,6 +77,15 @@ class ShareRow:
     effective_from: date
 
 
+@dataclass(frozen=True)
+class ConsentRow:
+    line: int
+    use: str
+    state: str
+    effective_from: date
+    party_key: tuple[str, str] | None  # None: the recording's own choice
+
+
 @dataclass
 class RecordingRow:
     isrc: str
@@ -64,6 +95,7 @@ class RecordingRow:
     iswc: str = ""
     work_title: str = ""
     shares: list[ShareRow] = field(default_factory=list)
+    consents: list[ConsentRow] = field(default_factory=list)
 
 
 @dataclass
@@ -76,6 +108,8 @@ class ImportReport:
     splits_created: int = 0
     splits_unchanged: int = 0
     audio_stored: int = 0
+    consents_created: int = 0
+    consents_unchanged: int = 0
     errors: list[LineError] = field(default_factory=list)
     rejected_rows: list[dict] = field(default_factory=list)
     written: bool = False
@@ -175,7 +209,46 @@ def _parse_line(line: int, raw: dict, audio_dir: Path | None) -> tuple[str, dict
     if any(raw.get(c) for c in party_columns):
         share_row, share_problems = _parse_share(line, raw)
         problems.extend(share_problems)
+    consents, consent_problems = _parse_consents(line, raw)
+    problems.extend(consent_problems)
+    if consents:
+        values["consents"] = consents
     return isrc, values, share_row, problems
+
+
+def _parse_consents(line: int, raw: dict) -> tuple[list[ConsentRow], list[str]]:
+    given = {column: raw[column] for column in CONSENT_COLUMNS if raw.get(column)}
+    if not given:
+        return [], []
+    problems = []
+    try:
+        start = date.fromisoformat(raw.get("consent_from", ""))
+    except ValueError:
+        problems.append(f"consent_from {raw.get('consent_from', '')!r} is not a date (YYYY-MM-DD)")
+    for column, state in given.items():
+        if state not in ConsentState.values:
+            problems.append(f"{column} {state!r} is not one of {', '.join(ConsentState.values)}")
+    party_key = None
+    if "consent_voice" in given:
+        if not raw.get("party_name"):
+            problems.append("consent_voice is a party's choice: the line needs party_name")
+        else:
+            party_key = _party_key(raw["party_name"], raw.get("party_ipi", ""), raw.get("party_isni", ""))
+            # the key the share row computes, from the normalised identifiers (a bad one is reported there)
+            with contextlib.suppress(ValidationError):
+                party_key = _party_key(
+                    raw["party_name"],
+                    normalize_ipi(raw["party_ipi"]) if raw.get("party_ipi") else "",
+                    normalize_isni(raw["party_isni"]) if raw.get("party_isni") else "",
+                )
+    if problems:
+        return [], problems
+    return [
+        ConsentRow(
+            line, CONSENT_COLUMNS[column], state, start, party_key if column == "consent_voice" else None
+        )
+        for column, state in given.items()
+    ], []
 
 
 def _parse_share(line: int, raw: dict) -> tuple[ShareRow | None, list[str]]:
@@ -251,6 +324,7 @@ def _group_lines(rows, audio_dir, report, progress) -> tuple[dict[str, Recording
             rec.iswc, rec.work_title = values["iswc"], values["work_title"]
         if "audio_path" in values:
             rec.audio_path = values["audio_path"]
+        rec.consents.extend(values.get("consents", []))
         if share_row:
             rec.shares.append(share_row)
         if progress:
@@ -291,6 +365,64 @@ def _check_groups(recordings, problems_by_isrc, existing_versions) -> None:
                         lines[0],
                         f"recording {key}: effective_from {start} is before the latest stored {right_type} split "
                         f"({max(stored)}); splits are never changed retroactively",
+                    )
+                )
+
+
+def _consent_subject_key(label_parties: dict, isrc_ids: dict, key: str, row: ConsentRow) -> str | None:
+    """The stored subject key of a consent row's recording or party, None while it does not exist yet."""
+    if row.party_key is None:
+        return f"recording:{isrc_ids[key]}" if key in isrc_ids else None
+    party_id = label_parties.get(row.party_key)
+    return f"party:{party_id}" if party_id else None
+
+
+def _check_consents(label: Label, recordings: dict[str, RecordingRow], problems_by_isrc) -> None:
+    """Consent columns: one answer per subject and use in a file, never back-dated (before a stored
+    version, or into a closed period). A version identical to a stored one is left alone."""
+    if not any(rec.consents for rec in recordings.values()):
+        return
+    closed = label_closed_through(label)
+    isrc_ids = dict(
+        Recording.objects.filter(label=label, isrc__in=list(recordings)).values_list("isrc", "id")
+    )
+    label_parties = {_party_key(p.name, p.ipi, p.isni): p.pk for p in Party.objects.filter(label=label)}
+    stored: dict[tuple[str, str], dict[date, str]] = defaultdict(dict)
+    for subject_key, use, start, state in Consent.objects.filter(label=label).values_list(
+        "subject_key", "use", "effective_from", "state"
+    ):
+        stored[(subject_key, use)][start] = state
+    seen: dict[tuple, ConsentRow] = {}
+    for key, rec in recordings.items():
+        for row in rec.consents:
+            subject = ("party", row.party_key) if row.party_key else ("recording", key)
+            earlier = seen.setdefault((subject, row.use), row)
+            if earlier is not row:  # a recording's lines repeat its columns: the same answer is fine
+                if (earlier.state, earlier.effective_from) != (row.state, row.effective_from):
+                    problems_by_isrc[key].append(
+                        (row.line, f"{row.use} consent is given twice with different values in the file")
+                    )
+                continue
+            if closed is not None and row.effective_from <= closed:
+                problems_by_isrc[key].append(
+                    (
+                        row.line,
+                        f"consent_from {row.effective_from} is inside a closed period (closed through {closed})",
+                    )
+                )
+                continue
+            subject_key = _consent_subject_key(label_parties, isrc_ids, key, row)
+            versions = stored.get((subject_key, row.use), {}) if subject_key else {}
+            if (
+                versions
+                and versions.get(row.effective_from) != row.state
+                and row.effective_from <= max(versions)
+            ):
+                problems_by_isrc[key].append(
+                    (
+                        row.line,
+                        f"{row.use} consent from {row.effective_from} is not after the latest stored version "
+                        f"({max(versions)}); consent is never changed retroactively",
                     )
                 )
 
@@ -359,6 +491,7 @@ def catalog_import_rows(
         if rec.audio_path is None and key not in problems_by_isrc and audio_by_isrc:
             rec.audio_path = _find_audio(audio_dir, key)
     _check_groups(recordings, problems_by_isrc, _existing_versions(label, recordings))
+    _check_consents(label, recordings, problems_by_isrc)
 
     for key, problems in sorted(problems_by_isrc.items(), key=lambda item: min(p[0] for p in item[1])):
         for line, reason in sorted(problems):
@@ -410,6 +543,7 @@ def _write(
     parties = _ensure_parties(label, recordings, report, extra_parties)
     _ensure_works(label, recordings, by_isrc)
     _create_splits(label, recordings, by_isrc, parties, report)
+    _create_consents(label, recordings, by_isrc, parties, report)
     for rec in recordings:
         if rec.audio_path is not None:
             recording = by_isrc[rec.isrc]
@@ -491,6 +625,30 @@ def _create_splits(label, recordings, by_isrc, parties, report) -> None:
         batch_size=5000,
     )
     report.splits_created = len(new_splits)
+
+
+def _create_consents(label, recordings, by_isrc, parties, report) -> None:
+    stored = set(
+        Consent.objects.filter(label=label).values_list("subject_key", "use", "effective_from", "state")
+    )
+    done = set()
+    for rec in recordings:
+        for row in rec.consents:
+            subject = {"party": parties[row.party_key]} if row.party_key else {"recording": by_isrc[rec.isrc]}
+            obj = next(iter(subject.values()))
+            subject_key = f"{'party' if row.party_key else 'recording'}:{obj.pk}"
+            version = (subject_key, row.use, row.effective_from, row.state)
+            if version in done:
+                continue
+            done.add(version)
+            if version in stored:
+                report.consents_unchanged += 1
+                continue
+            consent_set(
+                label=label, use=row.use, state=row.state, effective_from=row.effective_from,
+                reason=f"catalog import, line {row.line}", **subject,
+            )  # fmt: skip
+            report.consents_created += 1
 
 
 def rejects_csv(report: ImportReport) -> str:

@@ -375,3 +375,143 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.object_type}:{self.object_id}"
+
+
+class ConsentUse(models.TextChoices):
+    """What an artist may allow or refuse, per AI use (docs/consent.md)."""
+
+    TRAINING = "training", "Training"  # the partner may train a model on the recording
+    CONDITIONING = "conditioning", "Conditioning"  # may be given to a model as a reference or prompt
+    VOICE = "voice", "Voice"  # a voice model of the party may be built and used
+
+
+class ConsentState(models.TextChoices):
+    OPT_IN = "opt_in", "Opted in"
+    OPT_OUT = "opt_out", "Opted out"
+
+
+class ConsentScope(models.TextChoices):
+    LABEL = "label", "Label default"
+    PARTY = "party", "Party"
+    RECORDING = "recording", "Recording"
+    WORK = "work", "Work"
+
+
+class ConsentQuerySet(LabelScopedQuerySet):
+    def in_force(self, *, on: date) -> "ConsentQuerySet":
+        """The version in force on a date for each (subject, use): the latest starting on or before it."""
+        newer = Consent.objects.filter(
+            label=models.OuterRef("label"),
+            subject_key=models.OuterRef("subject_key"),
+            use=models.OuterRef("use"),
+            effective_from__lte=on,
+            effective_from__gt=models.OuterRef("effective_from"),
+        )
+        return self.filter(effective_from__lte=on).exclude(models.Exists(newer))
+
+
+class Consent(models.Model):
+    """One effective-dated version of a consent choice for one use, by a label (its default policy), a
+    party, a recording or a work. Like splits, versions are never edited, deleted or back-dated: a change
+    is a new version starting after the latest one (and after the label's last closed period). The
+    database refuses UPDATE and DELETE (catalog/migrations/0004_consent.py)."""
+
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="consents")
+    scope = models.CharField(max_length=10, choices=ConsentScope.choices)
+    party = models.ForeignKey(Party, null=True, blank=True, on_delete=models.PROTECT, related_name="consents")
+    recording = models.ForeignKey(
+        Recording, null=True, blank=True, on_delete=models.PROTECT, related_name="consents"
+    )
+    work = models.ForeignKey(Work, null=True, blank=True, on_delete=models.PROTECT, related_name="consents")
+    # "label", "party:<id>", "recording:<id>" or "work:<id>": one non-null column to compare versions by
+    # (NULL never equals NULL in SQL, so the foreign keys cannot serve in the unique constraint).
+    subject_key = models.CharField(max_length=40, editable=False)
+    use = models.CharField(max_length=20, choices=ConsentUse.choices)
+    state = models.CharField(max_length=10, choices=ConsentState.choices)
+    effective_from = models.DateField()
+    version = models.PositiveIntegerField()  # 1, 2, ... per (subject, use)
+    reason = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ConsentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["label_id", "scope", "use", "-effective_from"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(scope="label", party__isnull=True, recording__isnull=True, work__isnull=True)
+                    | Q(scope="party", party__isnull=False, recording__isnull=True, work__isnull=True)
+                    | Q(scope="recording", party__isnull=True, recording__isnull=False, work__isnull=True)
+                    | Q(scope="work", party__isnull=True, recording__isnull=True, work__isnull=False)
+                ),
+                name="consent_one_subject_per_scope",
+            ),
+            models.UniqueConstraint(
+                fields=["label", "subject_key", "use", "effective_from"], name="consent_one_version_per_day"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["recording", "use", "effective_from"]),
+            models.Index(fields=["party", "use", "effective_from"]),
+            models.Index(fields=["work", "use", "effective_from"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject_name} {self.use} {self.state} from {self.effective_from} (v{self.version})"
+
+    @property
+    def subject_name(self) -> str:
+        if self.scope == ConsentScope.RECORDING:
+            return f"recording {self.recording.isrc}" if self.recording else "recording"
+        if self.scope == ConsentScope.PARTY:
+            return f"party {self.party.name}" if self.party else "party"
+        if self.scope == ConsentScope.WORK:
+            return f"work {self.work.iswc}" if self.work else "work"
+        return "label default"
+
+
+def consent_subject_key(*, scope: str, subject_id: int | None) -> str:
+    return scope if scope == ConsentScope.LABEL else f"{scope}:{subject_id}"
+
+
+class VoiceModel(models.Model):
+    """A licensed voice model of a party, run by a partner: the party's voice share of each clip that
+    declares it is `pool_share` of the clip's pool after the label's part (royalties.close). Registered
+    only with the party's `voice` consent in force (catalog.voice); terms are never edited: new terms are
+    a new model from a later date."""
+
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="voice_models")
+    party = models.ForeignKey(Party, on_delete=models.PROTECT, related_name="voice_models")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="voice_models")
+    name = models.CharField(max_length=200)
+    pool_share = models.DecimalField(max_digits=SHARE_PLACES + 1, decimal_places=SHARE_PLACES)
+    effective_from = models.DateField()
+    effective_to = models.DateField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = LabelScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["label_id", "name", "effective_from"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(pool_share__gt=0) & Q(pool_share__lte=1), name="voice_model_share_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(effective_to__isnull=True) | Q(effective_to__gte=models.F("effective_from")),
+                name="voice_model_dates_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.party} x {self.partner})"
+
+    def in_force(self, on: date) -> bool:
+        return self.effective_from <= on and (self.effective_to is None or self.effective_to >= on)

@@ -284,7 +284,8 @@ def import_job_run(*, job: ImportJob) -> ImportJob:
     summary = {
         name: getattr(report, name)
         for name in ("rows_read", "recordings_created", "recordings_updated", "recordings_unchanged",
-                     "parties_created", "splits_created", "splits_unchanged", "audio_stored")
+                     "parties_created", "splits_created", "splits_unchanged", "audio_stored",
+                     "consents_created", "consents_unchanged")
     }  # fmt: skip
     job.processed_lines = report.rows_read
     job.rejects_csv = rejects_csv(report) if report.rejected_rows else ""

@@ -203,6 +203,9 @@ for _folder in (VAR_DIR, STATIC_ROOT, MEDIA_ROOT):
 
 # Upload limits: audio clips and catalog files are large, request bodies otherwise small.
 MAX_AUDIO_UPLOAD_BYTES = env_int("MAX_AUDIO_UPLOAD_BYTES", 50 * 1024 * 1024, minimum=1024)
+# A training manifest's download URLs live this long: an hour fetches a page of 200 recordings over a
+# slow link, and a leaked or stale link (after an opt-out) dies the same day.
+TRAINING_DOWNLOAD_URL_SECONDS = env_int("TRAINING_DOWNLOAD_URL_SECONDS", 3600, minimum=60)
 MAX_CSV_UPLOAD_BYTES = env_int("MAX_CSV_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1024)
 # DDEX ERN: one message is metadata (a 40-track album is well under 1 MiB), so 20 MiB refuses a runaway or
 # hostile file long before memory matters; a zipped batch carries audio, hence its own, larger limit.
@@ -305,6 +308,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "usage", "description": "Report usage and revenue: JSON batches and report files."},
         {"name": "settlements", "description": "What you owe the label per closed month."},
         {"name": "webhooks", "description": "Endpoints that receive signed events, and their delivery log."},
+        {"name": "training", "description": "The recordings you may train on, and their audio."},
     ],
     # The schema served at /api/schema/ names the host it was fetched from (partner_api.schema.postprocess).
     "SERVERS": [{"url": "http://127.0.0.1:8000", "description": "A development server (make demo)."}],
@@ -322,6 +326,7 @@ SPECTACULAR_SETTINGS = {
         "partner_api.schema.WEBHOOK_CLIP_ATTRIBUTED",
         "partner_api.schema.WEBHOOK_CLIP_REJECTED",
         "partner_api.schema.WEBHOOK_ATTRIBUTION_REVISED",
+        "partner_api.schema.WEBHOOK_ATTRIBUTION_UNLICENSED_USE",
         "partner_api.schema.WEBHOOK_USAGE_REPORT_PROCESSED",
     ],
     "POSTPROCESSING_HOOKS": [

@@ -4,7 +4,7 @@ Services call `publish("clip.attributed", clip=..., attribution=...)` inside the
 subscribed handler runs after the commit (`transaction.on_commit`), so a handler never sees a row that
 is later rolled back, and a failing handler is logged without undoing the attribution (`robust=True`).
 
-Event types: "clip.attributed", "clip.rejected", "attribution.revised".
+Event types: "clip.attributed", "clip.rejected", "attribution.revised", "attribution.unlicensed_use".
 Handler signature: `handler(event_type: str, *, clip: Clip, attribution: Attribution | None) -> None`.
 Other apps subscribe from their `AppConfig.ready()`.
 """
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 CLIP_ATTRIBUTED = "clip.attributed"
 CLIP_REJECTED = "clip.rejected"
 ATTRIBUTION_REVISED = "attribution.revised"
-EVENT_TYPES = (CLIP_ATTRIBUTED, CLIP_REJECTED, ATTRIBUTION_REVISED)
+UNLICENSED_USE = "attribution.unlicensed_use"  # an attribution drew on a recording outside the licence
+EVENT_TYPES = (CLIP_ATTRIBUTED, CLIP_REJECTED, ATTRIBUTION_REVISED, UNLICENSED_USE)
 
 
 class Handler(Protocol):

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
-from catalog.models import Label, LabelScopedQuerySet, Partner, Recording
+from catalog.models import Label, LabelScopedQuerySet, Partner, Party, Recording, VoiceModel
 
 SHARE_PLACES = 6
 SHARE_QUANTUM = Decimal(1).scaleb(-SHARE_PLACES)
@@ -50,6 +50,11 @@ class Clip(models.Model):
     processing_started_at = models.DateTimeField(null=True, blank=True)
     current_attribution = models.ForeignKey(
         "Attribution", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The licensed voice model the partner declares it used (catalog.VoiceModel): its party is paid a
+    # voice share through the close. An undeclared clip never pays a voice share.
+    voice_model = models.ForeignKey(
+        VoiceModel, null=True, blank=True, on_delete=models.PROTECT, related_name="clips"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -134,6 +139,11 @@ class Attribution(models.Model):
     @property
     def is_payable(self) -> bool:
         return self.review_state in PAYABLE_REVIEW_STATES
+
+    @property
+    def outside_licence(self) -> bool:
+        """It drew on a recording outside the licence (fingerprinting.licence): held, never paid."""
+        return any(reason.get("code") == "outside_licence" for reason in self.review_reasons or [])
 
 
 class Lane(models.TextChoices):
@@ -223,3 +233,54 @@ class IndexVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label_id}:{self.version}"
+
+
+class UnlicensedReason(models.TextChoices):
+    CONSENT_OPT_OUT = "consent_opt_out", "Consent opted out"
+    NOT_LICENSED = "not_licensed", "No deal with the partner"
+
+
+class UnlicensedUseQuerySet(LabelScopedQuerySet):
+    pass
+
+
+class UnlicensedUse(models.Model):
+    """A clip that drew on a recording outside the licence: the recording's consent for the use was
+    opt-out on the clip's date, or no deal licensed it to the partner then (fingerprinting.licence).
+    Evidence for the label, kept whole: the engine's evidence of the share, and the consent versions in
+    force. Its attribution is held in review, and the close never pays it. Append-only."""
+
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="unlicensed_uses")
+    clip = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="unlicensed_uses")
+    attribution = models.ForeignKey(Attribution, on_delete=models.PROTECT, related_name="unlicensed_uses")
+    # A recording for training (a share) and conditioning (a declared reference); a party for voice.
+    recording = models.ForeignKey(
+        Recording, null=True, blank=True, on_delete=models.PROTECT, related_name="unlicensed_uses"
+    )
+    party = models.ForeignKey(
+        Party, null=True, blank=True, on_delete=models.PROTECT, related_name="unlicensed_uses"
+    )
+    use = models.CharField(max_length=20)  # catalog.ConsentUse
+    reason = models.CharField(max_length=20, choices=UnlicensedReason.choices)
+    share = models.DecimalField(
+        max_digits=SHARE_PLACES + 1, decimal_places=SHARE_PLACES, null=True, blank=True
+    )
+    clip_date = models.DateField()
+    consent_version_ids = models.JSONField(default=list, blank=True)
+    consent_summary = models.CharField(max_length=500, blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    detected_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = UnlicensedUseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-detected_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["attribution", "recording", "party", "use", "reason"],
+                name="unlicensed_use_once_per_attribution",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"clip {self.clip_id}: {self.use} of {self.recording_id} ({self.reason})"

@@ -16,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
-from catalog.models import Label, Partner, Recording, RecordingStatus, Work
+from catalog.models import Label, Partner, Recording, RecordingStatus, VoiceModel, Work
 from catalog.services import audit_record
 from config.celery import enqueue_on_commit
 from config.errors import InvalidInput
@@ -25,6 +25,8 @@ from fingerprinting import index as catalog_index
 from fingerprinting.audio import load_for_analysis, probe_bytes
 from fingerprinting.engine.shares import ONE, quantize
 from fingerprinting.errors import AttributionInvalid, AudioRejected, AudioTooLarge, ClipExists, IndexNotReady
+from fingerprinting.licence import licence_findings, unlicensed_uses_record
+from fingerprinting.licence import review_reasons as licence_review_reasons
 from fingerprinting.models import (
     SHARE_PLACES,
     Attribution,
@@ -93,6 +95,7 @@ def clip_receive(
     declared_references: Sequence[str] = (),
     extra: dict | None = None,
     audio_sha256: str | None = None,
+    voice_model: VoiceModel | None = None,
 ) -> ClipReceipt:
     """Store a partner's clip as `queued` and queue its attribution after the commit.
 
@@ -117,6 +120,7 @@ def clip_receive(
         "generated_at": generated_at,
         "declared_references": references,
         "extra": extra or {},
+        "voice_model": voice_model,
     }
     _external_id_lock(partner=partner, external_id=external_id)
     existing = Clip.objects.filter(partner=partner, external_id=external_id).first()
@@ -566,6 +570,14 @@ def clip_attribute(*, clip: Clip, reason: str = "", force: bool = False) -> Attr
         rights_reasons = _rights_review(lines)
         if rights_reasons:
             review_state, review_reasons = ReviewState.NEEDS_REVIEW, review_reasons + rights_reasons
+        findings = licence_findings(
+            clip=locked, shares=[(line.recording, line.share, line.evidence) for line in lines]
+        )
+        if findings:
+            review_state, review_reasons = (
+                ReviewState.NEEDS_REVIEW,
+                review_reasons + licence_review_reasons(findings),
+            )
         attribution = _attribution_write(
             clip=locked,
             lines=lines,
@@ -600,7 +612,14 @@ def clip_attribute(*, clip: Clip, reason: str = "", force: bool = False) -> Attr
             ]
         )
         events.publish(events.CLIP_ATTRIBUTED, clip=locked, attribution=attribution)
+        _unlicensed_record(locked, attribution, findings)
     return attribution
+
+
+def _unlicensed_record(clip: Clip, attribution: Attribution, findings) -> None:
+    if findings:
+        unlicensed_uses_record(clip=clip, attribution=attribution, findings=findings)
+        events.publish(events.UNLICENSED_USE, clip=clip, attribution=attribution)
 
 
 def _parse_share(value) -> Decimal:
@@ -671,11 +690,15 @@ def attribution_revise(
         )
         for r, share in parsed
     ]
+    findings = licence_findings(
+        clip=locked, shares=[(line.recording, line.share, line.evidence) for line in lines]
+    )
     attribution = _attribution_write(
         clip=locked,
         lines=lines,
         remainder=ONE - total,
         review_state=review_state,
+        review_reasons=licence_review_reasons(findings),
         confidence=1.0,
         engine_name=previous.engine_name,
         engine_version=previous.engine_version,
@@ -707,6 +730,7 @@ def attribution_revise(
         data={"clip": locked.pk, "version": attribution.version, "previous_version": previous.version},
     )
     events.publish(events.ATTRIBUTION_REVISED, clip=locked, attribution=attribution)
+    _unlicensed_record(locked, attribution, findings)
     return attribution
 
 

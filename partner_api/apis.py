@@ -10,8 +10,9 @@ import hashlib
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.http import JsonResponse
+from django.http import FileResponse, JsonResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import (
@@ -27,8 +28,10 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.consent import consent_resolve
 from catalog.identifiers import normalize_isrc
-from config.errors import InvalidInput, error_body
+from catalog.models import ConsentUse, Recording
+from config.errors import InvalidInput, NotFound, error_body
 from config.input_checks import UntrustedInputError, json_loads_checked, text_problem
 from fingerprinting.errors import AudioTooLarge
 from fingerprinting.models import Clip
@@ -43,8 +46,10 @@ from partner_api.schema import error_responses
 from partner_api.serializers import (
     AttributionSerializer,
     ClipSerializer,
+    RecordingConsentSerializer,
     RejectedLineSerializer,
     SettlementSerializer,
+    TrainingManifestSerializer,
     UsageHeaderSerializer,
     UsageLineInputSerializer,
     UsageReportSerializer,
@@ -55,8 +60,15 @@ from partner_api.services import MAX_USAGE_BATCH_LINES
 from partner_api.services.idempotency import idempotency_key_clean, idempotent_answer, request_fingerprint
 from partner_api.throttles import PartnerThrottle
 from royalties.errors import InvalidPeriod
-from royalties.models import PartnerSettlement
-from royalties.selectors import settlement_for_partner
+from royalties.manifest import (
+    download_expires_at,
+    download_url,
+    manifest_removals,
+    training_download_open,
+    training_manifest_issue,
+)
+from royalties.models import PartnerSettlement, TrainingManifest
+from royalties.selectors import partner_licensed, settlement_for_partner
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     "Idempotency-Key",
@@ -89,6 +101,7 @@ CLIP_FIELD_DEFAULTS = {
     "generated_at": None,
     "declared_references": [],
     "extra": {},
+    "voice_model": None,
 }
 
 
@@ -206,6 +219,12 @@ class ClipCollectionApi(PartnerApiMixin, generics.ListAPIView):
         extra = JsonObjectTextField(
             required=False, help_text="Any JSON object (at most 16 KiB), e.g. the prompt; kept as sent."
         )
+        voice_model = serializers.IntegerField(
+            required=False,
+            min_value=1,
+            help_text="The id of the licensed voice model that sang this clip, as the label registered it "
+            "for you: its artist is paid a voice share. Leave it out when no voice model was used.",
+        )
 
         def validate_declared_references(self, values: list[str]) -> list[str]:
             try:
@@ -295,7 +314,12 @@ class ClipCollectionApi(PartnerApiMixin, generics.ListAPIView):
             method="POST",
             path=request.path,
             label=self.api_key.label,
-            payload={**fields, "audio_sha256": audio_sha256},
+            # Without a voice model the fingerprint is the one clients computed before voice models existed,
+            # so a retry across the upgrade still matches its first answer.
+            payload={
+                **{k: v for k, v in fields.items() if not (k == "voice_model" and v is None)},
+                "audio_sha256": audio_sha256,
+            },
         )
 
         def submit() -> tuple[int, dict]:
@@ -692,3 +716,165 @@ class SettlementListApi(PartnerApiMixin, generics.ListAPIView):
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+
+class TrainingManifestApi(PartnerAPIView):
+    class FilterSerializer(serializers.Serializer):
+        date = serializers.DateField(
+            required=False, help_text="The day the licence is read on; today if left out."
+        )
+        manifest_id = serializers.IntegerField(
+            required=False,
+            min_value=1,
+            help_text="Page through a manifest already issued (from `manifest_id`).",
+        )
+        page = serializers.IntegerField(required=False, min_value=1, default=1)
+        limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=100)
+
+    @extend_schema(
+        operation_id="training_manifest_get",
+        tags=["training"],
+        summary="Get the licensed training manifest",
+        description=(
+            "The recordings of this key's label you may train on, on `date`: under a deal in force and the "
+            "training consent in force (the recording's own choice, else the strictest of its parties', else "
+            "the label default). Each recording comes with a signed download URL that needs no key and "
+            "expires (`download_expires_at`); every download is logged for the label. `removed` lists "
+            "what your previous manifest held and this one does not: act on it. Asking again with nothing "
+            "changed answers the same `manifest_id` and `content_hash`."
+        ),
+        parameters=[FilterSerializer],
+        responses={200: TrainingManifestSerializer, **error_responses("invalid", "not_found")},
+    )
+    def get(self, request, *args, **kwargs):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        params = filters.validated_data
+        if "manifest_id" in params:
+            manifest = TrainingManifest.objects.filter(pk=params["manifest_id"], **self.scope).first()
+            if manifest is None:
+                raise NotFound("No such manifest for this key.")
+        else:
+            manifest = training_manifest_issue(**self.scope, on=params.get("date") or timezone.localdate())
+        page, limit = params["page"], params["limit"]
+        ids = manifest.recording_ids[(page - 1) * limit : page * limit]
+        by_id = Recording.objects.in_bulk(ids)
+        more = len(manifest.recording_ids) > page * limit
+        next_url = (
+            request.build_absolute_uri(
+                f"{reverse('partner_api:training-manifest')}?manifest_id={manifest.pk}&page={page + 1}&limit={limit}"
+            )
+            if more
+            else None
+        )
+        body = {
+            "manifest_id": manifest.pk,
+            "as_of": manifest.as_of,
+            "content_hash": manifest.content_hash,
+            "count": len(manifest.recording_ids),
+            "previous_manifest_id": manifest.previous_id,
+            "removed": [
+                {"isrc": r.recording.isrc, "title": r.recording.title, "reason": r.reason}
+                for r in manifest_removals(manifest=manifest)
+            ],
+            "download_expires_at": download_expires_at(),
+            "page": page,
+            "next": next_url,
+            "results": [
+                {
+                    "isrc": by_id[i].isrc,
+                    "title": by_id[i].title,
+                    "display_artist": by_id[i].display_artist,
+                    "audio_sha256": by_id[i].audio_sha256,
+                    "download_url": request.build_absolute_uri(
+                        download_url(manifest=manifest, recording=by_id[i])
+                    ),
+                }
+                for i in ids
+                if i in by_id
+            ],
+        }
+        return Response(TrainingManifestSerializer(body).data)
+
+
+class TrainingDownloadApi(APIView):
+    """The audio behind a manifest's signed URL (no key: the signature is the credential)."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    @extend_schema(
+        operation_id="training_download",
+        tags=["training"],
+        summary="Download a manifest recording's audio",
+        description=(
+            "Follow a `download_url` from the manifest; the signature in `token` is the credential. "
+            "Refused once expired (410 `download_link_expired`), when the recording left your licence since "
+            "the manifest (410 `recording_withdrawn`) or when the link was not issued by us (403)."
+        ),
+        auth=[],
+        parameters=[
+            OpenApiParameter("manifest_id", int, OpenApiParameter.PATH),
+            OpenApiParameter("isrc", str, OpenApiParameter.PATH),
+            OpenApiParameter("token", str, OpenApiParameter.QUERY, required=True),
+        ],
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(description="The audio file."),
+            **error_responses(
+                "download_link_invalid", "download_link_expired", "recording_withdrawn", "not_found"
+            ),
+        },
+    )
+    def get(self, request, manifest_id: int, isrc: str):
+        recording = training_download_open(
+            manifest_id=manifest_id, isrc=isrc, token=request.query_params.get("token", "")
+        )
+        return FileResponse(
+            recording.audio.open("rb"), as_attachment=True, filename=recording.audio.name.rsplit("/", 1)[-1]
+        )
+
+
+class RecordingConsentApi(PartnerAPIView):
+    class FilterSerializer(serializers.Serializer):
+        isrc = serializers.CharField(max_length=20, help_text="The recording's ISRC, any common spelling.")
+        date = serializers.DateField(
+            required=False, help_text="The day to read consent on; today if left out."
+        )
+
+        def validate_isrc(self, value: str) -> str:
+            try:
+                return normalize_isrc(value)
+            except Exception as exc:  # django ValidationError with the ISRC's problem
+                raise serializers.ValidationError(getattr(exc, "messages", [str(exc)]))
+
+    @extend_schema(
+        operation_id="consent_get",
+        tags=["training"],
+        summary="Read a recording's consent",
+        description=(
+            "Read-only: whether the artists allow `training` and `conditioning` on a recording of this key's "
+            "label on `date`, and whether your deal with the label is in force. The training manifest is the "
+            "list of what you may train on; this answers for one recording, e.g. before conditioning on it."
+        ),
+        parameters=[FilterSerializer],
+        responses={200: RecordingConsentSerializer, **error_responses("invalid", "not_found")},
+    )
+    def get(self, request, *args, **kwargs):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        on = filters.validated_data.get("date") or timezone.localdate()
+        recording = Recording.objects.filter(
+            label=self.api_key.label, isrc=filters.validated_data["isrc"]
+        ).first()
+        if recording is None:
+            raise NotFound("No recording with this ISRC in the key's label.")
+        body = {
+            "isrc": recording.isrc,
+            "as_of": on,
+            "licensed": partner_licensed(self.api_key.label, self.api_key.partner, on),
+        }
+        for use in (ConsentUse.TRAINING, ConsentUse.CONDITIONING):
+            answer = consent_resolve(recording=recording, use=use, on=on)
+            since = max((c.effective_from for c in answer.deciding), default=None)
+            body[str(use)] = {"state": answer.state, "since": since}
+        return Response(RecordingConsentSerializer(body).data)

@@ -82,6 +82,9 @@ API_ERROR_CODES: dict[str, ApiCode] = {
     ),
     "not_authenticated": ApiCode(401, "No `Authorization: Bearer` header."),
     "authentication_failed": ApiCode(401, "Unknown or revoked key."),
+    "download_link_invalid": ApiCode(
+        403, "A training download link we did not issue, or for another manifest."
+    ),
     "not_found": ApiCode(404, "No such object for this key (or no such path)."),
     "attribution_not_ready": ApiCode(404, "The clip has no attribution yet."),
     "method_not_allowed": ApiCode(405, "Wrong method for the path."),
@@ -89,6 +92,12 @@ API_ERROR_CODES: dict[str, ApiCode] = {
     "idempotency_conflict": ApiCode(409, "The `Idempotency-Key` was used with a different request."),
     "external_id_conflict": ApiCode(409, "The `external_id` is taken by a different clip of yours."),
     "usage_report_conflict": ApiCode(409, "The report id was used before for a different file."),
+    "download_link_expired": ApiCode(
+        410, "The training download link is past its expiry; get the manifest again."
+    ),
+    "recording_withdrawn": ApiCode(
+        410, "The recording left your training licence (opt-out, deal ended, takedown) since that manifest."
+    ),
     "payload_too_large": ApiCode(413, "The request body or the report file is over its limit."),
     "audio_too_large": ApiCode(413, "The audio file is over `MAX_AUDIO_UPLOAD_BYTES`."),
     "usage_batch_too_large": ApiCode(413, "Over 10,000 lines in one `POST /usage`."),

@@ -142,6 +142,7 @@ class WebhookEvent(models.TextChoices):
     CLIP_REJECTED = "clip.rejected", "Clip rejected"
     ATTRIBUTION_REVISED = "attribution.revised", "Attribution revised"
     USAGE_REPORT_PROCESSED = "usage_report.processed", "Usage report processed"
+    ATTRIBUTION_UNLICENSED_USE = "attribution.unlicensed_use", "Attribution outside the licence"
 
 
 class WebhookEndpoint(models.Model):

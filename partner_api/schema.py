@@ -25,6 +25,7 @@ from partner_api.serializers import (
     AttributionSerializer,
     ClipSerializer,
     ErrorSerializer,
+    UnlicensedUseSerializer,
     UsageReportSerializer,
 )
 
@@ -89,6 +90,10 @@ class ClipEventDataSerializer(serializers.Serializer):
     attribution = AttributionSerializer(allow_null=True, help_text="null for `clip.rejected`.")
 
 
+class UnlicensedUseEventDataSerializer(ClipEventDataSerializer):
+    unlicensed_uses = UnlicensedUseSerializer(many=True)
+
+
 class UsageReportEventDataSerializer(serializers.Serializer):
     usage_report = UsageReportSerializer()
 
@@ -116,6 +121,11 @@ ClipRejectedEvent = _event_serializer(
 )
 AttributionRevisedEvent = _event_serializer(
     "AttributionRevisedEvent", WebhookEvent.ATTRIBUTION_REVISED, ClipEventDataSerializer()
+)
+AttributionUnlicensedUseEvent = _event_serializer(
+    "AttributionUnlicensedUseEvent",
+    WebhookEvent.ATTRIBUTION_UNLICENSED_USE,
+    UnlicensedUseEventDataSerializer(),
 )
 UsageReportProcessedEvent = _event_serializer(
     "UsageReportProcessedEvent", WebhookEvent.USAGE_REPORT_PROCESSED, UsageReportEventDataSerializer()
@@ -181,6 +191,14 @@ _WEBHOOK_EVENTS = [
         "A review or re-attribution made a new attribution version of the clip.",
     ),
     (
+        WebhookEvent.ATTRIBUTION_UNLICENSED_USE,
+        AttributionUnlicensedUseEvent,
+        "An attribution drew on a recording outside the licence",
+        "A share (a training use) or a declared reference (a conditioning use) falls on a recording whose "
+        "artists opted out of that use on the clip's date, or that no deal licenses to you: its money is held "
+        "and the clip is in the label's review.",
+    ),
+    (
         WebhookEvent.USAGE_REPORT_PROCESSED,
         UsageReportProcessedEvent,
         "A usage report was processed",
@@ -207,6 +225,7 @@ def _webhook(event_type: str, serializer: type, summary: str, description: str) 
     WEBHOOK_CLIP_ATTRIBUTED,
     WEBHOOK_CLIP_REJECTED,
     WEBHOOK_ATTRIBUTION_REVISED,
+    WEBHOOK_ATTRIBUTION_UNLICENSED_USE,
     WEBHOOK_USAGE_REPORT_PROCESSED,
 ) = (_webhook(*event) for event in _WEBHOOK_EVENTS)
 

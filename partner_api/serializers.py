@@ -94,6 +94,9 @@ class ClipSerializer(serializers.Serializer):
         child=serializers.CharField(), help_text="ISRCs the generation was conditioned on, normalized."
     )
     extra = serializers.DictField(help_text="The JSON object you sent as `extra`.")
+    voice_model = serializers.IntegerField(
+        allow_null=True, help_text="The licensed voice model you declared (its id), or null."
+    )
     audio_format = serializers.CharField(help_text="Sniffed from the file's bytes: wav, flac, ogg, mp3...")
     duration_seconds = serializers.FloatField(allow_null=True, help_text="Known once processed.")
     reject = serializers.SerializerMethodField()
@@ -126,6 +129,7 @@ class ClipSerializer(serializers.Serializer):
             "generated_at": when(clip.generated_at),
             "declared_references": list(clip.declared_references),
             "extra": clip.extra,
+            "voice_model": clip.voice_model_id,
             "audio_format": clip.audio_format,
             "duration_seconds": clip.duration_seconds,
             "reject": self.get_reject(clip),
@@ -362,3 +366,84 @@ class SettlementSerializer(serializers.Serializer):
     @extend_schema_field({"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}$", "examples": ["2026-10"]})
     def get_period(self, settlement) -> str:
         return f"{settlement.period.month:%Y-%m}"
+
+
+class ManifestRecordingSerializer(serializers.Serializer):
+    isrc = serializers.CharField()
+    title = serializers.CharField()
+    display_artist = serializers.CharField()
+    audio_sha256 = serializers.CharField(help_text="SHA-256 of the audio file, hex: check what you download.")
+    download_url = serializers.URLField(
+        help_text="Signed link to the audio; no key needed, expires at the manifest page's `download_expires_at`."
+    )
+
+
+class ManifestRemovalSerializer(serializers.Serializer):
+    isrc = serializers.CharField()
+    title = serializers.CharField()
+    reason = serializers.ChoiceField(
+        choices=["consent_withdrawn", "not_licensed", "taken_down", "no_audio"],
+        help_text="Why it left: an opt-out, the deal ended, a takedown, or its audio is gone.",
+    )
+
+
+class TrainingManifestSerializer(serializers.Serializer):
+    """One page of a training manifest: the recordings you may train on for this label on `as_of`, under
+    your deal and the artists' consent then in force, and what left since your previous manifest."""
+
+    manifest_id = serializers.IntegerField(help_text="Page through the same manifest with `manifest_id`.")
+    as_of = serializers.DateField()
+    content_hash = serializers.CharField(
+        help_text="sha256 over the sorted `isrc:audio_sha256` lines: the same content, the same hash."
+    )
+    count = serializers.IntegerField(help_text="Recordings in the whole manifest.")
+    previous_manifest_id = serializers.IntegerField(allow_null=True)
+    removed = ManifestRemovalSerializer(
+        many=True,
+        help_text="In your previous manifest, not in this one: stop training on these, delete them.",
+    )
+    download_expires_at = serializers.DateTimeField()
+    page = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    results = ManifestRecordingSerializer(many=True)
+
+
+class UnlicensedUseSerializer(serializers.Serializer):
+    """A use of a recording outside the licence, found in an attribution: held, never paid, in review."""
+
+    isrc = serializers.SerializerMethodField(help_text="The recording; null for a voice use.")
+    use = serializers.ChoiceField(
+        choices=["training", "conditioning", "voice"],
+        help_text="`training` for a share, `conditioning` for a declared reference, `voice` for the declared "
+        "voice model.",
+    )
+    reason = serializers.ChoiceField(
+        choices=["consent_opt_out", "not_licensed"],
+        help_text="The artists' consent for the use was opt-out on the clip's date, or no deal licensed it.",
+    )
+    share = serializers.DecimalField(max_digits=7, decimal_places=6, allow_null=True)
+    clip_date = serializers.DateField()
+    consent = serializers.CharField(source="consent_summary", help_text="The consent versions in force.")
+
+    @extend_schema_field({"type": ["string", "null"]})
+    def get_isrc(self, use) -> str | None:
+        return use.recording.isrc if use.recording_id else None
+
+
+class ConsentAnswerSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["opt_in", "opt_out"])
+    since = serializers.DateField(
+        allow_null=True,
+        help_text="When the deciding choice took effect; null when no choice was ever recorded.",
+    )
+
+
+class RecordingConsentSerializer(serializers.Serializer):
+    """The artists' consent for a recording of this key's label on `as_of`, per use (the recording's own
+    choice, else the strictest of its parties' and works', else the label's default)."""
+
+    isrc = serializers.CharField()
+    as_of = serializers.DateField()
+    licensed = serializers.BooleanField(help_text="Whether a deal between you and the label is in force.")
+    training = ConsentAnswerSerializer()
+    conditioning = ConsentAnswerSerializer()

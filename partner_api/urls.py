@@ -12,6 +12,13 @@ urlpatterns = [
     path("usage/reports", apis.UsageReportCreateApi.as_view(), name="usage-report-create"),
     path("usage/reports/<int:report_id>", apis.UsageReportDetailApi.as_view(), name="usage-report-detail"),
     path("settlements", apis.SettlementListApi.as_view(), name="settlement-list"),
+    path("consent", apis.RecordingConsentApi.as_view(), name="consent"),
+    path("training-manifest", apis.TrainingManifestApi.as_view(), name="training-manifest"),
+    path(
+        "training-manifest/<int:manifest_id>/recordings/<str:isrc>/audio",
+        apis.TrainingDownloadApi.as_view(),
+        name="training-download",
+    ),
     path("webhooks", apis.WebhookEndpointCollectionApi.as_view(), name="webhook-list"),
     path("webhooks/<int:endpoint_id>", apis.WebhookEndpointDetailApi.as_view(), name="webhook-detail"),
     path(

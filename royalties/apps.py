@@ -9,7 +9,14 @@ class RoyaltiesConfig(AppConfig):
 
     def ready(self) -> None:
         from catalog import ui
-        from royalties.selectors import recording_earnings
+        from catalog.consent import register_closed_through
+        from royalties.selectors import label_closed_through, recording_earnings
+
+        register_closed_through(label_closed_through)
+        from fingerprinting.licence import register_partner_licence
+        from royalties.selectors import partner_licensed
+
+        register_partner_licence(partner_licensed)
 
         ui.register_recording_panel(
             ui.Panel(
@@ -17,6 +24,16 @@ class RoyaltiesConfig(AppConfig):
                 order=60,
                 template="royalties/recording_earnings_panel.html",
                 context=lambda request, recording: {"rows": recording_earnings(recording=recording)},
+            )
+        )
+        from royalties.training_views import recording_training_panel
+
+        ui.register_recording_panel(
+            ui.Panel(
+                title="Training downloads",
+                order=65,
+                template="royalties/recording_training_panel.html",
+                context=recording_training_panel,
             )
         )
         from royalties import ui as royalties_ui

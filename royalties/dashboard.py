@@ -10,6 +10,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from catalog.models import Label, Recording, RecordingStatus
+from fingerprinting.licence import unlicensed_uses
 from fingerprinting.models import Attribution, AttributionShare, Clip, ClipStatus
 from royalties.models import ClipAllocation, Period, PeriodStatus, StatementLine
 
@@ -73,6 +74,7 @@ RIGHTS_PARTS = [
     ("publishing_exact", "publishing"),
     ("composition_kept_exact", "master part of composition shares, kept by the label"),
     ("label_share_exact", "label share"),
+    ("voice_exact", "voice models"),
 ]
 
 
@@ -86,7 +88,7 @@ def revenue_by_right(*, period: Period | None) -> list[dict]:
     for currency, figures in sorted((period.summary or {}).get("currencies", {}).items()):
         if "master_exact" not in figures:
             continue
-        amounts = [(name, Decimal(figures[key])) for key, name in RIGHTS_PARTS]
+        amounts = [(name, Decimal(figures.get(key, "0"))) for key, name in RIGHTS_PARTS]
         total = sum((amount for _, amount in amounts), Decimal(0))
         out.append(
             {
@@ -167,6 +169,7 @@ def dashboard(*, label: Label) -> dict:
         figures = _dashboard(label=label)
         cache.set(key, figures, DASHBOARD_CACHE_SECONDS)
     figures["backlog"] = backlog(label=label)  # the backlog is cheap and people watch it move
+    figures["unlicensed"] = list(unlicensed_uses(label=label)[:10])  # alerts are shown live, never cached
     return figures
 
 

@@ -1,6 +1,6 @@
 """Typed royalty errors with stable codes (see config.errors)."""
 
-from config.errors import Conflict, InvalidInput, NotFound
+from config.errors import Conflict, InvalidInput, NotFound, StemmaError
 
 
 class RoyaltyError(InvalidInput):
@@ -51,3 +51,23 @@ class DsrConflict(Conflict):
     """A DSR MessageId already ingested from a different file (a sender never re-uses a MessageId)."""
 
     code = "dsr_conflict"
+
+
+class DownloadLinkInvalid(StemmaError):
+    """A training download URL that was not signed by us, or names another manifest or recording."""
+
+    code = "download_link_invalid"
+    http_status = 403
+
+
+class DownloadLinkExpired(StemmaError):
+    code = "download_link_expired"
+    http_status = 410
+
+
+class RecordingWithdrawn(StemmaError):
+    """The recording left the partner's licence (consent withdrawn, deal ended, taken down) after the
+    manifest that listed it: the next manifest lists it as a removal."""
+
+    code = "recording_withdrawn"
+    http_status = 410

@@ -406,6 +406,7 @@ class Statement(models.Model):
 class StatementLineKind(models.TextChoices):
     EARNING = "earning", "Earning"
     PRO_RATA = "pro_rata", "Pro-rata earning"
+    VOICE = "voice", "Voice model"  # a licensed voice model's share of a clip that declared it
     ADJUSTMENT = "adjustment", "Adjustment"
     FX = "fx", "Currency conversion"
     WITHHOLDING = "withholding", "Withholding tax"
@@ -503,3 +504,48 @@ class PayoutLine(models.Model):
 
     def __str__(self) -> str:
         return f"payout {self.party_id} {self.amount} {self.currency} ({self.status})"
+
+
+class TrainingManifest(models.Model):
+    """The recordings a partner may train on under its deal with a label and the consent in force on
+    `as_of` (royalties.manifest). Issued once per distinct content: asking again with nothing changed
+    answers the same manifest. `removed_ids` are the recordings of the partner's previous manifest (for
+    this label) that this one no longer holds: the partner must stop using them."""
+
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="training_manifests")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="training_manifests")
+    as_of = models.DateField()
+    content_hash = models.CharField(max_length=64)  # sha256 of the sorted "isrc:audio sha256" lines
+    recording_ids = models.JSONField(default=list)  # sorted by ISRC
+    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    removed_ids = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = LabelScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["label", "partner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"manifest {self.pk} of {self.partner} @ {self.label} as of {self.as_of}"
+
+
+class TrainingDownload(models.Model):
+    """One download of a recording's audio through a manifest's signed URL: which partner, which
+    manifest, when. The label sees who held a recording before it was withdrawn."""
+
+    manifest = models.ForeignKey(TrainingManifest, on_delete=models.PROTECT, related_name="downloads")
+    recording = models.ForeignKey(Recording, on_delete=models.PROTECT, related_name="training_downloads")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="training_downloads")
+    label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="training_downloads")
+    downloaded_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = LabelScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-downloaded_at", "-id"]
+        indexes = [models.Index(fields=["recording", "-downloaded_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.partner} downloaded {self.recording_id} via manifest {self.manifest_id}"

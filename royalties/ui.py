@@ -6,3 +6,4 @@ from catalog.ui import NavLink, register_nav_link
 def register() -> None:
     register_nav_link(NavLink("Dashboard", "royalties:dashboard", 10))
     register_nav_link(NavLink("Royalties", "royalties:period-list", 50))
+    register_nav_link(NavLink("Training", "royalties:training-preview", 55))

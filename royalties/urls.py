@@ -1,6 +1,6 @@
 from django.urls import path
 
-from royalties import views
+from royalties import training_views, views
 
 app_name = "royalties"
 urlpatterns = [
@@ -12,6 +12,7 @@ urlpatterns = [
     path("statements/<int:pk>.csv", views.statement_download_csv, name="statement-csv"),
     path("statements/<int:pk>.pdf", views.statement_download_pdf, name="statement-pdf"),
     path("settlements/<int:pk>.csv", views.settlement_download_csv, name="settlement-csv"),
+    path("training/", training_views.training_preview, name="training-preview"),
     path("payouts/", views.payout_list, name="payout-list"),
     path("payouts/new/", views.payout_batch_new, name="payout-new"),
     path("payouts/<int:pk>/", views.payout_detail, name="payout-detail"),

@@ -72,6 +72,7 @@ def period_detail(request, pk: int):
         "reconciliation": reconciliation,
         "statements": statements,
         "settlements": period.settlements.select_related("partner").order_by("partner__name", "currency"),
+        "held_outside_licence": selectors.period_held_outside_licence(period=period),
         "can_close": period.status != PeriodStatus.CLOSED
         and period.end < timezone.localdate()
         and request.membership.allows(Role.ADMIN),
@@ -111,7 +112,10 @@ def _statement_or_404(request, pk: int) -> Statement:
 def statement_detail(request, pk: int):
     statement = _statement_or_404(request, pk)
     lines = selectors.statement_lines(statement=statement).select_related("recording", "partner", "clip")
-    return render(request, "royalties/statement_detail.html", {"statement": statement, "lines": lines})
+    held = selectors.statement_held_outside_licence(statement=statement)
+    return render(
+        request, "royalties/statement_detail.html", {"statement": statement, "lines": lines, "held": held}
+    )
 
 
 def _attachment(body, content_type: str, filename: str) -> HttpResponse:

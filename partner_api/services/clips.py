@@ -7,7 +7,8 @@ from typing import Any
 from django.core.files import File
 from django.db import transaction
 
-from catalog.models import Label, Partner
+from catalog.models import Label, Partner, VoiceModel
+from config.errors import InvalidInput
 from fingerprinting.errors import ClipExists
 from fingerprinting.models import Clip
 from fingerprinting.services import clip_receive
@@ -23,6 +24,7 @@ class ClipMetadata:
     generated_at: datetime | None = None
     declared_references: tuple[str, ...] = ()
     extra: dict[str, Any] | None = None
+    voice_model: int | None = None  # a catalog.VoiceModel id, checked to be the key's
 
 
 @transaction.atomic
@@ -35,6 +37,14 @@ def partner_clip_submit(
     under a used external id return the existing clip; anything else under it is a conflict (409), so a
     partner's retry never creates a second clip and never silently changes the first.
     """
+    voice_model = None
+    if metadata.voice_model is not None:
+        voice_model = VoiceModel.objects.filter(pk=metadata.voice_model, label=label, partner=partner).first()
+        if voice_model is None:
+            raise InvalidInput(
+                f"voice_model {metadata.voice_model} is not a voice model {label} registered for you.",
+                fields={"voice_model": [str(metadata.voice_model)]},
+            )
     try:
         receipt = clip_receive(
             label=label,
@@ -48,6 +58,7 @@ def partner_clip_submit(
             generated_at=metadata.generated_at,
             declared_references=metadata.declared_references,
             extra=metadata.extra,
+            voice_model=voice_model,
         )
     except ClipExists:
         raise ExternalIdConflict(

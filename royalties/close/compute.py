@@ -11,12 +11,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
+from typing import NamedTuple
 
 from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
 from django.db.models import DateField as DateOutput
 
 from catalog.models import RightType, SplitShare
-from fingerprinting.models import Attribution, AttributionShare, Clip, ShareRight
+from fingerprinting.licence import OUTSIDE_LICENCE
+from fingerprinting.models import Attribution, AttributionShare, Clip, ShareRight, UnlicensedUse
 from ledger.money import EXACT
 from royalties.close.plan import (
     SUSPENSE_KEY,
@@ -54,6 +56,20 @@ RIGHT_TYPES = (MASTER, PUBLISHING)
 COMPOSITION = ShareRight.COMPOSITION.value
 EARNING, ADJUSTMENT = StatementLineKind.EARNING.value, StatementLineKind.ADJUSTMENT.value
 PRO_RATA = StatementLineKind.PRO_RATA.value
+VOICE = StatementLineKind.VOICE.value
+
+
+class VoiceTerms(NamedTuple):
+    party_id: int
+    pool_share: Decimal
+
+
+def clip_voice_models(label_id: int) -> dict[int, VoiceTerms]:
+    """clip id -> the terms of the voice model it declared, for the label's clips that declared one."""
+    rows = Clip.objects.filter(label_id=label_id, voice_model__isnull=False).values_list(
+        "id", "voice_model__party_id", "voice_model__pool_share"
+    )
+    return {clip_id: VoiceTerms(party_id, share) for clip_id, party_id, share in rows}
 
 
 class SplitBook:
@@ -135,8 +151,15 @@ def attributions_load(
     """The review state and unattributed remainder of each attribution, and its shares (recording id,
     share, right) in recording order."""
     make = AttributionState._make
+    # An attribution that drew on a recording outside the licence (fingerprinting.licence) is never paid,
+    # whatever its review says: its money stays in suspense until a person's revision takes the share out.
+    outside = set(
+        UnlicensedUse.objects.filter(attribution__in=queryset.values("pk")).values_list(
+            "attribution_id", flat=True
+        )
+    )
     states = {
-        pk: make((state, unattributed))
+        pk: make((OUTSIDE_LICENCE if pk in outside else state, unattributed))
         for pk, state, unattributed in queryset.values_list("pk", "review_state", "unattributed")
     }
     shares: dict[int, list[ShareRow]] = defaultdict(list)
@@ -290,6 +313,34 @@ class CloseComputation:
                         line.amount += value
                         line.usage_count += usage_count
 
+    def voice_pay(
+        self,
+        book: CurrencyBook,
+        deal: Deal,
+        clip_id: int,
+        voice: "VoiceTerms | None",
+        after_label: Decimal,
+        usage_count: int,
+        state: AttributionState | None,
+    ) -> Decimal:
+        """The voice share of a clip that declared a licensed voice model: `pool_share` of the pool after
+        the label's part, paid to the model's party as its own line kind. Nothing for an undeclared clip,
+        and nothing while the attribution is outside the licence (fingerprinting.licence checks the model
+        and the party's voice consent on the clip's date): then the whole attributed part is held."""
+        if voice is None or state is None or state.review_state == OUTSIDE_LICENCE:
+            return ZERO
+        amount = after_label * voice.pool_share
+        book.parties[voice.party_id] += amount
+        book.voice += amount
+        key = LineKey(voice.party_id, VOICE, deal.partner_id, None, clip_id, book.currency, "", "", "")
+        line = self.lines.get(key)
+        if line is None:
+            self.lines[key] = LineTotal(amount, usage_count)
+        else:
+            line.amount += amount
+            line.usage_count += usage_count
+        return amount
+
     # -- phases --------------------------------------------------------------------------------
     def usage(self) -> None:
         """This month's usage, grouped per (partner, currency, clip, stretch of days), priced and paid."""
@@ -318,6 +369,7 @@ class CloseComputation:
                 "id", "current_attribution_id"
             )
         )
+        voices = clip_voice_models(self.label.pk)
         states, shares = attributions_load(
             Attribution.objects.filter(
                 clip__label=self.label,
@@ -333,8 +385,11 @@ class CloseComputation:
             revenue = Decimal(revenue).quantize(REVENUE_QUANTUM) * self.fx.rate(currency, deal.currency)
             pool = revenue * deal.royalty_rate
             label_part = pool * deal.label_share
-            attributed = (pool - label_part) * deal.attributed_fraction
-            self.prorata[deal.pk] += pool - label_part - attributed
+            attribution_id = current.get(clip_id)
+            state = states.get(attribution_id) if attribution_id is not None else None
+            voice = self.voice_pay(book, deal, clip_id, voices.get(clip_id), pool - label_part, count, state)
+            attributed = (pool - label_part - voice) * deal.attributed_fraction
+            self.prorata[deal.pk] += pool - label_part - voice - attributed
             book.label += label_part
             book.label_part += label_part
             book.sources[partner_key(partner_id)] += pool
@@ -349,8 +404,6 @@ class CloseComputation:
             settlement.deals[deal.pk].revenue += revenue
             settlement.deals[deal.pk].pool += pool
 
-            attribution_id = current.get(clip_id)
-            state = states.get(attribution_id) if attribution_id is not None else None
             payable = state is not None and state.payable
             allocation = Allocation(
                 deal_id=deal.pk,

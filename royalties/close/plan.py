@@ -73,7 +73,7 @@ class CurrencyBook:
     Sources (what comes in) = partners' pools + releases from suspense. Recipients = parties + the label
     + new holds. `by_right`, `label_part` and `composition_kept` explain the same money once more, for the
     summary and the dashboard: sources = label_part + composition_kept + by_right[master] +
-    by_right[publishing] + holds.
+    by_right[publishing] + voice + holds.
     """
 
     currency: str
@@ -90,6 +90,7 @@ class CurrencyBook:
     # The master part of composition shares: no master of the catalog was reused, so no master owner is
     # owed it; the label keeps it (docs/royalties.md, "Rights per share").
     composition_kept: Decimal = ZERO
+    voice: Decimal = ZERO  # voice shares of clips declaring a licensed voice model, paid to its party
 
 
 @dataclass

@@ -133,6 +133,7 @@ def currency_summary(plan: ClosePlan, rounded: RoundedCurrency) -> dict[str, str
         "publishing_exact": str(exact_store(book.by_right.get(PUBLISHING, ZERO))),
         "label_share_exact": str(exact_store(book.label_part)),
         "composition_kept_exact": str(exact_store(book.composition_kept)),
+        "voice_exact": str(exact_store(book.voice)),
     }
 
 

@@ -103,6 +103,48 @@ def _twice(first, second):
     return second()
 
 
+def _manifest_download_url(w) -> str:
+    from urllib.parse import urlsplit
+
+    from tests.partner_api.test_training_manifest import with_audio
+    from tests.royalties.factories import deal
+
+    deal(w.a1.label, w.a1.partner)
+    recording = with_audio(w.a1.label, 1)
+    url = w.a1.client().get("/api/v1/training-manifest").json()["results"][0]["download_url"]
+    return recording, f"{urlsplit(url).path}?{urlsplit(url).query}"
+
+
+def _expired_download(w, s):
+    import time
+
+    from django.core import signing
+
+    _, url = _manifest_download_url(w)
+    later = time.time() + s.TRAINING_DOWNLOAD_URL_SECONDS + 1
+    original, signing.time.time = signing.time.time, lambda: later
+    try:
+        return APIClient().get(url)
+    finally:
+        signing.time.time = original
+
+
+def _withdrawn_download(w):
+    from datetime import date
+
+    from catalog.consent import consent_set
+
+    recording, url = _manifest_download_url(w)
+    consent_set(
+        label=w.a1.label,
+        recording=recording,
+        use="training",
+        state="opt_out",
+        effective_from=date(2020, 1, 1),
+    )
+    return APIClient().get(url)
+
+
 TRIGGERS = {
     "invalid": lambda c, w, s: multipart(c, "/api/v1/clips", audio=SimpleUploadedFile("a.wav", wav_bytes())),
     "parse_error": lambda c, w, s: c.post("/api/v1/usage", "{not json", content_type="application/json"),
@@ -125,6 +167,11 @@ TRIGGERS = {
         "/api/v1/clips", HTTP_AUTHORIZATION="Bearer stm_00000000_unknown"
     ),
     "not_found": lambda c, w, s: c.get("/api/v1/clips/999999"),
+    "download_link_invalid": lambda c, w, s: c.get(
+        "/api/v1/training-manifest/1/recordings/QZS7M2600001/audio?token=x"
+    ),
+    "download_link_expired": lambda c, w, s: _expired_download(w, s),
+    "recording_withdrawn": lambda c, w, s: _withdrawn_download(w),
     "attribution_not_ready": lambda c, w, s: c.get(f"/api/v1/clips/{make_clip(w.a1).pk}/attribution"),
     "method_not_allowed": lambda c, w, s: c.put("/api/v1/clips", {}, format="json"),
     "not_acceptable": lambda c, w, s: c.get("/api/v1/clips", HTTP_ACCEPT="application/xml"),

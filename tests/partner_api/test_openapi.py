@@ -25,7 +25,11 @@ OPERATIONS = {
     ("/api/v1/webhooks/{endpoint_id}", "patch"),
     ("/api/v1/webhooks/{endpoint_id}", "delete"),
     ("/api/v1/webhooks/{endpoint_id}/deliveries", "get"),
+    ("/api/v1/training-manifest", "get"),
+    ("/api/v1/consent", "get"),
 }
+# Signed links: the signature in the URL is the credential, so no Bearer key is asked for.
+UNAUTHENTICATED_OPERATIONS = {("/api/v1/training-manifest/{manifest_id}/recordings/{isrc}/audio", "get")}
 
 
 def test_schema_lists_every_operation_with_bearer_auth_and_error_answers():
@@ -36,7 +40,9 @@ def test_schema_lists_every_operation_with_bearer_auth_and_error_answers():
         for method in item
         if path.startswith("/api/v1/")
     }
-    assert found == OPERATIONS
+    assert found == OPERATIONS | UNAUTHENTICATED_OPERATIONS
+    for path, method in UNAUTHENTICATED_OPERATIONS:
+        assert schema["paths"][path][method].get("security", []) in ([], [{}]), (path, method)
     assert schema["components"]["securitySchemes"]["ApiKey"] == {
         "type": "http",
         "scheme": "bearer",
@@ -75,7 +81,7 @@ def test_every_operation_is_described_for_partners_not_for_us(settings):
     assert all(operation["summary"] for operation in operations)
     assert len(set(descriptions)) == len(descriptions)
     declared = {tag["name"] for tag in schema["tags"]}
-    assert declared == {"clips", "usage", "settlements", "webhooks"}
+    assert declared == {"clips", "usage", "settlements", "webhooks", "training"}
     assert all(set(operation["tags"]) <= declared for operation in operations)
     assert schema["servers"] == [{"url": "http://stemma.example.org", "description": "This Stemma instance."}]
     assert schema["info"]["contact"]["url"] == "http://stemma.example.org/api/docs/"
@@ -101,6 +107,7 @@ def test_uploads_defaults_nulls_headers_and_webhooks():
         "clip.attributed",
         "clip.rejected",
         "attribution.revised",
+        "attribution.unlicensed_use",
         "usage_report.processed",
     }
     body = schema["webhooks"]["clip.attributed"]["post"]["requestBody"]["content"]["application/json"]
