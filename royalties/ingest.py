@@ -14,6 +14,7 @@ from catalog.models import Label, Partner
 from fingerprinting.models import Clip
 from ledger.money import MINOR_UNITS, is_known_currency
 from royalties.models import REVENUE_PLACES, UsageLine, UsageLineType
+from royalties.partitions import usage_partitions_ensure
 from royalties.periods import month_of, periods_lock_for_ingest
 
 EARLIEST_USAGE_DATE = date(2000, 1, 1)
@@ -223,6 +224,7 @@ def usage_ingest(
         for i in well_formed
         if lines[i].partner_line_id not in existing
     }
+    usage_partitions_ensure({month for _label, month in months})
     statuses = periods_lock_for_ingest(months)
     for i in well_formed:
         line = lines[i]
@@ -380,7 +382,7 @@ INSERT INTO royalties_usageline (label_id, partner_id, clip_id, partner_line_id,
 SELECT label_id, %(partner)s, clip_id, partner_line_id, line_type, usage_date, coalesce(territory, ''),
     usage_count, net_revenue, currency, now()
 FROM royalties_usage_checked WHERE reason IS NULL
-ON CONFLICT (partner_id, partner_line_id) DO NOTHING
+ON CONFLICT DO NOTHING
 """
 
 
@@ -497,6 +499,7 @@ def usage_ingest_staged(
             "WHERE reason IS NULL"
         )
         pairs = {(label_id, month) for label_id, month in cursor.fetchall()}
+        usage_partitions_ensure({month for _label, month in pairs})
         statuses = periods_lock_for_ingest(pairs)
         closed = [(label_id, month) for (label_id, month), status in statuses.items() if status != "open"]
         if closed:
