@@ -6,14 +6,18 @@ and archived whole. Partitions are created ahead by beat (`usage_partitions_ahea
 the ingestion for any month a batch names (late reports for old months), before it inserts.
 
 A partitioned table's unique indexes must contain the partition key, but a partner's line id is unique
-across all months. That rule lives in `royalties_usage_line_key` (partner, line id), claimed by a
-row trigger on every insert: a line whose key exists is skipped, exactly like ON CONFLICT DO NOTHING,
-whoever inserts it. Keys outlive an archived partition, so a replay of an archived line never counts twice.
+across all months. That rule lives in `royalties_usage_line_key` (partner, line id): the ingestion claims
+a batch's keys first (`usage_line_keys_claim`, ON CONFLICT DO NOTHING, so a replay or a concurrent
+writer's line is skipped) and inserts only the lines it claimed; any other insert is checked by a
+statement trigger, which fails on a stored line id as the unique index did. Keys outlive an archived
+partition, so a replay of an archived line never counts twice.
 
 SQLite (the embedded default) keeps one plain table with its unique constraint: nothing here runs there.
 """
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 from django.db import connection
@@ -36,6 +40,32 @@ def partitioned() -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_partitioned_table WHERE partrelid = %s::regclass", [PARENT])
         return cursor.fetchone() is not None
+
+
+def usage_line_keys_claim(*, partner_id: int, line_ids: list[str]) -> set[str]:
+    """Claim line ids for a partner; returns those this call claimed (the others were stored before, or
+    are being stored by a concurrent ingestion, which this waits for)."""
+    if not line_ids:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {KEY_TABLE} (partner_id, partner_line_id) SELECT %s, unnest(%s::text[]) "
+            "ON CONFLICT DO NOTHING RETURNING partner_line_id",
+            [partner_id, line_ids],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+@contextmanager
+def line_keys_claimed() -> Iterator[None]:
+    """Inserts inside have claimed their keys already: the key trigger leaves them alone."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('stemma.usage_line_keys_claimed', 'on', true)")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('stemma.usage_line_keys_claimed', 'off', true)")
 
 
 def next_month(month: date) -> date:

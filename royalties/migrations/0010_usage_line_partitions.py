@@ -41,25 +41,30 @@ CREATE INDEX usage_label_date ON royalties_usageline (label_id, usage_date);
 
 -- A line whose (partner, line id) was stored before is skipped, as ON CONFLICT DO NOTHING would: the
 -- concurrent second writer waits on the key's row lock and then skips, like a unique index.
+-- Every insert claims its line ids in the key table in one set-based statement at its end, and fails
+-- on a line id stored before (a unique violation, as the unique index did). The ingestion paths claim
+-- their keys first themselves (INSERT ... ON CONFLICT DO NOTHING, so a replay or a concurrent writer's
+-- line is skipped, not an error) and say so for their insert (stemma.usage_line_keys_claimed).
 CREATE FUNCTION royalties_usage_line_key_claim() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO royalties_usage_line_key (partner_id, partner_line_id)
-        VALUES (NEW.partner_id, NEW.partner_line_id) ON CONFLICT DO NOTHING;
-    IF NOT FOUND THEN
+    IF current_setting('stemma.usage_line_keys_claimed', true) = 'on' THEN
         RETURN NULL;
     END IF;
-    RETURN NEW;
+    INSERT INTO royalties_usage_line_key (partner_id, partner_line_id)
+        SELECT partner_id, partner_line_id FROM inserted;
+    RETURN NULL;
 END $$;
-CREATE TRIGGER royalties_usage_line_key_claim BEFORE INSERT ON royalties_usageline
-    FOR EACH ROW EXECUTE FUNCTION royalties_usage_line_key_claim();
+CREATE TRIGGER royalties_usage_line_key_claim AFTER INSERT ON royalties_usageline
+    REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION royalties_usage_line_key_claim();
 
 CREATE FUNCTION royalties_usage_line_key_release() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    DELETE FROM royalties_usage_line_key WHERE partner_id = OLD.partner_id AND partner_line_id = OLD.partner_line_id;
+    DELETE FROM royalties_usage_line_key k USING removed r
+        WHERE k.partner_id = r.partner_id AND k.partner_line_id = r.partner_line_id;
     RETURN NULL;
 END $$;
 CREATE TRIGGER royalties_usage_line_key_release AFTER DELETE ON royalties_usageline
-    FOR EACH ROW EXECUTE FUNCTION royalties_usage_line_key_release();
+    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION royalties_usage_line_key_release();
 
 -- Emptying the table (the test runner between tests) empties the keys with it.
 CREATE FUNCTION royalties_usage_line_key_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
