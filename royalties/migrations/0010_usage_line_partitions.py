@@ -38,6 +38,9 @@ SELECT setval(pg_get_serial_sequence('royalties_usageline', 'id'), coalesce(max(
     FROM royalties_usageline;
 DROP TABLE {OLD};
 CREATE INDEX usage_label_date ON royalties_usageline (label_id, usage_date);
+-- Finds a stored line by its partner's id (a replay's content check, the closed-month check); not unique:
+-- the key table is what keeps a line id unique across months.
+CREATE INDEX usage_line_partner_line ON royalties_usageline (partner_id, partner_line_id);
 
 -- A line whose (partner, line id) was stored before is skipped, as ON CONFLICT DO NOTHING would: the
 -- concurrent second writer waits on the key's row lock and then skips, like a unique index.
