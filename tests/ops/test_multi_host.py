@@ -255,7 +255,9 @@ def test_clips_over_three_hosts_with_a_reindex_and_a_killed_worker_host(network,
             Attribution.objects.filter(clip_id__in=after_ids).values_list("index_version", flat=True)
         )
         served3 = {name: received(log) - before[name] for name, log in logs.items()}
-        print(f"phase 3: new version {second.version}; attributed against {versions}; task log lines {served3}")
+        print(
+            f"phase 3: new version {second.version}; attributed against {versions}; task log lines {served3}"
+        )
         assert versions == {second.version}
         for name in ("w1", "w2"):
             assert served3[name] > 0, f"worker host {name} served no clip after the reindex"
