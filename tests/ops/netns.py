@@ -30,6 +30,7 @@ class Network:
     subnet: int = field(default_factory=lambda: 100 + secrets.randbelow(150))
     hosts: dict[str, str] = field(default_factory=dict)  # name -> namespace
     addresses: dict[str, str] = field(default_factory=dict)  # name -> address
+    links: list[str] = field(default_factory=list)  # root-side veth ends
 
     @property
     def bridge(self) -> str:
@@ -54,6 +55,7 @@ class Network:
         _ip("netns", "add", namespace)
         self.hosts[name] = namespace
         _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
+        self.links.append(outside)
         _ip("link", "set", inside, "netns", namespace)
         _ip("link", "set", outside, "master", self.bridge)
         _ip("link", "set", outside, "up")
@@ -72,6 +74,10 @@ class Network:
         return [int(p) for p in done.stdout.split()]
 
     def down(self) -> None:
+        # Deleting the root-side end removes the pair at once, even while a namespace is still
+        # referenced (its last process not yet reaped), which would otherwise leave the link behind.
+        for link in self.links:
+            subprocess.run(["ip", "link", "del", link], capture_output=True)
         for namespace in self.hosts.values():
             subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
