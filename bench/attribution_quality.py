@@ -63,6 +63,7 @@ BASE_SECONDS = 20.0
 
 def setup_django(media_root: Path) -> None:
     os.environ["MEDIA_ROOT"] = str(media_root)
+    os.environ["INDEX_CACHE_DIR"] = str(Path(media_root).parent / "index-cache")  # beside it, not in var/
     import django
 
     django.setup()

@@ -42,6 +42,7 @@ SR = 22050
 
 def setup(media: Path) -> None:
     os.environ["MEDIA_ROOT"] = str(media)
+    os.environ["INDEX_CACHE_DIR"] = str(Path(media).parent / "index-cache")  # beside it, not in var/
     import django
 
     django.setup()

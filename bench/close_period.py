@@ -205,6 +205,25 @@ def usage_rows(rng: random.Random, n_lines: int, n_clips: int):
         )
 
 
+def print_partitions(label) -> None:
+    """Which partitions hold the usage lines, and which the close's query reads (one, when partitioned)."""
+    from django.db import connection
+
+    from royalties.models import UsageLine
+    from royalties.partitions import partitioned
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tableoid::regclass::text, count(*) FROM royalties_usageline GROUP BY 1 ORDER BY 1"
+        )
+        tables = cursor.fetchall()
+    plan = UsageLine.objects.filter(
+        label=label, usage_date__gte=date(2026, 10, 1), usage_date__lte=date(2026, 10, 31)
+    ).explain()
+    read = sorted({word for word in plan.split() if word.startswith("royalties_usageline_")})
+    print(f"partitioned: {partitioned()}; lines per table: {tables}; the close's query reads {read}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -264,6 +283,7 @@ def main() -> None:
         partner=partner, lines=usage_rows(random.Random(0), min(n_lines, 10_000), n_clips)
     )
     print(f"replay of 10,000 lines: {replay.accepted} accepted, {replay.duplicates:,} duplicates")
+    print_partitions(label)
 
     profiler = cProfile.Profile() if args.profile else None
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)

@@ -24,6 +24,7 @@ def scratch_django(prefix: str) -> Path:
     os.environ.setdefault("DEBUG", "1")
     os.environ["DATABASE_URL"] = f"sqlite:///{scratch / 'bench.sqlite3'}"
     os.environ["MEDIA_ROOT"] = str(scratch / "media")
+    os.environ["INDEX_CACHE_DIR"] = str(scratch / "index-cache")  # beside it, not in var/
     os.environ.pop("REDIS_URL", None)  # eager Celery: nothing leaves this process
     import django
 

@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.client_ip import trusted_proxy_networks
 from config.env import env_bool, env_float, env_int, env_list, env_path, env_str
+from config.storage import storages_from_env
 from fingerprinting.beat import BEAT_SCHEDULE as FINGERPRINTING_BEAT_SCHEDULE
 from partner_api.beat import PARTNER_API_BEAT_SCHEDULE
 from royalties.beat import ROYALTIES_BEAT_SCHEDULE
@@ -198,7 +199,12 @@ STATIC_ROOT = env_path("STATIC_ROOT", VAR_DIR / "static")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
-for _folder in (VAR_DIR, STATIC_ROOT, MEDIA_ROOT):
+# Stored files (audio, uploads, index versions) go through the storage API: the filesystem under
+# MEDIA_ROOT by default, an S3-compatible store with STORAGE_BACKEND=s3 (config/storage.py).
+STORAGES = storages_from_env()
+# Each worker's local copies of index versions, keyed by version id (fingerprinting/index.py).
+INDEX_CACHE_DIR = env_path("INDEX_CACHE_DIR", VAR_DIR / "index-cache")
+for _folder in (VAR_DIR, STATIC_ROOT, MEDIA_ROOT, INDEX_CACHE_DIR):
     _folder.mkdir(parents=True, exist_ok=True)
 
 # Upload limits: audio clips and catalog files are large, request bodies otherwise small.

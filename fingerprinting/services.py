@@ -20,6 +20,7 @@ from catalog.models import Label, Partner, Recording, RecordingStatus, VoiceMode
 from catalog.services import audit_record
 from config.celery import enqueue_on_commit
 from config.errors import InvalidInput
+from config.storage import local_copy
 from fingerprinting import engine, events
 from fingerprinting import index as catalog_index
 from fingerprinting.audio import load_for_analysis, probe_bytes
@@ -206,7 +207,8 @@ RECORDING_MAX_SECONDS = 3600.0
 def _recording_samples(recording: Recording) -> np.ndarray:
     if not recording.audio:
         raise AudioRejected("the recording has no audio file", code="empty")
-    return load_for_analysis(recording.audio.path, min_seconds=1.0, max_seconds=RECORDING_MAX_SECONDS)
+    with local_copy(recording.audio.storage, recording.audio.name) as path:
+        return load_for_analysis(path, min_seconds=1.0, max_seconds=RECORDING_MAX_SECONDS)
 
 
 def recording_analyse(*, recording: Recording) -> engine.RecordingAnalysis:
@@ -215,7 +217,7 @@ def recording_analyse(*, recording: Recording) -> engine.RecordingAnalysis:
     embedder = catalog_index.get_embedder()
     sha = recording.audio_sha256 or hashlib.sha256(recording.audio.read()).hexdigest()
     path = catalog_index.analysis_path(recording.label_id, recording.pk, sha, embedder)
-    if path.exists():
+    if catalog_index.analysis_exists(path):
         return catalog_index.analysis_load(path)
     samples = _recording_samples(recording)
     analysis = engine.analyse_recording(
@@ -234,12 +236,12 @@ def _index_finish(index: engine.CatalogIndex, previous: engine.CatalogIndex | No
     """Near-duplicate groups and the false-alarm calibration of a new index version
     (engine.finish_index), leave-one-out over the recordings' own audio files."""
     ids = [row["id"] for row in index.recordings]
-    paths = {r.pk: r.audio.path for r in Recording.objects.filter(pk__in=ids).only("pk", "audio")}
+    files = {r.pk: r.audio for r in Recording.objects.filter(pk__in=ids).only("pk", "audio")}
 
     def audio(position: int) -> np.ndarray:
-        return load_for_analysis(
-            paths[index.recordings[position]["id"]], min_seconds=0.0, max_seconds=RECORDING_MAX_SECONDS
-        )
+        file = files[index.recordings[position]["id"]]
+        with local_copy(file.storage, file.name) as path:
+            return load_for_analysis(path, min_seconds=0.0, max_seconds=RECORDING_MAX_SECONDS)
 
     return engine.finish_index(index, config=ENGINE_CONFIG, audio=audio, previous=previous)
 
@@ -544,9 +546,10 @@ def clip_attribute(*, clip: Clip, reason: str = "", force: bool = False) -> Attr
         return None
     clip.refresh_from_db()
     try:
-        result, index = audio_attribute(
-            label=clip.label, path=clip.audio.path, declared_references=clip.declared_references
-        )
+        with local_copy(clip.audio.storage, clip.audio.name) as path:
+            result, index = audio_attribute(
+                label=clip.label, path=path, declared_references=clip.declared_references
+            )
     except AudioRejected as exc:
         _reject(clip, exc.code, exc.message)
         return None

@@ -18,5 +18,10 @@ ROYALTIES_BEAT_SCHEDULE = {
     "royalties-close-previous-month": {
         "task": "royalties.tasks.periods_close_previous_month_task",
         "schedule": crontab(minute=0, hour=ROYALTIES_CLOSE_HOUR, day_of_month=ROYALTIES_CLOSE_DAY),
-    }
+    },
+    # Daily, so a missed night (beat down) is made up the next; creating a month that exists is free.
+    "royalties-usage-partitions-ahead": {
+        "task": "royalties.tasks.usage_partitions_ahead_task",
+        "schedule": crontab(minute=30, hour=1),
+    },
 }

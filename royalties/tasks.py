@@ -39,3 +39,11 @@ def periods_close_previous_month_task() -> list[int]:
         period_close_task.delay(label_id, f"{last_month:%Y-%m}")
         queued.append(label_id)
     return queued
+
+
+@shared_task
+def usage_partitions_ahead_task() -> list[str]:
+    """Create next months' usage-line partitions ahead of the ingestion (PostgreSQL; a no-op elsewhere)."""
+    from royalties.partitions import usage_partitions_ahead
+
+    return [f"{month:%Y-%m}" for month in usage_partitions_ahead(today=timezone.now().date())]

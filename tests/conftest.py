@@ -1,7 +1,13 @@
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
 import uuid
 
 import pytest
+import requests
 from django.conf import settings
 from django.db.backends.signals import connection_created
 
@@ -35,10 +41,71 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _media_root(tmp_path, settings):
-    """Each test writes audio and index files to its own folder."""
+def _media_root(request, tmp_path, settings):
+    """Each test writes audio and index files to its own folder (and its own bucket when the suite runs
+    with STEMMA_TEST_STORAGE=s3), and keeps its own local index cache."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MEDIA_ROOT.mkdir()
+    settings.INDEX_CACHE_DIR = tmp_path / "index-cache"
+    from fingerprinting import index as catalog_index
+
+    catalog_index.forget_loaded()
+    if os.environ.get("STEMMA_TEST_STORAGE") == "s3":
+        request.getfixturevalue("s3_storage")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's standalone S3-compatible server on 127.0.0.1 (a free port), one per test process."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(url, timeout=5)
+            break
+        except requests.RequestException:  # not listening yet, or still importing (slow on a busy host)
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("moto's S3 server did not start")
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_storage(s3_server, settings):
+    """Stored files and index versions in a fresh bucket on the test S3 server."""
+    import boto3
+
+    from config.storage import s3_storages
+
+    bucket = f"test-{uuid.uuid4().hex[:16]}"
+    credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1", **credentials).create_bucket(
+        Bucket=bucket
+    )
+    settings.STORAGES = s3_storages(
+        bucket=bucket,
+        endpoint_url=s3_server,
+        region="us-east-1",
+        access_key="testing",
+        secret_key="testing",
+        addressing_style="path",
+    )
+    return bucket
 
 
 @pytest.fixture(autouse=True)

@@ -73,8 +73,7 @@ def test_pointer_swap_never_exposes_a_half_written_version(label, catalog, index
     with pytest.raises(RuntimeError):
         index_rebuild(label=label)
     assert catalog_index.current_version(label.pk) == before
-    versions_dir = catalog_index.label_dir(label.pk) / "versions"
-    assert not [p for p in os.listdir(versions_dir) if p.startswith(".tmp-")]
+    assert not [p for p in os.listdir(catalog_index.cache_dir(label.pk)) if p.startswith(".tmp-")]
     assert catalog_index.open_current(label.pk).version == before
 
 

@@ -75,8 +75,17 @@ class RedisServer:
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to a target; `cut()` drops every connection and refuses new ones."""
 
-    def __init__(self, target_port: int, target_host: str = "127.0.0.1"):
+    def __init__(
+        self,
+        target_port: int,
+        target_host: str = "127.0.0.1",
+        listen_host: str = "127.0.0.1",
+        idle_timeout: float | None = 5,
+    ):
         self.target = (target_host, target_port)
+        self.listen_host = listen_host
+        # A connection idle this long is dropped (None: never; a long-running process keeps its own).
+        self.idle_timeout = idle_timeout
         self.port = free_port()
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -85,7 +94,7 @@ class TcpProxy:
     def start(self) -> None:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
+        listener.bind((self.listen_host, self.port))
         listener.listen(64)
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
@@ -98,6 +107,7 @@ class TcpProxy:
                 return
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(self.idle_timeout)
             except OSError:
                 client.close()
                 continue

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Label, Partner, Recording, RecordingStatus
 from catalog.synth import synthesize
+from config.storage import local_copy
 from fingerprinting import transforms as T
 from fingerprinting.audio import decode
 from fingerprinting.selectors import attribution_current
@@ -48,7 +49,7 @@ class Command(BaseCommand):
         )
         if len(recordings) < 2:
             raise CommandError("the label needs at least 2 indexed recordings; run index_catalog first")
-        audio = [decode(r.audio.path, sr=SR) for r in recordings]
+        audio = [_decode_stored(r.audio) for r in recordings]
         a, b = audio[0], audio[1]
         c = audio[2 % len(audio)]
         d = audio[3 % len(audio)]
@@ -107,3 +108,8 @@ class Command(BaseCommand):
                     }
                 )
             )
+
+
+def _decode_stored(file) -> np.ndarray:
+    with local_copy(file.storage, file.name) as path:
+        return decode(path, sr=SR)
