@@ -31,7 +31,7 @@ def rows_per_table() -> dict[str, int]:
 
 def test_the_migration_moves_existing_rows_into_their_months():
     executor = MigrationExecutor(connection)
-    executor.migrate([("royalties", "0009_rights_per_share")])
+    executor.migrate([("royalties", "0011_voice_line")])
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO royalties_usageline (label_id, partner_id, clip_id, partner_line_id, line_type, "

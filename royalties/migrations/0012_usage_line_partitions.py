@@ -140,6 +140,6 @@ def unpartition(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("royalties", "0009_rights_per_share")]
+    dependencies = [("royalties", "0011_voice_line")]
 
     operations = [migrations.RunPython(partition, unpartition, elidable=False)]
