@@ -12,6 +12,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 from config.csv_export import csv_rows
 from ledger.money import money_quantize
 from royalties.models import PartnerSettlement, PayoutBatch, Statement, StatementLine
+from royalties.month import PeriodMonth, held_clip, held_clips
 
 LINE_PLACES = Decimal("0.000001")  # exact amounts are shown to six places; totals are rounded
 
@@ -193,5 +194,66 @@ def payout_batch_csv(batch: PayoutBatch) -> str:
                 line.statement.number,
                 line.status,
             ]
+        )
+    return _csv(rows)
+
+
+def period_month_csv(month: PeriodMonth) -> str:
+    """The month page as sections of one CSV (section, item, then figures), every held clip included."""
+    period = month.period
+    rows: list[list] = [["section", "item", "currency", "amount", "detail"]]
+    rows.append(["period", period.code, "", "", period.label.slug])
+    for r in month.revenue:
+        rows.append(["revenue", f"{r.partner} / {r.deal}", r.currency, f"{r.revenue:f}", f"rate {r.rate:f}"])
+        rows.append(["pool", f"{r.partner} / {r.deal}", r.currency, f"{r.pool:f}", "revenue x rate"])
+    for c in month.currencies:
+
+        def q(value: Decimal, currency: str = c.currency) -> str:
+            return f"{money_quantize(value, currency):f}"
+
+        rows += [
+            ["walk", "pool", c.currency, q(c.pool), "exact, rounded for reading"],
+            ["walk", "receivable", c.currency, q(c.receivable), "what the partners owe"],
+            ["walk", "released", c.currency, q(c.released), "held earlier, released this month"],
+            ["walk", "label_share", c.currency, q(c.label_share), "deal terms"],
+            ["walk", "attributed_pool", c.currency, q(c.attributed_pool), ""],
+            ["walk", "pro_rata_pool", c.currency, q(c.pro_rata_pool), ""],
+            ["walk", "held", c.currency, q(c.held), f"{c.held_clips} clips"],
+            ["walk", "paid_by_shares", c.currency, q(c.paid_by_shares), ""],
+            ["walk", "paid_pro_rata", c.currency, q(c.paid_pro_rata), ""],
+            ["walk", "adjustments", c.currency, q(c.adjustments), ""],
+            ["walk", "rounding", c.currency, q(c.parties_rounding), "largest remainder per party"],
+            ["walk", "party_earnings", c.currency, q(c.parties), ""],
+            ["walk", "label_kept", c.currency, q(c.label), ""],
+            ["walk", "balanced", c.currency, "", "yes" if c.balanced else "no"],
+        ]
+    for row in held_clips(period=period).iterator(chunk_size=2000):
+        h = held_clip(row)
+        rows.append(["held", h.external_id, h.currency, f"{h.amount:f}", h.reason])
+    for p in month.parties:
+        rows.append(
+            [
+                "statement", f"{p.number} {p.party}", p.currency, f"{p.closing:f}",
+                f"opening {p.opening:f}; earnings {p.earnings:f}; adjustments {p.adjustments:f}; "
+                f"withholding {p.withholding:f}; recouped {p.recouped:f}; payouts {p.payouts:f}; "
+                f"batched {p.batched:f}" + ("; carried forward" if p.carried_forward else ""),
+            ]
+        )  # fmt: skip
+    for t in month.statement_totals:
+        threshold = f"{t.threshold:f}" if t.threshold is not None else ""
+        rows.append(["threshold", "payout threshold", t.currency, threshold, ""])
+        rows.append(
+            [
+                "carried_forward",
+                f"{t.carried_forward_count} statements",
+                t.currency,
+                f"{t.carried_forward:f}",
+                "",
+            ]
+        )
+        rows.append(["due", "closing balances to pay", t.currency, f"{t.due:f}", ""])
+    for b in month.batches:
+        rows.append(
+            ["payout_batch", f"#{b.batch_id}", b.currency, f"{b.amount:f}", f"{b.status}; {b.lines} lines"]
         )
     return _csv(rows)

@@ -4,7 +4,8 @@ from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Sum
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -17,6 +18,7 @@ from config.errors import StemmaError
 from royalties import exports, selectors
 from royalties.dashboard import dashboard as royalties_dashboard
 from royalties.models import PartnerSettlement, PayoutBatch, PayoutLine, Period, PeriodStatus, Statement
+from royalties.month import period_month
 from royalties.reconcile import period_reconcile
 from royalties.services import (
     payout_batch_create,
@@ -49,9 +51,20 @@ def _statements(request):
 
 @login_required
 def period_list(request):
+    # Usage lines are counted by the close into its settlements; a subquery, not a second join, so the
+    # statement count is not multiplied by the settlements.
+    usage_lines = (
+        PartnerSettlement.objects.filter(period=OuterRef("pk"))
+        .values("period")
+        .annotate(n=Sum("line_count"))
+        .values("n")
+    )
     periods = (
         scoped(request, Period.objects.select_related("closed_by"))
-        .annotate(statement_count=Count("statements"))
+        .annotate(
+            statement_count=Count("statements"),
+            usage_lines=Coalesce(Subquery(usage_lines, output_field=IntegerField()), 0),
+        )
         .order_by("-month")
     )
     return render(request, "royalties/period_list.html", {"periods": periods, "today": timezone.localdate()})
@@ -61,16 +74,14 @@ def period_list(request):
 def period_detail(request, pk: int):
     period = _period_or_404(request, pk)
     reconciliation = None
-    statements = Statement.objects.none()
+    month = None
     if period.status == PeriodStatus.CLOSED:
+        month = period_month(period=period)
         reconciliation = period_reconcile(label=request.label, period=period.month)
-        statements = selectors.statements_for_period(label=request.label, period=period.month).select_related(
-            "party"
-        )
     context = {
         "period": period,
+        "month": month,
         "reconciliation": reconciliation,
-        "statements": statements,
         "settlements": period.settlements.select_related("partner").order_by("partner__name", "currency"),
         "can_close": period.status != PeriodStatus.CLOSED
         and period.end < timezone.localdate()
@@ -79,6 +90,15 @@ def period_detail(request, pk: int):
     if request.headers.get("HX-Request"):
         return render(request, "royalties/_period_status.html", context)
     return render(request, "royalties/period_detail.html", context)
+
+
+@login_required
+def period_month_csv(request, pk: int):
+    period = _period_or_404(request, pk)
+    if period.status != PeriodStatus.CLOSED:
+        raise Http404("The period is not closed")
+    body = exports.period_month_csv(period_month(period=period))
+    return _attachment(body, "text/csv; charset=utf-8", f"month-{period.label.slug}-{period.code}.csv")
 
 
 @login_required
