@@ -8,12 +8,14 @@ from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Prefetch
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from catalog.models import Partner, Recording, Role, Work
 from catalog.tenancy import get_scoped_or_404, require_role, scoped
 from config.errors import StemmaError
 from config.input_checks import text_problem
+from fingerprinting import review
 from fingerprinting.audio import sniff_format
 from fingerprinting.models import Attribution, AttributionShare, Clip, ClipStatus, ReviewState, ShareRight
 from fingerprinting.services import attribution_revise
@@ -74,9 +76,51 @@ def clip_list(request):
 
 @login_required
 def review_queue(request):
-    clips = _clips(request).filter(current_attribution__review_state__in=REVIEW_STATES).order_by("created_at")
+    sort = request.GET.get("sort") if request.GET.get("sort") in review.SORTS else review.DEFAULT_SORT
+    clips = review.review_queue(clips=_clips(request), sort=sort)
     page = Paginator(clips, 50).get_page(request.GET.get("page"))
-    return render(request, "fingerprinting/review_queue.html", {"page": page})
+    items = [
+        {"clip": c, "reasons": review.review_reasons(c.current_attribution),
+         "age_days": review.waiting_since(c.current_attribution)}
+        for c in page
+    ]  # fmt: skip
+    can_review = request.membership is not None and request.membership.allows(Role.RIGHTS_MANAGER)
+    return render(
+        request,
+        "fingerprinting/review_queue.html",
+        {"page": page, "items": items, "sort": sort, "can_review": can_review},
+    )
+
+
+@login_required
+@require_POST
+def review_bulk_confirm(request):
+    require_role(request, Role.RIGHTS_MANAGER)
+    try:
+        ids = sorted({int(v) for v in request.POST.getlist("clip")})
+    except ValueError:
+        ids = []
+    if not ids or len(ids) > review.BULK_CONFIRM_MAX:
+        messages.error(request, f"Select between 1 and {review.BULK_CONFIRM_MAX} clips to confirm.")
+        return _back_to_queue(request)
+    reason = (request.POST.get("reason") or "").strip() or "confirmed from the review queue"
+    problem = text_problem(reason)
+    if problem:
+        messages.error(request, problem)
+        return _back_to_queue(request)
+    clips = list(_clips(request).filter(pk__in=ids))  # another label's ids are simply not found
+    confirmed = review.attributions_confirm(clips=clips, created_by=request.user, reason=reason)
+    skipped = len(ids) - len(confirmed)
+    note = f"; {skipped} not confirmed (disputed, already decided or not found)" if skipped else ""
+    messages.success(
+        request, f"{len(confirmed)} attribution{'s' if len(confirmed) != 1 else ''} confirmed{note}."
+    )
+    return _back_to_queue(request)
+
+
+def _back_to_queue(request):
+    sort = request.POST.get("sort") if request.POST.get("sort") in review.SORTS else review.DEFAULT_SORT
+    return redirect(f"{reverse('fingerprinting:review-queue')}?sort={sort}")
 
 
 def _run_label(run: dict) -> str:

@@ -2,12 +2,23 @@
 
 from collections.abc import Mapping
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from catalog.models import Label, Partner, Recording
-from royalties.models import PartnerSettlement, Period, PeriodStatus, Statement, StatementLine
+from fingerprinting.models import Clip
+from royalties.models import (
+    ClipAllocation,
+    PartnerSettlement,
+    Period,
+    PeriodStatus,
+    Statement,
+    StatementLine,
+    money_field,
+)
 from royalties.periods import parse_period
 
 
@@ -48,4 +59,20 @@ def recording_earnings(*, recording: Recording) -> list[Mapping[str, Any]]:
         .values(month=F("statement__period__month"), line_currency=F("currency"))
         .annotate(total=Sum("amount_exact"), clips=Count("clip", distinct=True))
         .order_by("-month", "line_currency")
+    )
+
+
+def clips_with_held_money(clips: QuerySet[Clip]) -> QuerySet[Clip]:
+    """Annotate clips with the money held on them and not yet released (`money_held`, `money_currency`):
+    the current allocations of closed months that were put in suspense (a later close that finds the
+    clip reviewed releases them and marks them not current). Registered as the review queue's money
+    (fingerprinting.review); the partial index on current allocations by clip serves the subqueries."""
+    held = ClipAllocation.objects.filter(clip=OuterRef("pk"), is_current=True).exclude(held_amount=0)
+    total = held.values("clip").annotate(total=Sum("held_amount")).values("total")
+    currency = held.order_by("currency").values("currency")[:1]
+    return clips.annotate(
+        money_held=Coalesce(
+            Subquery(total, output_field=money_field()), Value(Decimal(0)), output_field=money_field()
+        ),
+        money_currency=Coalesce(Subquery(currency), Value("")),
     )
