@@ -1,9 +1,10 @@
+import mimetypes
 from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -24,6 +25,7 @@ from catalog.models import (
 from catalog.services import SplitFormRow, import_job_create, recording_upload_audio, split_version_add
 from catalog.tenancy import get_scoped_or_404, require_role, scoped, switch_label
 from config.errors import StemmaError
+from config.http_range import ranged_file_response
 
 
 @login_required
@@ -70,9 +72,9 @@ def recording_audio(request, pk: int):
     recording = get_scoped_or_404(request, Recording.objects.all(), pk=pk)
     if not recording.audio:
         raise Http404("This recording has no audio.")
-    return FileResponse(
-        recording.audio.open("rb"), as_attachment=False, filename=recording.audio.name.rsplit("/", 1)[-1]
-    )
+    name = recording.audio.name.rsplit("/", 1)[-1]
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"  # a label's own upload
+    return ranged_file_response(request, recording.audio.open("rb"), content_type=content_type, filename=name)
 
 
 @login_required

@@ -13,6 +13,7 @@ page, statements and payouts show the same cents. Exact figures (line sums) are 
 and the walk states the rounding that makes them meet the rounded totals.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -189,9 +190,12 @@ def held_reason(review_state: str | None, reasons: list | None) -> str:
     return "; ".join(messages) if messages else "waiting for review"
 
 
-def _revenue(period: Period, month: PeriodMonth) -> None:
+def _revenue(period: Period, month: PeriodMonth) -> dict[str, Decimal]:
+    """The revenue rows; returns what the partners owe per currency (the settlements' rounded sums)."""
     deals = {d.pk: d for d in Deal.objects.filter(label_id=period.label_id)}
+    due: dict[str, Decimal] = defaultdict(Decimal)
     for settlement in period.settlements.select_related("partner").order_by("partner__name", "currency"):
+        due[settlement.currency] += settlement.amount_due
         for detail in settlement.detail:
             deal = deals[detail["deal"]]
             month.revenue.append(
@@ -206,9 +210,10 @@ def _revenue(period: Period, month: PeriodMonth) -> None:
                     pool=Decimal(detail["pool"]),
                 )
             )
+    return due
 
 
-def _currencies(period: Period, month: PeriodMonth) -> dict[str, CurrencyMoney]:
+def _currencies(period: Period, month: PeriodMonth, due: dict[str, Decimal]) -> dict[str, CurrencyMoney]:
     books: dict[str, CurrencyMoney] = {}
 
     def book(currency: str) -> CurrencyMoney:
@@ -220,8 +225,8 @@ def _currencies(period: Period, month: PeriodMonth) -> dict[str, CurrencyMoney]:
         b = book(row.currency)
         b.revenue += row.revenue
         b.pool += row.pool
-    for currency, due in period.settlements.values_list("currency").annotate(due=Sum("amount_due")):
-        book(currency).receivable = _money(due, currency)
+    for currency, amount in due.items():
+        book(currency).receivable = money_quantize(amount, currency)
     for currency, figures in (period.summary or {}).get("currencies", {}).items():
         b = book(currency)
         b.released = Decimal(figures.get("released", "0"))
@@ -289,29 +294,25 @@ def held_clip(row: tuple) -> HeldClip:
 
 def _held(period: Period, month: PeriodMonth) -> None:
     rows = held_clips(period=period)
-    month.held_total_count = rows.count()
-    month.held = [held_clip(row) for row in rows[:HELD_SHOWN]]
+    first = list(rows[: HELD_SHOWN + 1])  # one more than shown: counted only when there are more
+    month.held = [held_clip(row) for row in first[:HELD_SHOWN]]
+    month.held_total_count = len(first) if len(first) <= HELD_SHOWN else rows.count()
 
 
 def _parties(period: Period, month: PeriodMonth) -> None:
-    fx = dict(
-        (
-            (statement_id, total)
-            for statement_id, total in StatementLine.objects.filter(
-                statement__period=period, kind=StatementLineKind.FX
-            )
-            .filter(currency=F("statement__currency"))
-            .values_list("statement_id")
-            .annotate(total=Sum("amount_exact"))
-        )
-    )
-    out_of = (
+    # FX lines: in the statement's currency what was converted in; in another, what was converted out.
+    fx_lines = (
         StatementLine.objects.filter(statement__period=period, kind=StatementLineKind.FX)
-        .exclude(currency=F("statement__currency"))
-        .values_list("currency")
+        .values_list("statement_id", "currency", "statement__currency")
         .annotate(total=Sum("amount_exact"))
     )
-    converted_out = {currency: Decimal(str(total or 0)) for currency, total in out_of}
+    fx: dict[int, Decimal] = defaultdict(Decimal)
+    converted_out: dict[str, Decimal] = defaultdict(Decimal)
+    for statement_id, currency, statement_currency, total in fx_lines:
+        if currency == statement_currency:
+            fx[statement_id] += Decimal(str(total or 0))
+        else:
+            converted_out[currency] += Decimal(str(total or 0))
     batched = dict(
         PayoutLine.objects.filter(statement__period=period)
         .exclude(status=PayoutStatus.VOIDED)
@@ -380,8 +381,8 @@ def period_month(*, period: Period) -> PeriodMonth:
     month = PeriodMonth(period=period)
     if period.status != PeriodStatus.CLOSED:
         return month
-    _revenue(period, month)
-    books = _currencies(period, month)
+    due = _revenue(period, month)
+    books = _currencies(period, month, due)
     month.currencies = [books[c] for c in sorted(books)]
     _held(period, month)
     _parties(period, month)

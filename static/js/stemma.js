@@ -43,6 +43,25 @@
     var queue = document.querySelector("form[data-review-queue]");
     if (queue) reviewQueue(queue);
 
+    // <button data-play-segment data-player=ID data-start=s data-end=s>: play that player from the
+    // matched second and pause at the segment's end (the audio endpoints answer byte ranges, so it seeks).
+    document.querySelectorAll("button[data-play-segment]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var player = document.getElementById(button.dataset.player);
+        if (!player) return;
+        var start = parseFloat(button.dataset.start) || 0, end = parseFloat(button.dataset.end) || 0;
+        document.querySelectorAll("audio").forEach(function (other) { if (other !== player) other.pause(); });
+        var stop = function () {
+          if (end && player.currentTime >= end) { player.pause(); player.removeEventListener("timeupdate", stop); }
+        };
+        player.removeEventListener("timeupdate", player._segmentStop || stop);
+        player._segmentStop = stop;
+        player.addEventListener("timeupdate", stop);
+        var seek = function () { player.currentTime = start; player.play().catch(function () {}); };
+        if (player.readyState >= 1) seek(); else { player.addEventListener("loadedmetadata", seek, { once: true }); player.load(); }
+      });
+    });
+
     // <select data-submit-on-change>: the label switcher submits its form when a label is chosen.
     document.querySelectorAll("select[data-submit-on-change]").forEach(function (select) {
       select.addEventListener("change", function () { select.form.submit(); });
