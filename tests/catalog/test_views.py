@@ -147,7 +147,7 @@ def test_recording_page_renders_splits(client, label):
     )
     client.force_login(member("rita", label))
     page = client.get(reverse("catalog:recording-detail", args=[recording.pk])).content.decode()
-    assert "Harbour Lights" in page and "60%" in page and "Bob" in page
+    assert "Harbour Lights" in page and "60.00\u00a0%" in page and "Bob" in page
 
 
 def test_csrf_is_enforced_on_forms(label):

@@ -57,7 +57,9 @@ def test_clip_page_shows_shares_remainder_evidence_and_declared_references(clien
     label, clip, a, b = clip_with_attribution
     client.force_login(member("vic", label, Role.VIEWER))
     page = client.get(reverse("fingerprinting:clip-detail", args=[clip.pk])).content.decode()
-    assert "Harbour Lights" in page and "0.600000" in page and "0.100000" in page  # remainder
+    assert (
+        "Harbour Lights" in page and "60.00\u00a0%" in page and "10.00\u00a0%" in page
+    )  # remainder, one format
     assert "verbatim 2.0-12.0 s = recording 30.0-40.0 s, bit error rate 0.08" in page
     assert "timbre 0.90" in page and "not supported" in page
     assert "Review</h2>" not in page  # viewers see no review forms
