@@ -15,3 +15,10 @@ class ImportInvalid(InvalidInput):
 
 class AudioInvalid(InvalidInput):
     code = "audio_invalid"
+
+
+class SplitNewPartyUnconfirmed(InvalidInput):
+    """A split form names a party the label does not have, and the person has not confirmed it is new.
+    `fields["new_parties"]` maps each such name to its near matches among the label's parties."""
+
+    code = "split_new_party_unconfirmed"

@@ -2,7 +2,7 @@
 
 import hashlib
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -12,9 +12,17 @@ from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
+from rapidfuzz import process as rapidfuzz_process
+from rapidfuzz.distance import Levenshtein
 
 from catalog import events
-from catalog.errors import AudioInvalid, ImportInvalid, SplitInvalid, SplitNotRetroactive
+from catalog.errors import (
+    AudioInvalid,
+    ImportInvalid,
+    SplitInvalid,
+    SplitNewPartyUnconfirmed,
+    SplitNotRetroactive,
+)
 from catalog.models import (
     ONE,
     SHARE_PLACES,
@@ -377,12 +385,42 @@ class SplitFormRow:
     share: str
 
 
+# Near matches offered before a new party is created: names within this many single-character edits
+# (Levenshtein) of the typed one, case ignored, e.g. "Ines Okafr" for "Ines Okafor" (1) or a swapped
+# pair of letters (2). Three would start offering unrelated short names ("Ann" for "Bob").
+NEAR_MATCH_MAX_EDITS = 2
+NEAR_MATCH_LIMIT = 5
+
+
+def party_near_matches(*, label: Label, name: str) -> list[Party]:
+    """The label's parties whose name is within NEAR_MATCH_MAX_EDITS edits of `name`, closest first."""
+    parties = list(Party.objects.filter(label=label).only("pk", "name", "kind"))
+    found = rapidfuzz_process.extract(
+        name.casefold(),
+        {p.pk: p.name.casefold() for p in parties},
+        scorer=Levenshtein.distance,
+        score_cutoff=NEAR_MATCH_MAX_EDITS,
+        limit=NEAR_MATCH_LIMIT,
+    )
+    by_id = {p.pk: p for p in parties}
+    return [by_id[key] for _name, _distance, key in sorted(found, key=lambda f: (f[1], f[0]))]
+
+
 @transaction.atomic
 def split_version_add(
-    *, recording: Recording, right_type: str, effective_from: date, rows: Sequence[SplitFormRow], created_by
+    *,
+    recording: Recording,
+    right_type: str,
+    effective_from: date,
+    rows: Sequence[SplitFormRow],
+    created_by,
+    new_parties: Collection[str] = (),
 ) -> Split:
-    """A new split version from the web form; a name no party of the label has becomes a new party."""
-    lines = []
+    """A new split version from the web form. A name no party of the label has becomes a new party only
+    when the person confirmed it (`new_parties`): otherwise SplitNewPartyUnconfirmed names it with its near
+    matches, and nothing is written (a typo must not create a party that then earns royalties)."""
+    confirmed = {n.strip().casefold() for n in new_parties}
+    lines, unconfirmed = [], {}
     for row in rows:
         name = row.party_name.strip()[:200]
         if not name and not row.share.strip():
@@ -394,11 +432,30 @@ def split_version_add(
             raise SplitInvalid(
                 f"several parties of {recording.label} are named {name!r}; use the admin to pick one"
             )
+        if not matches and name.casefold() not in confirmed:
+            near = party_near_matches(label=recording.label, name=name)
+            unconfirmed[name] = [p.name for p in near]
+            continue
         party = matches[0] if matches else Party.objects.create(label=recording.label, name=name)
         try:
             lines.append(ShareLine(party=party, share=parse_share(row.share)))
         except ValueError as exc:
             raise SplitInvalid(f"recording {recording.isrc}: {exc}")
+    if unconfirmed:
+        names = ", ".join(repr(n) for n in unconfirmed)
+        raise SplitNewPartyUnconfirmed(
+            f"{names}: no party of {recording.label} has this name; confirm a new party or pick a near match",
+            fields={"new_parties": unconfirmed},
+        )
+    if new_parties:
+        audit_record(
+            label=recording.label,
+            actor=created_by,
+            action="party.created",
+            obj=recording,
+            summary=f"new parties confirmed in a split of {recording.isrc}: {', '.join(sorted(new_parties))}",
+            data={"names": sorted(new_parties)},
+        )
     return split_create(
         recording=recording,
         right_type=right_type,

@@ -11,7 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from catalog import selectors, ui
-from catalog.errors import AudioInvalid, ImportInvalid, SplitInvalid
+from catalog.errors import AudioInvalid, ImportInvalid, SplitInvalid, SplitNewPartyUnconfirmed
 from catalog.models import (
     AuditEvent,
     ImportJob,
@@ -97,15 +97,30 @@ def recording_audio_upload(request, pk: int):
 SPLIT_FORM_ROWS = 6
 
 
+NEW_PARTY = "__new__"  # the split confirmation's choice "create a new party with the typed name"
+
+
+def _split_form_rows(request) -> tuple[list[SplitFormRow], list[str]]:
+    """The form's rows, with the confirmation step's choices applied: a near match picked instead of the
+    typed name, or the typed name confirmed as a new party."""
+    rows, new_parties = [], []
+    for i in range(SPLIT_FORM_ROWS):
+        name, share = request.POST.get(f"party_{i}", ""), request.POST.get(f"share_{i}", "")
+        choice = request.POST.get(f"resolve_{i}", "")
+        if choice == NEW_PARTY:
+            new_parties.append(name.strip())
+        elif choice:
+            name = choice
+        rows.append(SplitFormRow(party_name=name, share=share))
+    return rows, new_parties
+
+
 @login_required
 @require_POST
 def recording_split_add(request, pk: int):
     require_role(request, Role.RIGHTS_MANAGER)
     recording = get_scoped_or_404(request, Recording.objects.all(), pk=pk)
-    rows = [
-        SplitFormRow(party_name=request.POST.get(f"party_{i}", ""), share=request.POST.get(f"share_{i}", ""))
-        for i in range(SPLIT_FORM_ROWS)
-    ]
+    rows, new_parties = _split_form_rows(request)
     try:
         effective_from = date.fromisoformat(request.POST.get("effective_from", ""))
         if request.POST.get("right_type") not in RightType.values:
@@ -116,10 +131,34 @@ def recording_split_add(request, pk: int):
             effective_from=effective_from,
             rows=rows,
             created_by=request.user,
+            new_parties=new_parties,
         )
-        messages.success(request, f"New {request.POST['right_type']} split from {effective_from} saved.")
+        created = (
+            f"; new part{'ies' if len(new_parties) > 1 else 'y'} {', '.join(new_parties)}"
+            if new_parties
+            else ""
+        )
+        messages.success(
+            request, f"New {request.POST['right_type']} split from {effective_from} saved{created}."
+        )
     except ValueError:
         messages.error(request, "The effective date must be a date (YYYY-MM-DD).")
+    except SplitNewPartyUnconfirmed as exc:
+        unconfirmed = exc.fields["new_parties"]
+        pending = [
+            {"index": i, "name": row.party_name.strip(), "near": unconfirmed[row.party_name.strip()[:200]]}
+            for i, row in enumerate(rows)
+            if row.party_name.strip()[:200] in unconfirmed
+        ]
+        context = {
+            "recording": recording,
+            "rows": list(enumerate(rows)),
+            "pending": pending,
+            "right_type": request.POST.get("right_type", ""),
+            "effective_from": request.POST.get("effective_from", ""),
+            "new_party": NEW_PARTY,
+        }
+        return render(request, "catalog/split_confirm.html", context, status=409)
     except StemmaError as exc:
         messages.error(request, exc.message)
     return redirect("catalog:recording-detail", pk=recording.pk)

@@ -171,7 +171,8 @@ def test_rights_manager_adds_a_split_version_from_the_recording_page(client, lab
     url = reverse("catalog:recording-split-add", args=[recording.pk])
     form = {"right_type": "master", "effective_from": "2025-01-01", "party_0": ann.name, "share_0": "0.6",
             "party_1": "Brand New Co", "share_1": "0.4"}  # fmt: skip
-    client.post(url, form)
+    assert client.post(url, form).status_code == 409 and not recording.splits.exists()  # asks first
+    client.post(url, form | {"resolve_1": "__new__"})
     split = recording.splits.get()
     assert {s.party.name: str(s.share) for s in split.shares.all()} == {
         "Ann": "0.600000",
