@@ -22,3 +22,11 @@ class SplitNewPartyUnconfirmed(InvalidInput):
     `fields["new_parties"]` maps each such name to its near matches among the label's parties."""
 
     code = "split_new_party_unconfirmed"
+
+
+class LabelInvalid(InvalidInput):
+    code = "label_invalid"
+
+
+class MemberInvalid(InvalidInput):
+    code = "member_invalid"

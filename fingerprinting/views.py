@@ -285,7 +285,10 @@ def clip_audio(request, pk: int):
     clip = get_scoped_or_404(request, Clip.objects.all(), pk=pk)
     if not clip.audio:
         raise Http404("This clip has no audio.")
-    handle = clip.audio.open("rb")
+    try:
+        handle = clip.audio.open("rb")
+    except FileNotFoundError:
+        raise Http404("This clip's audio file is missing.")
     audio_format = sniff_format(handle.read(256))
     handle.seek(0)
     mime = AUDIO_MIME_TYPES.get(audio_format or "")

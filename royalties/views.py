@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from catalog.models import Role
+from catalog.models import Recording, Role
 from catalog.tenancy import require_role, scoped
 from config.celery import enqueue_on_commit
 from config.errors import StemmaError
@@ -33,6 +33,8 @@ from royalties.tasks import period_close_task
 def dashboard(request):
     if request.label is None:
         return render(request, "royalties/dashboard.html", {"no_label": True})
+    if not Recording.objects.filter(label=request.label).exists():
+        return render(request, "royalties/first_run.html", {"label": request.label})
     return render(request, "royalties/dashboard.html", royalties_dashboard(label=request.label))
 
 
