@@ -172,3 +172,26 @@ def test_phone_width_has_no_horizontal_scroll(browser, live_server):
             page.screenshot(path=str(SCREENSHOT_DIR / f"phone-{name}.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_invite_a_user_and_sign_in_as_them(page, screenshot):
+    label = LabelFactory(name="Northgate")
+    admin_of(label)
+    RecordingFactory(label=label)
+    sign_in(page, "ada", "secret-pass-123")
+    page.click("nav >> text=Members")
+    page.fill("#invite input[name=email]", "rita@example.org")
+    page.select_option("#invite select[name=role]", "rights_manager")
+    page.click("#invite button[type=submit]")
+    page.wait_for_selector("#invitation-link")
+    link = page.inner_text("#invitation-link code").strip()
+    screenshot("invite-1-link")
+    page.click("text=Sign out")
+    page.goto(link)
+    page.fill("input[name=new_password1]", "rita's long passphrase")
+    page.fill("input[name=new_password2]", "rita's long passphrase")
+    page.click("button:has-text('Set password')")
+    page.wait_for_selector("text=Password set")
+    sign_in(page, "rita@example.org", "rita's long passphrase")
+    assert "Rights manager" in page.inner_text(".who") and "Northgate" in page.inner_text(".who")
+    screenshot("invite-2-signed-in")
