@@ -40,6 +40,9 @@ ZERO = Decimal(0)
 # many more there are (the review queue sorts them by money).
 HELD_SHOWN = 200
 MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
+# Party rows rendered on the page by default (the totals always cover every statement): a label with
+# thousands of payees would otherwise send a table of thousands of rows; ?parties=all shows them all.
+PARTIES_SHOWN = 100
 
 
 def _money(value, currency: str) -> Decimal:
@@ -112,7 +115,6 @@ class PartyRow:
     opening: Decimal
     earnings: Decimal
     adjustments: Decimal
-    fx: Decimal  # exact sum of the FX lines in the statement currency (converted in, minus converted out)
     withholding: Decimal
     recouped: Decimal
     payouts: Decimal  # payouts made during the period
@@ -213,7 +215,9 @@ def _revenue(period: Period, month: PeriodMonth) -> dict[str, Decimal]:
     return due
 
 
-def _currencies(period: Period, month: PeriodMonth, due: dict[str, Decimal]) -> dict[str, CurrencyMoney]:
+def _currencies(
+    period: Period, month: PeriodMonth, due: dict[str, Decimal], sums: list[tuple[str, str, Decimal]]
+) -> dict[str, CurrencyMoney]:
     books: dict[str, CurrencyMoney] = {}
 
     def book(currency: str) -> CurrencyMoney:
@@ -253,14 +257,24 @@ def _currencies(period: Period, month: PeriodMonth, due: dict[str, Decimal]) -> 
         StatementLineKind.PRO_RATA: "paid_pro_rata",
         StatementLineKind.ADJUSTMENT: "adjustments",
     }
-    lines = (
-        StatementLine.objects.filter(statement__period=period, kind__in=list(kinds))
+    for currency, kind, total in sums:
+        if kind in kinds:
+            setattr(book(currency), kinds[kind], total)
+    return books
+
+
+def line_sums(period: Period) -> list[tuple[str, str, Decimal]]:
+    """(currency, line kind, exact sum) of the period's statement lines: from the close's summary, or
+    added up for a period closed before the summary held them."""
+    written = (period.summary or {}).get("lines_exact")
+    if written is not None:
+        return [(c, kind, Decimal(v)) for c, kinds in written.items() for kind, v in kinds.items()]
+    rows = (
+        StatementLine.objects.filter(statement__period=period)
         .values_list("currency", "kind")
         .annotate(total=Sum("amount_exact"))
     )
-    for currency, kind, total in lines:
-        setattr(book(currency), kinds[kind], Decimal(str(total or 0)))
-    return books
+    return [(currency, kind, Decimal(str(total or 0))) for currency, kind, total in rows]
 
 
 def held_clips(*, period: Period):
@@ -299,20 +313,7 @@ def _held(period: Period, month: PeriodMonth) -> None:
     month.held_total_count = len(first) if len(first) <= HELD_SHOWN else rows.count()
 
 
-def _parties(period: Period, month: PeriodMonth) -> None:
-    # FX lines: in the statement's currency what was converted in; in another, what was converted out.
-    fx_lines = (
-        StatementLine.objects.filter(statement__period=period, kind=StatementLineKind.FX)
-        .values_list("statement_id", "currency", "statement__currency")
-        .annotate(total=Sum("amount_exact"))
-    )
-    fx: dict[int, Decimal] = defaultdict(Decimal)
-    converted_out: dict[str, Decimal] = defaultdict(Decimal)
-    for statement_id, currency, statement_currency, total in fx_lines:
-        if currency == statement_currency:
-            fx[statement_id] += Decimal(str(total or 0))
-        else:
-            converted_out[currency] += Decimal(str(total or 0))
+def _parties(period: Period, month: PeriodMonth, sums: list[tuple[str, str, Decimal]]) -> None:
     batched = dict(
         PayoutLine.objects.filter(statement__period=period)
         .exclude(status=PayoutStatus.VOIDED)
@@ -331,7 +332,6 @@ def _parties(period: Period, month: PeriodMonth) -> None:
             opening=s.opening_balance,
             earnings=s.earnings,
             adjustments=s.adjustments,
-            fx=Decimal(str(fx.get(s.pk, 0))),
             withholding=s.withholding,
             recouped=s.recouped,
             payouts=s.payouts,
@@ -346,7 +346,6 @@ def _parties(period: Period, month: PeriodMonth) -> None:
         t.opening += row.opening
         t.earnings += row.earnings
         t.adjustments += row.adjustments
-        t.fx += row.fx
         t.withholding += row.withholding
         t.recouped += row.recouped
         t.payouts += row.payouts
@@ -358,8 +357,10 @@ def _parties(period: Period, month: PeriodMonth) -> None:
             t.carried_forward_count += 1
         elif row.closing < 0:
             t.negative += row.closing
-    for currency, amount in converted_out.items():
-        totals.setdefault(currency, StatementTotals(currency)).fx += amount
+    # FX lines in a currency: converted into it (statements in that currency) minus converted out of it.
+    for currency, kind, total in sums:
+        if kind == StatementLineKind.FX:
+            totals.setdefault(currency, StatementTotals(currency)).fx += total
     month.statement_totals = [totals[c] for c in sorted(totals)]
 
 
@@ -382,10 +383,11 @@ def period_month(*, period: Period) -> PeriodMonth:
     if period.status != PeriodStatus.CLOSED:
         return month
     due = _revenue(period, month)
-    books = _currencies(period, month, due)
+    sums = line_sums(period)
+    books = _currencies(period, month, due, sums)
     month.currencies = [books[c] for c in sorted(books)]
     _held(period, month)
-    _parties(period, month)
+    _parties(period, month, sums)
     _batches(period, month)
     return month
 

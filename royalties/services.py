@@ -111,6 +111,7 @@ def payee_profile_set(
     bic: str = "",
     withholding_rate: Decimal = Decimal(0),
     advance_amount: Decimal = Decimal(0),
+    address: str = "",
 ) -> PayeeProfile:
     """Create or replace a party's payment details (IBAN/BIC validated with python-stdnum)."""
     from stdnum import bic as stdnum_bic
@@ -124,6 +125,7 @@ def payee_profile_set(
     profile.bic = stdnum_bic.compact(bic) if bic else ""
     profile.withholding_rate = withholding_rate
     profile.advance_amount = advance_amount
+    profile.address = address.strip()
     try:
         profile.full_clean()
     except ValidationError as exc:
@@ -134,13 +136,14 @@ def payee_profile_set(
 
 @transaction.atomic
 def label_royalty_settings_set(
-    *, label: Label, payout_threshold: Decimal, auto_close: bool = True
+    *, label: Label, payout_threshold: Decimal, auto_close: bool = True, address: str | None = None
 ) -> LabelRoyaltySettings:
     if payout_threshold < 0 or not is_quantized(payout_threshold, label.default_currency):
         raise RoyaltyError("the payout threshold must be a non-negative amount in the label's currency")
-    settings, _ = LabelRoyaltySettings.objects.update_or_create(
-        label=label, defaults={"payout_threshold": payout_threshold, "auto_close": auto_close}
-    )
+    defaults: dict = {"payout_threshold": payout_threshold, "auto_close": auto_close}
+    if address is not None:  # None keeps the address entered before
+        defaults["address"] = address.strip()
+    settings, _ = LabelRoyaltySettings.objects.update_or_create(label=label, defaults=defaults)
     return settings
 
 

@@ -18,7 +18,7 @@ from config.errors import StemmaError
 from royalties import exports, selectors
 from royalties.dashboard import dashboard as royalties_dashboard
 from royalties.models import PartnerSettlement, PayoutBatch, PayoutLine, Period, PeriodStatus, Statement
-from royalties.month import period_month
+from royalties.month import PARTIES_SHOWN, period_month
 from royalties.reconcile import period_reconcile
 from royalties.services import (
     payout_batch_create,
@@ -80,9 +80,15 @@ def period_detail(request, pk: int):
     if period.status == PeriodStatus.CLOSED:
         month = period_month(period=period)
         reconciliation = period_reconcile(label=request.label, period=period.month)
+    show_all = request.GET.get("parties") == "all"
     context = {
         "period": period,
         "month": month,
+        "parties_shown": []
+        if month is None
+        else month.parties
+        if show_all
+        else month.parties[:PARTIES_SHOWN],
         "reconciliation": reconciliation,
         "settlements": period.settlements.select_related("partner").order_by("partner__name", "currency"),
         "can_close": period.status != PeriodStatus.CLOSED

@@ -230,3 +230,22 @@ def test_held_reason_words():
     assert held_reason(None, None) == "no attribution yet"
     assert held_reason(ReviewState.DISPUTED, []) == "disputed"
     assert held_reason(ReviewState.NEEDS_REVIEW, LOW_CONFIDENCE) == LOW_CONFIDENCE[0]["message"]
+
+
+def test_summary_line_totals_equal_the_statement_lines():
+    """The close writes each kind's line sum and the top recordings into its summary; they equal what
+    adding up the statement lines gives (the fallback for periods closed before)."""
+    from royalties.dashboard import _top_by_earnings_query, top_by_earnings
+
+    label, period = generated_month(5)
+    written = period_month(period=period)
+    assert "lines_exact" in period.summary and "top_recordings" in period.summary
+    top = top_by_earnings(period=period)
+    period.summary = {k: v for k, v in period.summary.items() if k not in {"lines_exact", "top_recordings"}}
+    added = period_month(period=period)
+    for mine, theirs in zip(written.currencies, added.currencies, strict=True):
+        assert (mine.paid_by_shares, mine.paid_pro_rata, mine.adjustments) == (
+            theirs.paid_by_shares, theirs.paid_pro_rata, theirs.adjustments
+        )  # fmt: skip
+    assert [t.fx for t in written.statement_totals] == [t.fx for t in added.statement_totals]
+    assert [r["recording_id"] for r in top] == [r["recording_id"] for r in _top_by_earnings_query(period)]
