@@ -5,7 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from catalog.models import AuditEvent, ImportJob, ImportStatus, Recording, RecordingStatus, Role
-from catalog.synth import synthesize, write_wav
+from demo.synth import synthesize, write_wav
 from tests.factories import LabelFactory, PartyFactory, RecordingFactory, member, split_for
 
 pytestmark = pytest.mark.django_db

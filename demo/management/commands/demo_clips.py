@@ -12,8 +12,8 @@ from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Label, Partner, Recording, RecordingStatus
-from catalog.synth import synthesize
-from fingerprinting import transforms as T
+from demo import transforms as T
+from demo.synth import synthesize
 from fingerprinting.audio import decode
 from fingerprinting.selectors import attribution_current
 from fingerprinting.services import clip_attribute, clip_submit
