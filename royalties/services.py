@@ -3,7 +3,7 @@
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
@@ -46,7 +46,7 @@ from royalties.models import (
     PeriodStatus,
     Statement,
 )
-from royalties.periods import parse_period
+from royalties.periods import month_of, parse_period
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,39 @@ def deal_create(
     if overlapping.exists():
         raise RoyaltyError("the label already has a deal with this partner in force on those dates")
     deal.save()
+    return deal
+
+
+@transaction.atomic
+def deal_start(*, label: Label, partner: Partner, effective_from: date, created_by=None, **terms) -> Deal:
+    """New terms with a partner from a date (the deal form). Terms are never edited: when an open-ended
+    deal is in force, it is ended the day before, which changes no priced month because a month that has
+    closed (or started closing) on or after that day refuses the new deal."""
+    current = (
+        Deal.objects.select_for_update()
+        .filter(label=label, partner=partner, effective_to__isnull=True, effective_from__lt=effective_from)
+        .first()
+    )
+    priced = Period.objects.filter(label=label, month__gte=month_of(effective_from)).exclude(
+        status=PeriodStatus.OPEN
+    )
+    if priced.exists():
+        raise RoyaltyError(
+            f"{month_of(effective_from):%Y-%m} or a later month is already closed: new terms start after it",
+            fields={"effective_from": ["After the last closed month."]},
+        )
+    if current is not None:
+        current.effective_to = effective_from - timedelta(days=1)
+        current.save(update_fields=["effective_to"])
+    deal = deal_create(label=label, partner=partner, effective_from=effective_from, **terms)
+    audit_record(
+        label=label,
+        actor=created_by,
+        action="deal.created",
+        obj=deal,
+        summary=f"deal with {partner.name} from {effective_from}: rate {deal.royalty_rate * 100:.2f} %"
+        + (f"; the deal from {current.effective_from} ends {current.effective_to}" if current else ""),
+    )
     return deal
 
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("statements/<int:pk>.csv", views.statement_download_csv, name="statement-csv"),
     path("statements/<int:pk>.pdf", views.statement_download_pdf, name="statement-pdf"),
     path("settlements/<int:pk>.csv", views.settlement_download_csv, name="settlement-csv"),
+    path("deals/new/", views.deal_new, name="deal-new"),
     path("payouts/", views.payout_list, name="payout-list"),
     path("payouts/new/", views.payout_batch_new, name="payout-new"),
     path("payouts/<int:pk>/", views.payout_detail, name="payout-detail"),

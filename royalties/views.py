@@ -17,10 +17,12 @@ from config.celery import enqueue_on_commit
 from config.errors import StemmaError
 from royalties import exports, selectors
 from royalties.dashboard import dashboard as royalties_dashboard
+from royalties.forms import DealForm
 from royalties.models import PartnerSettlement, PayoutBatch, PayoutLine, Period, PeriodStatus, Statement
 from royalties.month import PARTIES_SHOWN, period_month
 from royalties.reconcile import period_reconcile
 from royalties.services import (
+    deal_start,
     payout_batch_create,
     payout_batch_mark_paid,
     payout_line_void,
@@ -107,6 +109,21 @@ def period_month_csv(request, pk: int):
         raise Http404("The period is not closed")
     body = exports.period_month_csv(period_month(period=period))
     return _attachment(body, "text/csv; charset=utf-8", f"month-{period.label.slug}-{period.code}.csv")
+
+
+@login_required
+def deal_new(request):
+    """New terms with a partner from a date (royalties.services.deal_start); deals are never edited."""
+    require_role(request, Role.ADMIN)
+    form = DealForm(request.POST or None, initial={"currency": request.label.default_currency})
+    if request.method == "POST" and form.is_valid():
+        try:
+            deal = deal_start(label=request.label, created_by=request.user, **form.terms())
+            messages.success(request, f"Deal with {deal.partner.name} from {deal.effective_from} saved.")
+            return redirect("partners:partner-detail", slug=deal.partner.slug)
+        except StemmaError as exc:
+            messages.error(request, exc.message)
+    return render(request, "royalties/deal_form.html", {"form": form}, status=400 if form.errors else 200)
 
 
 @login_required
