@@ -53,7 +53,7 @@ def month_money(*, period: Period | None) -> list[dict]:
     same selector, so the dashboard and the period page show the same cents."""
     if period is None:
         return []
-    return dashboard_money(period_month(period=period))
+    return dashboard_money(period_month(period=period, parties=0))  # totals only, no statement rows
 
 
 RIGHTS_PARTS = [

@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Max, Q, Sum
 
 from fingerprinting.models import ReviewState
 from ledger.money import money_quantize
@@ -38,7 +38,7 @@ from royalties.models import (
 ZERO = Decimal(0)
 # Held clips listed on the page; the CSV lists them all. A month with more held clips than this says how
 # many more there are (the review queue sorts them by money).
-HELD_SHOWN = 200
+HELD_SHOWN = 100
 MONEY_QUANTUM = Decimal(1).scaleb(-MONEY_PLACES)
 # Party rows rendered on the page by default (the totals always cover every statement): a label with
 # thousands of payees would otherwise send a table of thousands of rows; ?parties=all shows them all.
@@ -171,7 +171,8 @@ class PeriodMonth:
     currencies: list[CurrencyMoney] = field(default_factory=list)
     held: list[HeldClip] = field(default_factory=list)  # the first HELD_SHOWN, most money first
     held_total_count: int = 0
-    parties: list[PartyRow] = field(default_factory=list)
+    parties: list[PartyRow] = field(default_factory=list)  # the first ones asked for
+    party_count: int = 0  # statements in the period
     statement_totals: list[StatementTotals] = field(default_factory=list)
     batches: list[BatchRow] = field(default_factory=list)
 
@@ -238,8 +239,15 @@ def _currencies(
         b.label = Decimal(figures.get("label", "0"))
         b.held = Decimal(figures.get("held", "0"))
         b.label_share = Decimal(figures.get("label_share_exact", "0"))
+    for currency, figures in (period.summary or {}).get("currencies", {}).items():
+        if "attributed_pool_exact" in figures:
+            book(currency).attributed_pool = Decimal(figures["attributed_pool_exact"])
+            book(currency).held_clips = int(figures["held_clips"])
+    written = all("attributed_pool_exact" in f for f in (period.summary or {}).get("currencies", {}).values())
     usage = (
-        ClipAllocation.objects.filter(period=period, kind=AllocationKind.USAGE)
+        ClipAllocation.objects.none()
+        if written and books
+        else ClipAllocation.objects.filter(period=period, kind=AllocationKind.USAGE)
         .values_list("currency")
         .annotate(
             attributed=Sum("attributed_exact"),
@@ -310,58 +318,83 @@ def _held(period: Period, month: PeriodMonth) -> None:
     rows = held_clips(period=period)
     first = list(rows[: HELD_SHOWN + 1])  # one more than shown: counted only when there are more
     month.held = [held_clip(row) for row in first[:HELD_SHOWN]]
-    month.held_total_count = len(first) if len(first) <= HELD_SHOWN else rows.count()
+    held = ClipAllocation.objects.filter(period=period).exclude(held_amount=0)
+    month.held_total_count = len(first) if len(first) <= HELD_SHOWN else held.count()
 
 
-def _parties(period: Period, month: PeriodMonth, sums: list[tuple[str, str, Decimal]]) -> None:
+def _statement_totals(period: Period, sums: list[tuple[str, str, Decimal]]) -> list[StatementTotals]:
+    """Per statement currency, every statement of the period added up in the database."""
+    money_sum = {
+        "opening": Sum("opening_balance"), "earnings": Sum("earnings"), "adjustments": Sum("adjustments"),
+        "withholding": Sum("withholding"), "recouped": Sum("recouped"), "payouts": Sum("payouts"),
+        "closing": Sum("closing_balance"),
+        "carried_forward": Sum("closing_balance", filter=Q(carried_forward=True)),
+        "negative": Sum("closing_balance", filter=Q(carried_forward=False, closing_balance__lt=0)),
+    }  # fmt: skip
+    rows = (
+        Statement.objects.filter(period=period)
+        .values("currency")
+        .annotate(
+            statements=Count("id"),
+            carried_forward_count=Count("id", filter=Q(carried_forward=True)),
+            threshold=Max("payout_threshold"),
+            **{f"sum_{name}": total for name, total in money_sum.items()},  # not a Statement field's name
+        )
+        .order_by("currency")
+    )
     batched = dict(
         PayoutLine.objects.filter(statement__period=period)
         .exclude(status=PayoutStatus.VOIDED)
-        .values_list("statement_id")
+        .values_list("currency")
         .annotate(total=Sum("amount"))
     )
     totals: dict[str, StatementTotals] = {}
-    statements = Statement.objects.filter(period=period).select_related("party").order_by("number")
-    for s in statements:
-        row = PartyRow(
-            statement_id=s.pk,
-            number=s.number,
-            party_id=s.party_id,
-            party=s.party.name,
-            currency=s.currency,
-            opening=s.opening_balance,
-            earnings=s.earnings,
-            adjustments=s.adjustments,
-            withholding=s.withholding,
-            recouped=s.recouped,
-            payouts=s.payouts,
-            closing=s.closing_balance,
-            threshold=s.payout_threshold,
-            carried_forward=s.carried_forward,
-            batched=_money(batched.get(s.pk, 0), s.currency),
-        )
-        month.parties.append(row)
-        t = totals.setdefault(s.currency, StatementTotals(s.currency))
-        t.statements += 1
-        t.opening += row.opening
-        t.earnings += row.earnings
-        t.adjustments += row.adjustments
-        t.withholding += row.withholding
-        t.recouped += row.recouped
-        t.payouts += row.payouts
-        t.closing += row.closing
-        t.batched += row.batched
-        t.threshold = row.threshold
-        if row.carried_forward:
-            t.carried_forward += row.closing
-            t.carried_forward_count += 1
-        elif row.closing < 0:
-            t.negative += row.closing
+    for row in rows:
+        c = row["currency"]
+        t = totals[c] = StatementTotals(c, statements=row["statements"], threshold=row["threshold"])
+        t.carried_forward_count = row["carried_forward_count"]
+        for name in money_sum:
+            setattr(t, name, _money(row[f"sum_{name}"], c))
+        t.batched = _money(batched.get(c, 0), c)
     # FX lines in a currency: converted into it (statements in that currency) minus converted out of it.
     for currency, kind, total in sums:
         if kind == StatementLineKind.FX:
             totals.setdefault(currency, StatementTotals(currency)).fx += total
-    month.statement_totals = [totals[c] for c in sorted(totals)]
+    return [totals[c] for c in sorted(totals)]
+
+
+def _parties(period: Period, month: PeriodMonth, limit: int | None) -> None:
+    """The statements' rows in number order, the first `limit` (all with None)."""
+    statements = Statement.objects.filter(period=period).select_related("party").order_by("number")
+    month.party_count = Statement.objects.filter(period=period).count() if limit is not None else 0
+    chosen = list(statements if limit is None else statements[:limit])
+    month.party_count = month.party_count or len(chosen)
+    batched = dict(
+        PayoutLine.objects.filter(statement__in=[s.pk for s in chosen])
+        .exclude(status=PayoutStatus.VOIDED)
+        .values_list("statement_id")
+        .annotate(total=Sum("amount"))
+    )
+    for s in chosen:
+        month.parties.append(
+            PartyRow(
+                statement_id=s.pk,
+                number=s.number,
+                party_id=s.party_id,
+                party=s.party.name,
+                currency=s.currency,
+                opening=s.opening_balance,
+                earnings=s.earnings,
+                adjustments=s.adjustments,
+                withholding=s.withholding,
+                recouped=s.recouped,
+                payouts=s.payouts,
+                closing=s.closing_balance,
+                threshold=s.payout_threshold,
+                carried_forward=s.carried_forward,
+                batched=_money(batched.get(s.pk, 0), s.currency),
+            )
+        )
 
 
 def _batches(period: Period, month: PeriodMonth) -> None:
@@ -376,9 +409,10 @@ def _batches(period: Period, month: PeriodMonth) -> None:
         month.batches.append(BatchRow(batch_id, status, currency, lines, _money(total, currency)))
 
 
-def period_month(*, period: Period) -> PeriodMonth:
-    """The closed period's money, from revenue to payouts (the module docstring). An open period has
-    no figures yet: an empty walk."""
+def period_month(*, period: Period, parties: int | None = None) -> PeriodMonth:
+    """The closed period's money, from revenue to payouts (the module docstring), with the first
+    `parties` statements as rows (all with None; the totals always cover all). An open period has no
+    figures yet: an empty walk."""
     month = PeriodMonth(period=period)
     if period.status != PeriodStatus.CLOSED:
         return month
@@ -387,7 +421,8 @@ def period_month(*, period: Period) -> PeriodMonth:
     books = _currencies(period, month, due, sums)
     month.currencies = [books[c] for c in sorted(books)]
     _held(period, month)
-    _parties(period, month, sums)
+    month.statement_totals = _statement_totals(period, sums)
+    _parties(period, month, parties)
     _batches(period, month)
     return month
 

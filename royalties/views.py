@@ -80,17 +80,13 @@ def period_detail(request, pk: int):
     reconciliation = None
     month = None
     if period.status == PeriodStatus.CLOSED:
-        month = period_month(period=period)
+        month = period_month(
+            period=period, parties=None if request.GET.get("parties") == "all" else PARTIES_SHOWN
+        )
         reconciliation = period_reconcile(label=request.label, period=period.month)
-    show_all = request.GET.get("parties") == "all"
     context = {
         "period": period,
         "month": month,
-        "parties_shown": []
-        if month is None
-        else month.parties
-        if show_all
-        else month.parties[:PARTIES_SHOWN],
         "reconciliation": reconciliation,
         "settlements": period.settlements.select_related("partner").order_by("partner__name", "currency"),
         "can_close": period.status != PeriodStatus.CLOSED

@@ -41,6 +41,7 @@ from royalties.close.plan import (
 )
 from royalties.models import (
     EXACT_PLACES,
+    AllocationKind,
     ClipAllocation,
     LabelRoyaltySettings,
     PartnerSettlement,
@@ -120,7 +121,12 @@ def round_currencies(plan: ClosePlan) -> dict[str, RoundedCurrency]:
 def currency_summary(plan: ClosePlan, rounded: RoundedCurrency) -> dict[str, str]:
     """The period summary's figures for one currency (shown on the period page and the dashboard)."""
     book = plan.books[rounded.currency]
+    usage = [a for a in plan.allocations if a.currency == rounded.currency and a.kind == AllocationKind.USAGE]
+    held = sum(1 for a in plan.allocations if a.currency == rounded.currency and a.held_amount)
     return {
+        # The month page's attributed pool and held clips (royalties.month), without re-reading allocations.
+        "attributed_pool_exact": str(exact_store(sum((a.attributed_exact for a in usage), ZERO))),
+        "held_clips": str(held),
         "pools_exact": str(book.pools),
         "receivable": str(sum(rounded.receivables.values(), ZERO)),
         "released": str(rounded.released),
