@@ -177,6 +177,7 @@ def pages(label: Label) -> list[tuple[str, str]]:
         ("periods", "/royalties/periods/"),
         ("month (period page)", f"/royalties/periods/{period.pk}/"),
         ("month CSV", f"/royalties/periods/{period.pk}/month.csv"),
+        ("reconciliation (after the page)", f"/royalties/periods/{period.pk}/reconciliation/"),
         ("statement", f"/royalties/statements/{statement.pk}/"),
         ("members", "/catalog/members/"),
         ("payouts", "/royalties/payouts/"),

@@ -7,6 +7,7 @@ urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("periods/", views.period_list, name="period-list"),
     path("periods/<int:pk>/", views.period_detail, name="period-detail"),
+    path("periods/<int:pk>/reconciliation/", views.period_reconciliation, name="period-reconciliation"),
     path("periods/<int:pk>/month.csv", views.period_month_csv, name="period-month-csv"),
     path("periods/<int:pk>/close/", views.period_close_confirm, name="period-close"),
     path("statements/<int:pk>/", views.statement_detail, name="statement-detail"),

@@ -77,17 +77,14 @@ def period_list(request):
 @login_required
 def period_detail(request, pk: int):
     period = _period_or_404(request, pk)
-    reconciliation = None
     month = None
     if period.status == PeriodStatus.CLOSED:
         month = period_month(
             period=period, parties=None if request.GET.get("parties") == "all" else PARTIES_SHOWN
         )
-        reconciliation = period_reconcile(label=request.label, period=period.month)
     context = {
         "period": period,
         "month": month,
-        "reconciliation": reconciliation,
         "settlements": period.settlements.select_related("partner").order_by("partner__name", "currency"),
         "can_close": period.status != PeriodStatus.CLOSED
         and period.end < timezone.localdate()
@@ -96,6 +93,17 @@ def period_detail(request, pk: int):
     if request.headers.get("HX-Request"):
         return render(request, "royalties/_period_status.html", context)
     return render(request, "royalties/period_detail.html", context)
+
+
+@login_required
+def period_reconciliation(request, pk: int):
+    """The period page's reconciliation (royalties.reconcile), loaded after the page: it recomputes the
+    month from every usage line and the ledger, which is the point of it and too slow to hold the page."""
+    period = _period_or_404(request, pk)
+    if period.status != PeriodStatus.CLOSED:
+        raise Http404("The period is not closed")
+    report = period_reconcile(label=request.label, period=period.month)
+    return render(request, "royalties/_reconciliation.html", {"reconciliation": report})
 
 
 @login_required
