@@ -1,6 +1,6 @@
 """Attribution quality benchmark (issue 3).
 
-Synthesizes a catalog (default 200 recordings of 30-120 s, catalog.synth: each seed its own key, mode,
+Synthesizes a catalog (default 200 recordings of 30-120 s, demo.synth: each seed its own key, mode,
 tempo, progression, melody, drums and instruments), indexes it with the production code
 (fingerprinting.engine / fingerprinting.index, the same path `index_catalog` and `attribute_files`
 use), derives clips with known ground truth and prints, per kind: recall@1, recall@5, share mean
@@ -8,7 +8,7 @@ absolute error (over the true recordings plus the remainder) and, for negatives,
 given any share >= 0.05.
 
 Unrelated audio (negatives, and the music a recording is mixed under) comes from seeds whose piece
-shares no accompaniment with the catalog: catalog.synth renders the chords and the bass line from
+shares no accompaniment with the catalog: demo.synth renders the chords and the bass line from
 (tempo, key, mode, progression) alone, so two seeds that agree on those four have the very same
 backing track, which is reuse, not a false attribution. Such seeds are skipped (and counted).
 
@@ -173,7 +173,7 @@ TARGETS = {  # recall@1 targets from issue 3 (mashups: both@2)
 
 class Catalog:
     def __init__(self, n: int, seed: int):
-        from catalog.synth import piece_spec
+        from demo.synth import piece_spec
 
         rng = np.random.default_rng(seed)
         self.seeds = [seed * 1_000_003 + 17 * i + 11 for i in range(n)]
@@ -187,7 +187,7 @@ class Catalog:
 
     def unrelated_seed(self, seed: int) -> int:
         """The first seed from `seed` on (in steps of 7,919) whose backing track is not in the catalog."""
-        from catalog.synth import piece_spec
+        from demo.synth import piece_spec
 
         while self.backing(piece_spec(seed)) in self.backings:
             self.skipped_unrelated += 1
@@ -195,7 +195,7 @@ class Catalog:
         return seed
 
     def audio(self, i: int, start: float, seconds: float) -> np.ndarray:
-        from catalog.synth import synthesize
+        from demo.synth import synthesize
 
         full = synthesize(self.seeds[i], min(self.durations[i], start + seconds), sr=SR)
         return full[int(start * SR) : int((start + seconds) * SR)]
@@ -207,8 +207,8 @@ class Catalog:
 
 def make_clip(kind: str, cat: Catalog, rng: np.random.Generator, neg_seed: int):
     """(samples at SR, {catalog index: true share})"""
-    from catalog.synth import synthesize
-    from fingerprinting import transforms as T
+    from demo import transforms as T
+    from demo.synth import synthesize
 
     n = len(cat.seeds)
     a, b = (int(x) for x in rng.choice(n, 2, replace=False))

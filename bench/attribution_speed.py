@@ -53,7 +53,7 @@ def cpu() -> float:
 
 
 def ingest(real: int, workdir: Path, seed: int):
-    from catalog.synth import synthesize, write_wav
+    from demo.synth import synthesize, write_wav
     from fingerprinting import engine
     from fingerprinting.audio import decode
     from fingerprinting.engine.embedder import get_embedder
@@ -130,7 +130,7 @@ def replicate(analysis, replica: int, new_id: int):
 
 
 def attribution_speed(analyses, size: int, clips: int, workdir: Path, label_id: int) -> dict:
-    from catalog.synth import synthesize, write_wav
+    from demo.synth import synthesize, write_wav
     from fingerprinting import engine
     from fingerprinting import index as catalog_index
     from fingerprinting.audio import load_for_analysis
@@ -176,7 +176,7 @@ def attribution_speed(analyses, size: int, clips: int, workdir: Path, label_id: 
     rng = np.random.default_rng(size)
     import soundfile
 
-    from catalog.synth import SAMPLE_RATE  # noqa: F401
+    from demo.synth import SAMPLE_RATE  # noqa: F401
 
     cpu_times, wall_times = [], []
     for c in range(clips):

@@ -12,7 +12,7 @@
 3. The real catalog has fewer than 300 tracks (138 from the Debian 12 packages). Cutting long tracks into
    several "recordings" would fake a bigger catalog, so the real count is reported as it is, and then,
    separately and labelled as such, the same clips against that catalog topped up to --catalog (300)
-   with recordings synthesized by catalog.synth (30-120 s, imported and indexed the same way).
+   with recordings synthesized by demo.synth (30-120 s, imported and indexed the same way).
 Printed per catalog: CPU seconds per clip and real-time factor per core (audio seconds / CPU seconds) at
 the median and p90, wall time, the ratio to fpcalc's CPU on the same files, and the medians of the
 engine's own per-stage timings (result.timings, as the engine reports them: in engine 1.2.0 landmarks,
@@ -97,9 +97,9 @@ def report(title: str, measured: dict) -> None:
 
 
 def synth_top_up(scratch: Path, count: int, seed: int) -> tuple[Path, Path, float]:
-    """`count` recordings synthesized by catalog.synth (30-120 s), written as WAV with a catalog CSV."""
+    """`count` recordings synthesized by demo.synth (30-120 s), written as WAV with a catalog CSV."""
     from catalog.importer import COLUMNS
-    from catalog.synth import synthesize, write_wav
+    from demo.synth import synthesize, write_wav
 
     audio = scratch / "synth-audio"
     audio.mkdir()
@@ -113,7 +113,7 @@ def synth_top_up(scratch: Path, count: int, seed: int) -> tuple[Path, Path, floa
         isrc = f"QZSYN24{n + 1:05d}"
         write_wav(audio / f"{isrc}.wav", synthesize(91_000_000 + seed * 10_000 + n, seconds, sr=22050), 22050)
         total += seconds
-        writer.writerow({"isrc": isrc, "title": f"Synthesized {n + 1}", "display_artist": "catalog.synth",
+        writer.writerow({"isrc": isrc, "title": f"Synthesized {n + 1}", "display_artist": "demo.synth",
                          "duration_seconds": f"{seconds:.1f}", "audio_file": f"{isrc}.wav"})  # fmt: skip
     path = scratch / "synth.csv"
     path.write_text(buffer.getvalue())
@@ -148,14 +148,14 @@ def run(args) -> None:
             more = real_engine.catalog_load(label=label, csv_path=csv_path, audio_dir=audio)
             index = real_engine.current_index(label)
             print(
-                f"\ntopped up with {args.catalog - real_count} recordings SYNTHESIZED by catalog.synth "
+                f"\ntopped up with {args.catalog - real_count} recordings SYNTHESIZED by demo.synth "
                 f"({seconds / 3600:.2f} h, synthesized in {synthesized:.0f} s, imported and indexed in "
                 f"{more['seconds']:.0f} s): {index.n_recordings} recordings",
                 flush=True,
             )
             report(
                 f"catalog of {index.n_recordings} recordings = {real_count} real + "
-                f"{index.n_recordings - real_count} SYNTHESIZED (catalog.synth), same clips",
+                f"{index.n_recordings - real_count} SYNTHESIZED (demo.synth), same clips",
                 measure(label, clips),
             )
     finally:

@@ -1,6 +1,6 @@
 """Build the re-performance development corpus (issue 12): catalog works played again with other
 instruments, in other keys and tempi, melody or bass alone, and unrelated music played the same way.
-Nothing here is committed; the clips are rebuilt from catalog.synth and from the real-music corpus.
+Nothing here is committed; the clips are rebuilt from demo.synth and from the real-music corpus.
 
     scripts/bench-deps.sh                                   # FluidSynth, the GM soundfont, basic-pitch (once)
     .venv/bin/python bench/real_corpus.py --workdir DIR     # the real-music corpus this one builds on
@@ -9,10 +9,10 @@ Nothing here is committed; the clips are rebuilt from catalog.synth and from the
 
 Two sources, each split into the real corpus' tuning and reporting parts:
 
-- synth: the synthesized catalog of bench/attribution_quality.py (catalog.synth pieces, seeds and lengths
+- synth: the synthesized catalog of bench/attribution_quality.py (demo.synth pieces, seeds and lengths
   drawn by its Catalog class; tuning seed 1, reporting seed 0, as that script says) is written as a
   catalog (catalog.csv + FLAC) and its scores are re-performed. `synth_score` recovers a seed's notes
-  (melody, chords, bass line, drums, tempo, key) from catalog.synth's own spec; the melody draw is copied
+  (melody, chords, bass line, drums, tempo, key) from demo.synth's own spec; the melody draw is copied
   from synthesize(), which keeps it local (tests/bench proves the copy: the score rendered with synth's own
   tones gives synthesize()'s samples).
 - real: the catalog and unrelated tracks of the part in the real-music corpus (bench/real_corpus.py,
@@ -110,7 +110,7 @@ GM_NAMES = {
     65: "Alto Sax", 66: "Tenor Sax", 68: "Oboe", 70: "Bassoon", 71: "Clarinet", 73: "Flute",
     80: "Lead 1 (square)", 89: "Pad 2 (warm)",
 }  # fmt: skip
-# General MIDI programs (0-based) each line is re-performed with. synth: catalog.synth plays additive tones
+# General MIDI programs (0-based) each line is re-performed with. synth: demo.synth plays additive tones
 # named after instruments; a clip never uses the GM family its source timbre imitates (SYNTH_FAMILY).
 # real: these game soundtracks are synthesizer, tracker-module and orchestral-ensemble music; they are
 # re-performed with solo keyboards, mallets, guitars and reeds, never GM synth leads and pads (80-103) nor
@@ -127,7 +127,7 @@ INSTRUMENTS = {
         "bass": (32, 33, 34, 35, 36),
     },
 }
-SYNTH_FAMILY = {  # catalog.synth timbre -> the GM programs that imitate the same instrument
+SYNTH_FAMILY = {  # demo.synth timbre -> the GM programs that imitate the same instrument
     "flute": tuple(range(72, 80)),
     "clarinet": (71,),
     "brass": tuple(range(56, 64)),
@@ -138,7 +138,7 @@ SYNTH_FAMILY = {  # catalog.synth timbre -> the GM programs that imitate the sam
     "square": tuple(range(80, 88)),
 }
 CHANNELS = {"melody": 0, "harmony": 1, "bass": 2, "drums": 9}  # channel 10 (9) is GM percussion
-GM_DRUMS = {"k": 36, "s": 38, "h": 42}  # bass drum, snare, closed hi-hat: catalog.synth's kick, snare, hat
+GM_DRUMS = {"k": 36, "s": 38, "h": 42}  # bass drum, snare, closed hi-hat: demo.synth's kick, snare, hat
 DRUM_VELOCITY = {36: 110, 38: 100, 42: 70}
 
 
@@ -152,13 +152,13 @@ class Note:
 
 # -- the synthesized catalog's scores -------------------------------------------------------------------
 def synth_score(seed: int, seconds: float) -> dict:
-    """The notes catalog.synth.synthesize(seed, seconds) plays: {"tempo_bpm", "key_root", "mode", "lead",
-    "pad", "lines": {"melody", "harmony", "bass", "drums": [Note]}}, read from catalog.synth's own
+    """The notes demo.synth.synthesize(seed, seconds) plays: {"tempo_bpm", "key_root", "mode", "lead",
+    "pad", "lines": {"melody", "harmony", "bass", "drums": [Note]}}, read from demo.synth's own
     piece_spec, scales, PROGRESSIONS and DRUM_PATTERNS. synthesize() draws the melody's motif and rhythm
     inline (not in piece_spec), so that draw is copied here, statement for statement: a
-    catalog.synth.piece_score(seed) returning them would remove the copy. tests/bench renders this score
+    demo.synth.piece_score(seed) returning them would remove the copy. tests/bench renders this score
     with synth's own tones (synth_render) and checks it gives synthesize()'s samples."""
-    from catalog import synth
+    from demo import synth
 
     spec = synth.piece_spec(seed)
     rng = np.random.default_rng(seed + 1_000_003)
@@ -201,9 +201,9 @@ def synth_score(seed: int, seconds: float) -> dict:
 
 
 def synth_render(seed: int, seconds: float, sr: int | None = None) -> np.ndarray:
-    """synth_score(seed) played with catalog.synth's own tones, levels and drum noise: equal to
+    """synth_score(seed) played with demo.synth's own tones, levels and drum noise: equal to
     synthesize(seed, seconds, sr) when the score is the one synthesize plays (the tests' proof)."""
-    from catalog import synth
+    from demo import synth
 
     sr = sr or synth.SAMPLE_RATE
     spec = synth.piece_spec(seed)
@@ -564,13 +564,13 @@ def synth_isrc(part: str, i: int) -> str:
 
 def write_synth_catalog(folder: Path, part: str, cat) -> dict:
     """catalog.csv (the catalog_import layout) and audio/<ISRC>.flac: synthesize(seed, length) at
-    catalog.synth's rate, as attribution_quality.py's synth mode indexes it."""
+    demo.synth's rate, as attribution_quality.py's synth mode indexes it."""
     import csv
 
     import soundfile
 
-    from catalog import synth
     from catalog.importer import COLUMNS
+    from demo import synth
 
     audio_dir = folder / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)

@@ -23,3 +23,18 @@ class ConsentInvalid(InvalidInput):
 
 class ConsentNotRetroactive(Conflict):
     code = "consent_retroactive"
+
+
+class SplitNewPartyUnconfirmed(InvalidInput):
+    """A split form names a party the label does not have, and the person has not confirmed it is new.
+    `fields["new_parties"]` maps each such name to its near matches among the label's parties."""
+
+    code = "split_new_party_unconfirmed"
+
+
+class LabelInvalid(InvalidInput):
+    code = "label_invalid"
+
+
+class MemberInvalid(InvalidInput):
+    code = "member_invalid"

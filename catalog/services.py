@@ -1,20 +1,37 @@
 """Functions that change the catalog. Each runs in one transaction."""
 
 import hashlib
+import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files import File
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from rapidfuzz import process as rapidfuzz_process
+from rapidfuzz.distance import Levenshtein
 
 from catalog import events
-from catalog.errors import AudioInvalid, ImportInvalid, SplitInvalid, SplitNotRetroactive
+from catalog.errors import (
+    AudioInvalid,
+    ImportInvalid,
+    LabelInvalid,
+    MemberInvalid,
+    SplitInvalid,
+    SplitNewPartyUnconfirmed,
+    SplitNotRetroactive,
+)
 from catalog.models import (
     ONE,
     SHARE_PLACES,
@@ -23,9 +40,11 @@ from catalog.models import (
     ImportKind,
     ImportStatus,
     Label,
+    Membership,
     Party,
     Recording,
     RecordingStatus,
+    Role,
     Split,
     SplitShare,
 )
@@ -378,12 +397,42 @@ class SplitFormRow:
     share: str
 
 
+# Near matches offered before a new party is created: names within this many single-character edits
+# (Levenshtein) of the typed one, case ignored, e.g. "Ines Okafr" for "Ines Okafor" (1) or a swapped
+# pair of letters (2). Three would start offering unrelated short names ("Ann" for "Bob").
+NEAR_MATCH_MAX_EDITS = 2
+NEAR_MATCH_LIMIT = 5
+
+
+def party_near_matches(*, label: Label, name: str) -> list[Party]:
+    """The label's parties whose name is within NEAR_MATCH_MAX_EDITS edits of `name`, closest first."""
+    parties = list(Party.objects.filter(label=label).only("pk", "name", "kind"))
+    found = rapidfuzz_process.extract(
+        name.casefold(),
+        {p.pk: p.name.casefold() for p in parties},
+        scorer=Levenshtein.distance,
+        score_cutoff=NEAR_MATCH_MAX_EDITS,
+        limit=NEAR_MATCH_LIMIT,
+    )
+    by_id = {p.pk: p for p in parties}
+    return [by_id[key] for _name, _distance, key in sorted(found, key=lambda f: (f[1], f[0]))]
+
+
 @transaction.atomic
 def split_version_add(
-    *, recording: Recording, right_type: str, effective_from: date, rows: Sequence[SplitFormRow], created_by
+    *,
+    recording: Recording,
+    right_type: str,
+    effective_from: date,
+    rows: Sequence[SplitFormRow],
+    created_by,
+    new_parties: Collection[str] = (),
 ) -> Split:
-    """A new split version from the web form; a name no party of the label has becomes a new party."""
-    lines = []
+    """A new split version from the web form. A name no party of the label has becomes a new party only
+    when the person confirmed it (`new_parties`): otherwise SplitNewPartyUnconfirmed names it with its near
+    matches, and nothing is written (a typo must not create a party that then earns royalties)."""
+    confirmed = {n.strip().casefold() for n in new_parties}
+    lines, unconfirmed = [], {}
     for row in rows:
         name = row.party_name.strip()[:200]
         if not name and not row.share.strip():
@@ -395,11 +444,30 @@ def split_version_add(
             raise SplitInvalid(
                 f"several parties of {recording.label} are named {name!r}; use the admin to pick one"
             )
+        if not matches and name.casefold() not in confirmed:
+            near = party_near_matches(label=recording.label, name=name)
+            unconfirmed[name] = [p.name for p in near]
+            continue
         party = matches[0] if matches else Party.objects.create(label=recording.label, name=name)
         try:
             lines.append(ShareLine(party=party, share=parse_share(row.share)))
         except ValueError as exc:
             raise SplitInvalid(f"recording {recording.isrc}: {exc}")
+    if unconfirmed:
+        names = ", ".join(repr(n) for n in unconfirmed)
+        raise SplitNewPartyUnconfirmed(
+            f"{names}: no party of {recording.label} has this name; confirm a new party or pick a near match",
+            fields={"new_parties": unconfirmed},
+        )
+    if new_parties:
+        audit_record(
+            label=recording.label,
+            actor=created_by,
+            action="party.created",
+            obj=recording,
+            summary=f"new parties confirmed in a split of {recording.isrc}: {', '.join(sorted(new_parties))}",
+            data={"names": sorted(new_parties)},
+        )
     return split_create(
         recording=recording,
         right_type=right_type,
@@ -434,3 +502,97 @@ def recordings_availability_set(
         )
         changed += 1
     return changed
+
+
+# --- onboarding: labels, members, invitations --------------------------------------------------------
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")  # ISO 4217 shape; the ledger checks the code when money moves
+
+
+@transaction.atomic
+def label_create(*, name: str, slug: str, default_currency: str = "EUR", actor=None) -> Label:
+    """A new label (tenant). The first admin is invited with `member_invite`."""
+    name, slug, currency = name.strip(), slug.strip().lower(), default_currency.strip().upper()
+    problems: dict[str, list[str]] = {}
+    if not name:
+        problems["name"] = ["A label needs a name."]
+    if not SLUG_PATTERN.match(slug):
+        problems["slug"] = ["Lower-case letters, digits and hyphens, at most 64."]
+    elif Label.objects.filter(slug=slug).exists():
+        problems["slug"] = [f"A label {slug!r} exists already."]
+    if not CURRENCY_PATTERN.match(currency):
+        problems["default_currency"] = ["Three letters, e.g. EUR."]
+    if problems:
+        raise LabelInvalid("; ".join(m for ms in problems.values() for m in ms), fields=problems)
+    label = Label.objects.create(name=name[:200], slug=slug, default_currency=currency)
+    audit_record(label=label, actor=actor, action="label.created", obj=label, summary=f"label {slug} created")
+    return label
+
+
+@dataclass(frozen=True)
+class Invitation:
+    membership: Membership
+    created_user: bool
+    uidb64: str
+    token: str  # a password-reset token: valid until the user sets a password (or PASSWORD_RESET_TIMEOUT)
+
+
+def invitation_token(user) -> tuple[str, str]:
+    return urlsafe_base64_encode(force_bytes(user.pk)), default_token_generator.make_token(user)
+
+
+@transaction.atomic
+def member_invite(*, label: Label, email: str, role: str, invited_by=None, username: str = "") -> Invitation:
+    """Give a person a role in the label: an existing user (by e-mail or username) or a new one without a
+    password. The invitation is a one-time link to set a password (Django's password-reset token, so no
+    token is stored); shown once to the inviter, who sends it."""
+    email, username = email.strip().lower(), (username.strip() or email.strip().lower())[:150]
+    if role not in Role.values:
+        raise MemberInvalid(f"unknown role {role!r}", fields={"role": [f"One of {', '.join(Role.values)}."]})
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        raise MemberInvalid(
+            f"{email!r} is not an e-mail address", fields={"email": ["Not an e-mail address."]}
+        )
+    users = get_user_model().objects
+    user = users.filter(email__iexact=email).first() or users.filter(username=username).first()
+    created = user is None
+    if user is None:
+        user = users.create_user(username=username, email=email)  # no usable password until accepted
+    membership, made = Membership.objects.get_or_create(user=user, label=label, defaults={"role": role})
+    if not made:
+        raise MemberInvalid(f"{user.username} is already a member of {label.name}", code="member_exists")
+    audit_record(label=label, actor=invited_by, action="member.invited", obj=membership,
+                 summary=f"{user.username} invited as {role}", data={"email": email, "role": role})  # fmt: skip
+    uidb64, token = invitation_token(user)
+    return Invitation(membership, created, uidb64, token)
+
+
+def _admins_left(label: Label, without: Membership) -> int:
+    return Membership.objects.filter(label=label, role=Role.ADMIN).exclude(pk=without.pk).count()
+
+
+@transaction.atomic
+def member_role_set(*, membership: Membership, role: str, actor) -> Membership:
+    if role not in Role.values:
+        raise MemberInvalid(f"unknown role {role!r}")
+    locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    if locked.role == Role.ADMIN and role != Role.ADMIN and not _admins_left(locked.label, locked):
+        raise MemberInvalid("a label keeps at least one admin", code="last_admin")
+    before, locked.role = locked.role, role
+    locked.save(update_fields=["role"])
+    audit_record(label=locked.label, actor=actor, action="member.role_changed", obj=locked,
+                 summary=f"{locked.user.username}: {before} -> {role}")  # fmt: skip
+    return locked
+
+
+@transaction.atomic
+def member_remove(*, membership: Membership, actor) -> None:
+    locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    if locked.role == Role.ADMIN and not _admins_left(locked.label, locked):
+        raise MemberInvalid("a label keeps at least one admin", code="last_admin")
+    audit_record(label=locked.label, actor=actor, action="member.removed", obj=locked,
+                 summary=f"{locked.user.username} removed")  # fmt: skip
+    locked.delete()

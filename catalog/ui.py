@@ -33,6 +33,7 @@ nav_links: list[NavLink] = [
     NavLink("Catalog", "catalog:recording-list", 20),
     NavLink("Import", "catalog:import-start", 25),
     NavLink("Audit log", "catalog:audit-log", 90),
+    NavLink("Members", "catalog:member-list", 95),
 ]
 
 

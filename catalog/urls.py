@@ -17,4 +17,8 @@ urlpatterns = [
     path("imports/<int:pk>/rejects.csv", views.import_rejects, name="import-rejects"),
     path("audit/", views.audit_log, name="audit-log"),
     path("switch-label/", views.label_switch, name="label-switch"),
+    path("members/", views.member_list, name="member-list"),
+    path("members/<int:pk>/role/", views.member_role, name="member-role"),
+    path("members/<int:pk>/remove/", views.member_remove_view, name="member-remove"),
+    path("invite/<str:uidb64>/<str:token>/", views.invite_accept, name="invite-accept"),
 ]

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "fingerprinting",
     "royalties",
     "partner_api",
+    "demo",  # make demo's catalog, clips and month; production apps never import it
 ]
 
 MIDDLEWARE = [

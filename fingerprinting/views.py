@@ -6,14 +6,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Prefetch
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from catalog.models import Partner, Recording, Role, Work
 from catalog.tenancy import get_scoped_or_404, require_role, scoped
 from config.errors import StemmaError
+from config.http_range import ranged_file_response
 from config.input_checks import text_problem
+from fingerprinting import review
 from fingerprinting.audio import sniff_format
 from fingerprinting.models import Attribution, AttributionShare, Clip, ClipStatus, ReviewState, ShareRight
 from fingerprinting.services import attribution_revise
@@ -74,9 +77,51 @@ def clip_list(request):
 
 @login_required
 def review_queue(request):
-    clips = _clips(request).filter(current_attribution__review_state__in=REVIEW_STATES).order_by("created_at")
+    sort = request.GET.get("sort") if request.GET.get("sort") in review.SORTS else review.DEFAULT_SORT
+    clips = review.review_queue(clips=_clips(request), sort=sort)
     page = Paginator(clips, 50).get_page(request.GET.get("page"))
-    return render(request, "fingerprinting/review_queue.html", {"page": page})
+    items = [
+        {"clip": c, "reasons": review.review_reasons(c.current_attribution),
+         "age_days": review.waiting_since(c.current_attribution)}
+        for c in page
+    ]  # fmt: skip
+    can_review = request.membership is not None and request.membership.allows(Role.RIGHTS_MANAGER)
+    return render(
+        request,
+        "fingerprinting/review_queue.html",
+        {"page": page, "items": items, "sort": sort, "can_review": can_review},
+    )
+
+
+@login_required
+@require_POST
+def review_bulk_confirm(request):
+    require_role(request, Role.RIGHTS_MANAGER)
+    try:
+        ids = sorted({int(v) for v in request.POST.getlist("clip")})
+    except ValueError:
+        ids = []
+    if not ids or len(ids) > review.BULK_CONFIRM_MAX:
+        messages.error(request, f"Select between 1 and {review.BULK_CONFIRM_MAX} clips to confirm.")
+        return _back_to_queue(request)
+    reason = (request.POST.get("reason") or "").strip() or "confirmed from the review queue"
+    problem = text_problem(reason)
+    if problem:
+        messages.error(request, problem)
+        return _back_to_queue(request)
+    clips = list(_clips(request).filter(pk__in=ids))  # another label's ids are simply not found
+    confirmed = review.attributions_confirm(clips=clips, created_by=request.user, reason=reason)
+    skipped = len(ids) - len(confirmed)
+    note = f"; {skipped} not confirmed (disputed, already decided or not found)" if skipped else ""
+    messages.success(
+        request, f"{len(confirmed)} attribution{'s' if len(confirmed) != 1 else ''} confirmed{note}."
+    )
+    return _back_to_queue(request)
+
+
+def _back_to_queue(request):
+    sort = request.POST.get("sort") if request.POST.get("sort") in review.SORTS else review.DEFAULT_SORT
+    return redirect(f"{reverse('fingerprinting:review-queue')}?sort={sort}")
 
 
 def _run_label(run: dict) -> str:
@@ -93,6 +138,43 @@ def _run_label(run: dict) -> str:
     if run.get("false_alarm") is not None:
         how += f"; chance in unrelated music {run['false_alarm']:.2g}"
     return f"{run['clip_start']:.1f}-{run['clip_end']:.1f} s = recording {run['rec_start']:.1f}-{run['rec_end']:.1f} s, {how}"
+
+
+def _transform_text(run: dict) -> str:
+    """The transform the run was found under, in words ("tempo x0.9, +1 semitone"), or "as is"."""
+    parts = []
+    if run.get("tempo", 1.0) not in (None, 1.0):
+        parts.append(f"tempo x{run['tempo']:g}")
+    if run.get("semitones"):
+        parts.append(f"{run['semitones']:+g} semitone{'s' if abs(run['semitones']) != 1 else ''}")
+    return ", ".join(parts) or "as is"
+
+
+def _strength_text(run: dict) -> str:
+    """How strong the run is, in the lane's own terms and as the chance unrelated music matches so well."""
+    if run.get("ber") is not None:
+        strength = f"bit error rate {run['ber']:.2f}"
+    elif run.get("kappa") is not None:
+        strength = f"kappa {run['kappa']:.2f}" + (f", z {run['z']:.1f}" if run.get("z") is not None else "")
+    else:
+        strength = f"{run.get('matches', 0)} landmark matches"
+    if run.get("false_alarm") is not None:
+        strength += f"; chance in unrelated music {run['false_alarm']:.2g}"
+    return strength
+
+
+def _run_text(run: dict) -> dict:
+    """A run as visible text and the seconds the players seek to (clip and recording)."""
+    return {
+        "label": _run_label(run),
+        "method": run.get("method", "fingerprint"),
+        "clip_start": float(run["clip_start"]),
+        "clip_end": float(run["clip_end"]),
+        "rec_start": float(run["rec_start"]),
+        "rec_end": float(run["rec_end"]),
+        "transform": _transform_text(run),
+        "strength": _strength_text(run),
+    }
 
 
 def _window_label(window: dict) -> str:
@@ -123,7 +205,7 @@ def _timeline(attribution: Attribution, shares: list[AttributionShare]) -> dict:
     rows = []
     for i, share in enumerate(shares):
         evidence = _evidence(share)
-        runs = [span(r) | {"label": _run_label(r)} for r in evidence.get("verbatim", {}).get("runs", [])]
+        runs = [span(r) | _run_text(r) for r in evidence.get("verbatim", {}).get("runs", [])]
         # Darker is further above the null: a z of 8 or more is full colour.
         windows = [
             span(w) | {"label": _window_label(w), "opacity": min(1.0, max(0.08, (w.get("z") or 0) / 8))}
@@ -203,12 +285,16 @@ def clip_audio(request, pk: int):
     clip = get_scoped_or_404(request, Clip.objects.all(), pk=pk)
     if not clip.audio:
         raise Http404("This clip has no audio.")
-    handle = clip.audio.open("rb")
+    try:
+        handle = clip.audio.open("rb")
+    except FileNotFoundError:
+        raise Http404("This clip's audio file is missing.")
     audio_format = sniff_format(handle.read(256))
     handle.seek(0)
     mime = AUDIO_MIME_TYPES.get(audio_format or "")
     download_name = f"clip-{clip.pk}.{audio_format or 'bin'}"
-    response = FileResponse(
+    response = ranged_file_response(
+        request,
         handle,
         as_attachment=mime is None,
         filename=download_name,

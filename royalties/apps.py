@@ -36,6 +36,10 @@ class RoyaltiesConfig(AppConfig):
                 context=recording_training_panel,
             )
         )
+        from fingerprinting import review
+        from royalties.selectors import clips_with_held_money
+
+        review.register_money_annotator(clips_with_held_money)
         from royalties import ui as royalties_ui
 
         royalties_ui.register()

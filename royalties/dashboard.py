@@ -12,19 +12,18 @@ from django.utils import timezone
 from catalog.models import Label, Recording, RecordingStatus
 from fingerprinting.licence import unlicensed_uses
 from fingerprinting.models import Attribution, AttributionShare, Clip, ClipStatus
-from royalties.models import ClipAllocation, Period, PeriodStatus, StatementLine
+from ledger.money import money_quantize
+from royalties.models import Period, PeriodStatus, StatementLine
+from royalties.month import dashboard_money, period_month
 
 DAYS = 30
 TOP = 8
 
 
-def _bars(rows: list[tuple[str, float, str]]) -> list[dict]:
-    """Rows (label, value, shown) as horizontal bars in percent of the largest."""
-    peak = max((v for _, v, _ in rows), default=0) or 1
-    return [
-        {"label": label, "value": value, "shown": shown, "percent": 100 * value / peak}
-        for label, value, shown in rows
-    ]
+def _bars(rows: list[dict]) -> list[dict]:
+    """Rows (label, value, shown, ...) as horizontal bars in percent of the largest."""
+    peak = max((r["value"] for r in rows), default=0) or 1
+    return [{**row, "percent": 100 * row["value"] / peak} for row in rows]
 
 
 def clips_per_day(*, label: Label, today: date) -> list[dict]:
@@ -50,23 +49,12 @@ def clips_per_day(*, label: Label, today: date) -> list[dict]:
     ]  # fmt: skip
 
 
-def revenue_split(*, period: Period | None) -> list[dict]:
-    """Per currency: the pool paid by attribution shares vs the rest (unattributed and pro-rata)."""
+def month_money(*, period: Period | None) -> list[dict]:
+    """Per currency, the latest closed month's money as the month page walks it (royalties.month): the
+    same selector, so the dashboard and the period page show the same cents."""
     if period is None:
         return []
-    rows = (
-        ClipAllocation.objects.filter(period=period)
-        .values("currency")
-        .annotate(pool=Sum("pool_exact"), attributed=Sum("attributed_exact"))
-        .order_by("currency")
-    )
-    out = []
-    for row in rows:
-        pool, attributed = row["pool"] or Decimal(0), row["attributed"] or Decimal(0)
-        share = float(attributed / pool) if pool else 0.0
-        out.append({"currency": row["currency"], "pool": pool, "attributed": attributed,
-                    "unattributed": pool - attributed, "percent": 100 * share})  # fmt: skip
-    return out
+    return dashboard_money(period_month(period=period, parties=0))  # totals only, no statement rows
 
 
 RIGHTS_PARTS = [
@@ -102,9 +90,26 @@ def revenue_by_right(*, period: Period | None) -> list[dict]:
     return out
 
 
+def _recording_names(ids: list[int]) -> dict[int, dict]:
+    """Title, artist and ISRC of the given recordings: same-titled recordings must be told apart."""
+    rows = Recording.objects.filter(pk__in=ids).values("pk", "title", "display_artist", "isrc")
+    return {r["pk"]: r for r in rows}
+
+
+def _named_bar(recording: dict, value: float, shown: str) -> dict:
+    return {
+        "label": recording["title"],
+        "artist": recording["display_artist"],
+        "isrc": recording["isrc"],
+        "recording_id": recording["pk"],
+        "value": value,
+        "shown": shown,
+    }
+
+
 def top_by_influence(*, label: Label, today: date) -> list[dict]:
     """Sum of current shares per recording over the last 30 days' clips. Grouped by recording id over
-    the window's current attributions (an index range on the label's clips), titles fetched for the top
+    the window's current attributions (an index range on the label's clips), names fetched for the top
     rows only."""
     current = Clip.objects.filter(
         label=label, created_at__gte=timezone.now() - timedelta(days=DAYS), current_attribution__isnull=False
@@ -115,28 +120,48 @@ def top_by_influence(*, label: Label, today: date) -> list[dict]:
         .annotate(total=Sum("share"), clips=Count("id"))
         .order_by("-total", "recording_id")[:TOP]
     )
-    titles = dict(
-        Recording.objects.filter(pk__in=[r["recording_id"] for r in rows]).values_list("pk", "title")
-    )
+    names = _recording_names([r["recording_id"] for r in rows])
     return _bars(
         [
-            (titles[r["recording_id"]], float(r["total"]), f"{r['total']:.2f} over {r['clips']} clips")
+            _named_bar(
+                names[r["recording_id"]], float(r["total"]), f"{r['total']:.2f} over {r['clips']} clips"
+            )
             for r in rows
         ]
     )
 
 
 def top_by_earnings(*, period: Period | None) -> list[dict]:
+    """What each recording earned in the period (by shares, pro rata, adjustments), grouped by recording
+    id and currency: two recordings with one title stay two rows."""
     if period is None:
         return []
+    written = (period.summary or {}).get("top_recordings")
     rows = (
-        StatementLine.objects.filter(statement__period=period, recording__isnull=False)
-        .values("recording__title", "currency")
-        .annotate(total=Sum("amount_exact"))
-        .order_by("-total")[:TOP]
+        [{"recording_id": int(r), "currency": c, "total": Decimal(t)} for r, c, t in written[:TOP]]
+        if written is not None
+        else _top_by_earnings_query(period)
     )
+    names = _recording_names([r["recording_id"] for r in rows])
     return _bars(
-        [(r["recording__title"], float(r["total"]), f"{r['total']:.2f} {r['currency']}") for r in rows]
+        [
+            _named_bar(
+                names[r["recording_id"]],
+                float(r["total"]),
+                f"{money_quantize(Decimal(str(r['total'])), r['currency']):,} {r['currency']}",
+            )
+            for r in rows
+        ]
+    )
+
+
+def _top_by_earnings_query(period: Period) -> list[dict]:
+    """For periods closed before the close wrote its top recordings into the summary."""
+    return list(
+        StatementLine.objects.filter(statement__period=period, recording__isnull=False)
+        .values("recording_id", "currency")
+        .annotate(total=Sum("amount_exact"))
+        .order_by("-total", "recording_id")[:TOP]
     )
 
 
@@ -178,7 +203,7 @@ def _dashboard(*, label: Label) -> dict:
     period = Period.objects.filter(label=label, status=PeriodStatus.CLOSED).order_by("-month").first()
     return {
         "days": clips_per_day(label=label, today=today),
-        "revenue": revenue_split(period=period),
+        "money": month_money(period=period),
         "rights": revenue_by_right(period=period),
         "influence": top_by_influence(label=label, today=today),
         "earnings": top_by_earnings(period=period),

@@ -2,16 +2,29 @@
 
 import io
 from decimal import Decimal
+from xml.sax.saxutils import escape
 
+from django.db.models import Sum
 from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.pdfgen import canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from config.csv_export import csv_rows
 from ledger.money import money_quantize
-from royalties.models import PartnerSettlement, PayoutBatch, Statement, StatementLine
+from royalties.models import (
+    LabelRoyaltySettings,
+    PartnerSettlement,
+    PayeeProfile,
+    PayoutBatch,
+    Statement,
+    StatementLine,
+)
+from royalties.month import PeriodMonth, held_clip, held_clips
+from royalties.templatetags.money import money
 
 LINE_PLACES = Decimal("0.000001")  # exact amounts are shown to six places; totals are rounded
 
@@ -50,24 +63,47 @@ def _raw_totals(statement: Statement) -> list[tuple[str, Decimal]]:
     ]
 
 
+def line_reference(line: StatementLine) -> str:
+    """The line's reference for reading: a withholding rate written by closes before percentages
+    ("rate 0.100000") is shown as one ("rate 10.00 %")."""
+    reference = line.reference
+    if line.kind == "withholding" and reference.startswith("rate ") and "%" not in reference:
+        try:
+            return f"rate {Decimal(reference[5:]) * 100:.2f} %"
+        except ArithmeticError:
+            return reference
+    return reference
+
+
+def _addresses(statement: Statement) -> tuple[str, str]:
+    """(label address, payee address), blank where none was entered."""
+    settings = LabelRoyaltySettings.objects.filter(label_id=statement.period.label_id).first()
+    profile = PayeeProfile.objects.filter(party_id=statement.party_id).first()
+    return (settings.address if settings else ""), (profile.address if profile else "")
+
+
 def statement_csv(statement: Statement) -> str:
+    label_address, payee_address = _addresses(statement)
     rows: list[list] = [
         ["statement", statement.number],
         ["label", statement.period.label.name],
+        ["label_address", label_address],
         ["party", statement.party.name],
+        ["payee_address", payee_address],
         ["period", statement.period.code],
         ["currency", statement.currency],
     ]
     rows += [[name.lower(), f"{value:f}"] for name, value in _totals(statement)]
+    rows.append(["payout_threshold", f"{money_quantize(statement.payout_threshold, statement.currency):f}"])
     rows.append(["carried_forward", "yes" if statement.carried_forward else "no"])
     rows.append([])
     rows.append(
         [
-            "kind", "right", "right_type", "partner", "isrc", "recording", "clip", "usage_count", "amount",
-            "currency", "reference",
+            "kind", "right", "right_type", "partner", "isrc", "recording", "artist", "clip", "usage_count",
+            "amount", "amount_exact", "currency", "reference",
         ]
     )  # fmt: skip
-    for line in _lines(statement):
+    for line in _lines(statement).iterator(chunk_size=5000):
         rows.append(
             [
                 line.kind,
@@ -76,39 +112,95 @@ def statement_csv(statement: Statement) -> str:
                 line.partner.slug if line.partner else "",
                 line.recording.isrc if line.recording else "",
                 line.recording.title if line.recording else "",
+                line.recording.display_artist if line.recording else "",
                 line.clip.external_id if line.clip else "",
                 line.usage_count,
+                f"{money_quantize(line.amount_exact, line.currency):f}",
                 f"{line.amount_exact.quantize(LINE_PLACES):f}",
                 line.currency,
-                line.reference,
+                line_reference(line),
             ]
         )
     return _csv(rows)
 
 
+# A PDF is for reading: past this many lines it lists the first ones and says so on the statement (the
+# CSV has every line). 5,000 lines are ~120 A4 pages; reportlab lays them out in a few seconds.
+PDF_MAX_LINES = 5000
+
+
+class NumberedCanvas(canvas.Canvas):
+    """Page "n of m" in the footer: pages are kept until the end, when the count is known (reportlab's
+    documented two-pass recipe)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._pages: list[dict] = []
+
+    def showPage(self) -> None:  # noqa: N802 - reportlab's name
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        for state in self._pages:
+            self.__dict__.update(state)
+            self.setFont("Helvetica", 7)
+            self.drawRightString(A4[0] - 15 * mm, 8 * mm, f"page {self._pageNumber} of {len(self._pages)}")
+            self.drawString(15 * mm, 8 * mm, getattr(self, "footer_text", ""))
+            super().showPage()
+        super().save()
+
+
+def _cell(text: str, style) -> Paragraph:
+    return Paragraph(escape(text), style)
+
+
 def statement_pdf(statement: Statement) -> bytes:
-    """A statement a person can read: who, which period, the totals, then the lines."""
+    """A statement a person can read: label and payee, the period and its totals, then every line (up to
+    PDF_MAX_LINES, said on the page) with ISRC, amounts in the currency's minor unit, page n of m."""
     buffer = io.BytesIO()
     styles = getSampleStyleSheet()
+    small = ParagraphStyle("small", parent=styles["Normal"], fontSize=7, leading=8.5)
+    # Clip ids are long and have no spaces: they wrap at any character rather than run into the next column.
+    ids = ParagraphStyle("ids", parent=small, wordWrap="CJK")
+    money_style = ParagraphStyle("money", parent=small, alignment=TA_RIGHT)
     doc = SimpleDocTemplate(
         buffer,
         pagesize=A4,
         title=f"Royalty statement {statement.number}",
         leftMargin=15 * mm,
         rightMargin=15 * mm,
+        bottomMargin=15 * mm,
     )
     label = statement.period.label
-    story = [
-        Paragraph(f"{label.name} — royalty statement", styles["Title"]),
+    currency = statement.currency
+    label_address, payee_address = _addresses(statement)
+
+    def block(title: str, name: str, address: str) -> Paragraph:
+        lines = [
+            f"<b>{escape(title)}</b>",
+            escape(name),
+            *(escape(a) for a in address.splitlines() if a.strip()),
+        ]
+        return Paragraph("<br/>".join(lines), styles["Normal"])
+
+    story: list = [
+        Paragraph(f"{escape(label.name)} — royalty statement", styles["Title"]),
+        Table(
+            [[block("From", label.name, label_address), block("To", statement.party.name, payee_address)]],
+            colWidths=[90 * mm, 90 * mm],
+            hAlign="LEFT",
+        ),
+        Spacer(1, 4 * mm),
         Paragraph(
-            f"Statement {statement.number} · period {statement.period.code} · {statement.party.name}",
+            f"Statement {escape(statement.number)} · period {statement.period.code} · issued "
+            f"{statement.issued_at:%Y-%m-%d} · amounts in {currency}",
             styles["Normal"],
         ),
-        Paragraph(f"Amounts in {statement.currency}", styles["Normal"]),
-        Spacer(1, 6 * mm),
+        Spacer(1, 4 * mm),
     ]
     totals = Table(
-        [[name, f"{value:,.2f}"] for name, value in _totals(statement)],
+        [[name, money(value, currency)] for name, value in _totals(statement)],
         colWidths=[70 * mm, 40 * mm],
         hAlign="LEFT",
     )
@@ -121,42 +213,78 @@ def statement_pdf(statement: Statement) -> bytes:
             ]
         )
     )
-    story += [totals, Spacer(1, 4 * mm)]
+    story += [totals, Spacer(1, 3 * mm)]
     if statement.carried_forward:
         story.append(
             Paragraph(
-                f"The balance is below the payout threshold of {statement.payout_threshold:,.2f} "
-                f"{statement.currency} and is carried forward.",
+                f"The balance is below the payout threshold of {money(statement.payout_threshold, currency)} "
+                f"{currency} and is carried forward.",
                 styles["Italic"],
             )
         )
-    story.append(Spacer(1, 6 * mm))
-    data = [["Kind", "Right", "Partner", "Recording", "Clip", "Uses", "Amount", "Ccy"]]
-    for line in _lines(statement)[:5000]:
+    lines = _lines(statement)
+    count = lines.count()
+    total = StatementLine.objects.filter(statement=statement, currency=currency).aggregate(
+        t=Sum("amount_exact")
+    )
+    exact = Decimal(str(total["t"] or 0)).quantize(LINE_PLACES)  # SQLite sums decimals as floats
+    story.append(
+        Paragraph(
+            f"{count:,} line{'s' if count != 1 else ''}; in {currency} they add up to {exact.quantize(LINE_PLACES):,f} "
+            f"exactly, {money(exact, currency)} rounded (each total above is rounded once per party).",
+            small,
+        )
+    )
+    if count > PDF_MAX_LINES:
+        story.append(
+            Paragraph(
+                f"<b>This PDF lists the first {PDF_MAX_LINES:,} of {count:,} lines; the CSV of this statement has "
+                "every line.</b>",
+                styles["Normal"],
+            )
+        )
+    story.append(Spacer(1, 4 * mm))
+    header = ["Kind", "Right", "Partner", "ISRC", "Recording", "Clip", "Uses", "Amount", "Ccy", "Detail"]
+    data: list[list] = [header]
+    for line in lines[:PDF_MAX_LINES]:
         data.append(
             [
-                line.get_kind_display(),
-                line_right(line),
-                line.partner.name if line.partner else "",
-                (line.recording.title[:30] if line.recording else "") or line.reference[:30],
-                line.clip.external_id[:16] if line.clip else "",
-                f"{line.usage_count:,}" if line.usage_count else "",
-                f"{line.amount_exact.quantize(LINE_PLACES):,f}",
-                line.currency,
+                _cell(line.get_kind_display(), small),
+                _cell(line_right(line), small),
+                _cell(line.partner.name if line.partner else "", small),
+                _cell(line.recording.isrc if line.recording else "", small),
+                _cell(
+                    f"{line.recording.title} — {line.recording.display_artist}" if line.recording else "",
+                    small,
+                ),
+                _cell(line.clip.external_id if line.clip else "", ids),
+                Paragraph(f"{line.usage_count:,}" if line.usage_count else "", money_style),
+                Paragraph(money(line.amount_exact, line.currency), money_style),
+                _cell(line.currency, small),
+                _cell(line_reference(line), small),
             ]
         )
-    table = Table(data, repeatRows=1, hAlign="LEFT")
+    widths = [14, 18, 15, 25, 27, 20, 12, 16, 9, 22]  # mm, 178 of A4's 180 between the margins
+    table = Table(data, repeatRows=1, hAlign="LEFT", colWidths=[w * mm for w in widths])
     table.setStyle(
         TableStyle(
             [
-                ("FONTSIZE", (0, 0), (-1, -1), 7),
+                ("FONTSIZE", (0, 0), (-1, 0), 7),
                 ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
-                ("ALIGN", (5, 1), (6, -1), "RIGHT"),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.lightgrey),
             ]
         )
     )
     story.append(table)
-    doc.build(story)
+    footer = f"{label.name} · statement {statement.number} · {statement.party.name}"
+
+    def make_canvas(*args, **kwargs) -> NumberedCanvas:
+        made = NumberedCanvas(*args, **kwargs)
+        made.footer_text = footer
+        return made
+
+    doc.build(story, canvasmaker=make_canvas)
     return buffer.getvalue()
 
 
@@ -193,5 +321,66 @@ def payout_batch_csv(batch: PayoutBatch) -> str:
                 line.statement.number,
                 line.status,
             ]
+        )
+    return _csv(rows)
+
+
+def period_month_csv(month: PeriodMonth) -> str:
+    """The month page as sections of one CSV (section, item, then figures), every held clip included."""
+    period = month.period
+    rows: list[list] = [["section", "item", "currency", "amount", "detail"]]
+    rows.append(["period", period.code, "", "", period.label.slug])
+    for r in month.revenue:
+        rows.append(["revenue", f"{r.partner} / {r.deal}", r.currency, f"{r.revenue:f}", f"rate {r.rate:f}"])
+        rows.append(["pool", f"{r.partner} / {r.deal}", r.currency, f"{r.pool:f}", "revenue x rate"])
+    for c in month.currencies:
+
+        def q(value: Decimal, currency: str = c.currency) -> str:
+            return f"{money_quantize(value, currency):f}"
+
+        rows += [
+            ["walk", "pool", c.currency, q(c.pool), "exact, rounded for reading"],
+            ["walk", "receivable", c.currency, q(c.receivable), "what the partners owe"],
+            ["walk", "released", c.currency, q(c.released), "held earlier, released this month"],
+            ["walk", "label_share", c.currency, q(c.label_share), "deal terms"],
+            ["walk", "attributed_pool", c.currency, q(c.attributed_pool), ""],
+            ["walk", "pro_rata_pool", c.currency, q(c.pro_rata_pool), ""],
+            ["walk", "held", c.currency, q(c.held), f"{c.held_clips} clips"],
+            ["walk", "paid_by_shares", c.currency, q(c.paid_by_shares), ""],
+            ["walk", "paid_pro_rata", c.currency, q(c.paid_pro_rata), ""],
+            ["walk", "adjustments", c.currency, q(c.adjustments), ""],
+            ["walk", "rounding", c.currency, q(c.parties_rounding), "largest remainder per party"],
+            ["walk", "party_earnings", c.currency, q(c.parties), ""],
+            ["walk", "label_kept", c.currency, q(c.label), ""],
+            ["walk", "balanced", c.currency, "", "yes" if c.balanced else "no"],
+        ]
+    for row in held_clips(period=period).iterator(chunk_size=2000):
+        h = held_clip(row)
+        rows.append(["held", h.external_id, h.currency, f"{h.amount:f}", h.reason])
+    for p in month.parties:
+        rows.append(
+            [
+                "statement", f"{p.number} {p.party}", p.currency, f"{p.closing:f}",
+                f"opening {p.opening:f}; earnings {p.earnings:f}; adjustments {p.adjustments:f}; "
+                f"withholding {p.withholding:f}; recouped {p.recouped:f}; payouts {p.payouts:f}; "
+                f"batched {p.batched:f}" + ("; carried forward" if p.carried_forward else ""),
+            ]
+        )  # fmt: skip
+    for t in month.statement_totals:
+        threshold = f"{t.threshold:f}" if t.threshold is not None else ""
+        rows.append(["threshold", "payout threshold", t.currency, threshold, ""])
+        rows.append(
+            [
+                "carried_forward",
+                f"{t.carried_forward_count} statements",
+                t.currency,
+                f"{t.carried_forward:f}",
+                "",
+            ]
+        )
+        rows.append(["due", "closing balances to pay", t.currency, f"{t.due:f}", ""])
+    for b in month.batches:
+        rows.append(
+            ["payout_batch", f"#{b.batch_id}", b.currency, f"{b.amount:f}", f"{b.status}; {b.lines} lines"]
         )
     return _csv(rows)

@@ -143,6 +143,8 @@ class PayeeProfile(models.Model):
     bic = models.CharField("BIC", max_length=11, blank=True, validators=[validate_bic])
     withholding_rate = rate_field(default=Decimal(0))
     advance_amount = money_field(default=Decimal(0))  # granted through royalties.services.advance_grant
+    # Printed on the party's statements (the payee block); free text, as postal formats differ by country.
+    address = models.TextField(blank=True, max_length=500)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -161,6 +163,7 @@ class LabelRoyaltySettings(models.Model):
     label = models.OneToOneField(Label, on_delete=models.CASCADE, related_name="royalty_settings")
     payout_threshold = money_field(default=Decimal(0))  # in the label's default currency
     auto_close = models.BooleanField(default=True)  # closed by the monthly beat task
+    address = models.TextField(blank=True, max_length=500)  # the label's address on its statements
 
     class Meta:
         verbose_name_plural = "label royalty settings"

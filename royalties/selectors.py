@@ -2,11 +2,14 @@
 
 from collections.abc import Mapping
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from catalog.models import Label, Partner, Recording
+from fingerprinting.models import Clip
 from royalties.models import (
     ClipAllocation,
     Deal,
@@ -15,6 +18,7 @@ from royalties.models import (
     PeriodStatus,
     Statement,
     StatementLine,
+    money_field,
 )
 from royalties.periods import parse_period
 
@@ -139,3 +143,19 @@ def statement_held_outside_licence(*, statement: Statement) -> list[dict]:
                      "currency": allocation.currency, "amount": amount}
                 )  # fmt: skip
     return rows
+
+
+def clips_with_held_money(clips: QuerySet[Clip]) -> QuerySet[Clip]:
+    """Annotate clips with the money held on them and not yet released (`money_held`, `money_currency`):
+    the current allocations of closed months that were put in suspense (a later close that finds the
+    clip reviewed releases them and marks them not current). Registered as the review queue's money
+    (fingerprinting.review); the partial index on current allocations by clip serves the subqueries."""
+    held = ClipAllocation.objects.filter(clip=OuterRef("pk"), is_current=True).exclude(held_amount=0)
+    total = held.values("clip").annotate(total=Sum("held_amount")).values("total")
+    currency = held.order_by("currency").values("currency")[:1]
+    return clips.annotate(
+        money_held=Coalesce(
+            Subquery(total, output_field=money_field()), Value(Decimal(0)), output_field=money_field()
+        ),
+        money_currency=Coalesce(Subquery(currency), Value("")),
+    )

@@ -3,7 +3,7 @@
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
@@ -46,7 +46,7 @@ from royalties.models import (
     PeriodStatus,
     Statement,
 )
-from royalties.periods import parse_period
+from royalties.periods import month_of, parse_period
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +103,39 @@ def deal_create(
 
 
 @transaction.atomic
+def deal_start(*, label: Label, partner: Partner, effective_from: date, created_by=None, **terms) -> Deal:
+    """New terms with a partner from a date (the deal form). Terms are never edited: when an open-ended
+    deal is in force, it is ended the day before, which changes no priced month because a month that has
+    closed (or started closing) on or after that day refuses the new deal."""
+    current = (
+        Deal.objects.select_for_update()
+        .filter(label=label, partner=partner, effective_to__isnull=True, effective_from__lt=effective_from)
+        .first()
+    )
+    priced = Period.objects.filter(label=label, month__gte=month_of(effective_from)).exclude(
+        status=PeriodStatus.OPEN
+    )
+    if priced.exists():
+        raise RoyaltyError(
+            f"{month_of(effective_from):%Y-%m} or a later month is already closed: new terms start after it",
+            fields={"effective_from": ["After the last closed month."]},
+        )
+    if current is not None:
+        current.effective_to = effective_from - timedelta(days=1)
+        current.save(update_fields=["effective_to"])
+    deal = deal_create(label=label, partner=partner, effective_from=effective_from, **terms)
+    audit_record(
+        label=label,
+        actor=created_by,
+        action="deal.created",
+        obj=deal,
+        summary=f"deal with {partner.name} from {effective_from}: rate {deal.royalty_rate * 100:.2f} %"
+        + (f"; the deal from {current.effective_from} ends {current.effective_to}" if current else ""),
+    )
+    return deal
+
+
+@transaction.atomic
 def payee_profile_set(
     *,
     party: Party,
@@ -111,6 +144,7 @@ def payee_profile_set(
     bic: str = "",
     withholding_rate: Decimal = Decimal(0),
     advance_amount: Decimal = Decimal(0),
+    address: str = "",
 ) -> PayeeProfile:
     """Create or replace a party's payment details (IBAN/BIC validated with python-stdnum)."""
     from stdnum import bic as stdnum_bic
@@ -124,6 +158,7 @@ def payee_profile_set(
     profile.bic = stdnum_bic.compact(bic) if bic else ""
     profile.withholding_rate = withholding_rate
     profile.advance_amount = advance_amount
+    profile.address = address.strip()
     try:
         profile.full_clean()
     except ValidationError as exc:
@@ -134,13 +169,14 @@ def payee_profile_set(
 
 @transaction.atomic
 def label_royalty_settings_set(
-    *, label: Label, payout_threshold: Decimal, auto_close: bool = True
+    *, label: Label, payout_threshold: Decimal, auto_close: bool = True, address: str | None = None
 ) -> LabelRoyaltySettings:
     if payout_threshold < 0 or not is_quantized(payout_threshold, label.default_currency):
         raise RoyaltyError("the payout threshold must be a non-negative amount in the label's currency")
-    settings, _ = LabelRoyaltySettings.objects.update_or_create(
-        label=label, defaults={"payout_threshold": payout_threshold, "auto_close": auto_close}
-    )
+    defaults: dict = {"payout_threshold": payout_threshold, "auto_close": auto_close}
+    if address is not None:  # None keeps the address entered before
+        defaults["address"] = address.strip()
+    settings, _ = LabelRoyaltySettings.objects.update_or_create(label=label, defaults=defaults)
     return settings
 
 

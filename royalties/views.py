@@ -4,21 +4,25 @@ from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Sum
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from catalog.models import Role
+from catalog.models import Recording, Role
 from catalog.tenancy import require_role, scoped
 from config.celery import enqueue_on_commit
 from config.errors import StemmaError
 from royalties import exports, selectors
 from royalties.dashboard import dashboard as royalties_dashboard
+from royalties.forms import DealForm
 from royalties.models import PartnerSettlement, PayoutBatch, PayoutLine, Period, PeriodStatus, Statement
+from royalties.month import PARTIES_SHOWN, period_month
 from royalties.reconcile import period_reconcile
 from royalties.services import (
+    deal_start,
     payout_batch_create,
     payout_batch_mark_paid,
     payout_line_void,
@@ -31,6 +35,8 @@ from royalties.tasks import period_close_task
 def dashboard(request):
     if request.label is None:
         return render(request, "royalties/dashboard.html", {"no_label": True})
+    if not Recording.objects.filter(label=request.label).exists():
+        return render(request, "royalties/first_run.html", {"label": request.label})
     return render(request, "royalties/dashboard.html", royalties_dashboard(label=request.label))
 
 
@@ -49,9 +55,20 @@ def _statements(request):
 
 @login_required
 def period_list(request):
+    # Usage lines are counted by the close into its settlements; a subquery, not a second join, so the
+    # statement count is not multiplied by the settlements.
+    usage_lines = (
+        PartnerSettlement.objects.filter(period=OuterRef("pk"))
+        .values("period")
+        .annotate(n=Sum("line_count"))
+        .values("n")
+    )
     periods = (
         scoped(request, Period.objects.select_related("closed_by"))
-        .annotate(statement_count=Count("statements"))
+        .annotate(
+            statement_count=Count("statements"),
+            usage_lines=Coalesce(Subquery(usage_lines, output_field=IntegerField()), 0),
+        )
         .order_by("-month")
     )
     return render(request, "royalties/period_list.html", {"periods": periods, "today": timezone.localdate()})
@@ -60,17 +77,14 @@ def period_list(request):
 @login_required
 def period_detail(request, pk: int):
     period = _period_or_404(request, pk)
-    reconciliation = None
-    statements = Statement.objects.none()
+    month = None
     if period.status == PeriodStatus.CLOSED:
-        reconciliation = period_reconcile(label=request.label, period=period.month)
-        statements = selectors.statements_for_period(label=request.label, period=period.month).select_related(
-            "party"
+        month = period_month(
+            period=period, parties=None if request.GET.get("parties") == "all" else PARTIES_SHOWN
         )
     context = {
         "period": period,
-        "reconciliation": reconciliation,
-        "statements": statements,
+        "month": month,
         "settlements": period.settlements.select_related("partner").order_by("partner__name", "currency"),
         "held_outside_licence": selectors.period_held_outside_licence(period=period),
         "can_close": period.status != PeriodStatus.CLOSED
@@ -80,6 +94,41 @@ def period_detail(request, pk: int):
     if request.headers.get("HX-Request"):
         return render(request, "royalties/_period_status.html", context)
     return render(request, "royalties/period_detail.html", context)
+
+
+@login_required
+def period_reconciliation(request, pk: int):
+    """The period page's reconciliation (royalties.reconcile), loaded after the page: it recomputes the
+    month from every usage line and the ledger, which is the point of it and too slow to hold the page."""
+    period = _period_or_404(request, pk)
+    if period.status != PeriodStatus.CLOSED:
+        raise Http404("The period is not closed")
+    report = period_reconcile(label=request.label, period=period.month)
+    return render(request, "royalties/_reconciliation.html", {"reconciliation": report})
+
+
+@login_required
+def period_month_csv(request, pk: int):
+    period = _period_or_404(request, pk)
+    if period.status != PeriodStatus.CLOSED:
+        raise Http404("The period is not closed")
+    body = exports.period_month_csv(period_month(period=period))
+    return _attachment(body, "text/csv; charset=utf-8", f"month-{period.label.slug}-{period.code}.csv")
+
+
+@login_required
+def deal_new(request):
+    """New terms with a partner from a date (royalties.services.deal_start); deals are never edited."""
+    require_role(request, Role.ADMIN)
+    form = DealForm(request.POST or None, initial={"currency": request.label.default_currency})
+    if request.method == "POST" and form.is_valid():
+        try:
+            deal = deal_start(label=request.label, created_by=request.user, **form.terms())
+            messages.success(request, f"Deal with {deal.partner.name} from {deal.effective_from} saved.")
+            return redirect("partners:partner-detail", slug=deal.partner.slug)
+        except StemmaError as exc:
+            messages.error(request, exc.message)
+    return render(request, "royalties/deal_form.html", {"form": form}, status=400 if form.errors else 200)
 
 
 @login_required

@@ -41,6 +41,7 @@ from royalties.close.plan import (
 )
 from royalties.models import (
     EXACT_PLACES,
+    AllocationKind,
     ClipAllocation,
     LabelRoyaltySettings,
     PartnerSettlement,
@@ -120,7 +121,12 @@ def round_currencies(plan: ClosePlan) -> dict[str, RoundedCurrency]:
 def currency_summary(plan: ClosePlan, rounded: RoundedCurrency) -> dict[str, str]:
     """The period summary's figures for one currency (shown on the period page and the dashboard)."""
     book = plan.books[rounded.currency]
+    usage = [a for a in plan.allocations if a.currency == rounded.currency and a.kind == AllocationKind.USAGE]
+    held = sum(1 for a in plan.allocations if a.currency == rounded.currency and a.held_amount)
     return {
+        # The month page's attributed pool and held clips (royalties.month), without re-reading allocations.
+        "attributed_pool_exact": str(exact_store(sum((a.attributed_exact for a in usage), ZERO))),
+        "held_clips": str(held),
         "pools_exact": str(book.pools),
         "receivable": str(sum(rounded.receivables.values(), ZERO)),
         "released": str(rounded.released),
@@ -520,7 +526,7 @@ def build_statements(
                     StatementLineKind.WITHHOLDING,
                     -f.withholding,
                     f.currency,
-                    f"rate {f.withholding_rate}",
+                    f"rate {f.withholding_rate * 100:.2f} %",
                 )
             )
         if f.recouped:
@@ -619,6 +625,36 @@ def _line_rows(plan: ClosePlan, statements: Statements, statement_ids: dict[int,
         )
 
 
+# --- the summary's line totals ------------------------------------------------------------------
+
+TOP_RECORDINGS = 8  # the dashboard's "top recordings by earnings"
+RECORDING_KINDS = (StatementLineKind.EARNING, StatementLineKind.PRO_RATA, StatementLineKind.ADJUSTMENT)
+
+
+def line_totals(plan: ClosePlan, statements: Statements) -> tuple[dict[str, dict[str, str]], list[list[str]]]:
+    """Per currency, the exact sum of the statement lines of each kind; and the recordings that earned
+    most ([recording id, currency, exact total]). Written into the period summary so the month page and
+    the dashboard need not add up a month's statement lines again (a million at full size) on every view;
+    one pass over the lines the close holds anyway."""
+    by_kind: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    by_recording: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
+    recording_kinds = {k.value for k in RECORDING_KINDS}
+    with localcontext(EXACT):
+        for key, total in itertools.chain(plan.lines.items(), statements.extra_lines):
+            kind, recording_id, currency = key[1], key[3], key[5]
+            by_kind[currency][kind] += total.amount
+            if recording_id is not None and kind in recording_kinds:
+                by_recording[(recording_id, currency)] += total.amount
+    top = sorted(by_recording.items(), key=lambda item: (-item[1], item[0]))[:TOP_RECORDINGS]
+    return (
+        {
+            c: {k: str(exact_store(v)) for k, v in sorted(kinds.items())}
+            for c, kinds in sorted(by_kind.items())
+        },
+        [[str(recording_id), currency, str(exact_store(amount))] for (recording_id, currency), amount in top],
+    )
+
+
 # --- the whole write ----------------------------------------------------------------------------
 
 
@@ -663,8 +699,11 @@ def close_write(plan: ClosePlan) -> dict:
     post_withholding_and_recoupment(plan, figures, accounts)
     statements = build_statements(plan, totals, figures, issued_at=issued_at)
     write_explanations(plan, rounded, statements, issued_at=issued_at)
+    lines, top = line_totals(plan, statements)
     return {
         "currencies": {currency: currency_summary(plan, r) for currency, r in rounded.items()},
+        "lines_exact": lines,
+        "top_recordings": top,
         "statements": len(statements.rows),
         "allocations": len(plan.allocations),
         "revisions": len(plan.revised_ids),

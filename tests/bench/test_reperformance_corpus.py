@@ -1,5 +1,5 @@
 """Smoke tests of the re-performance benchmark's pure parts (bench/reperformance_corpus.py,
-bench/reperformance_quality.py): the synth score recovery (proved against catalog.synth itself), windows
+bench/reperformance_quality.py): the synth score recovery (proved against demo.synth itself), windows
 and transforms, the melody and bass lines of a transcription, the MIDI files, the clip plans and the
 scoring. FluidSynth renders one short file when it is installed; basic-pitch and the corpus are never
 needed here."""
@@ -17,14 +17,14 @@ import real_engine  # noqa: E402
 import reperformance_corpus as rc  # noqa: E402
 import reperformance_quality as rq  # noqa: E402
 
-from catalog.synth import MAJOR, MINOR, piece_spec, synthesize  # noqa: E402
+from demo.synth import MAJOR, MINOR, piece_spec, synthesize  # noqa: E402
 
 Note = rc.Note
 
 
 @pytest.mark.parametrize("seed", [11, 28, 1_000_014, 60_001_007])
 def test_the_recovered_score_is_what_synth_plays(seed):
-    """Rendering synth_score with catalog.synth's own tones gives synthesize()'s samples, bit for bit: the
+    """Rendering synth_score with demo.synth's own tones gives synthesize()'s samples, bit for bit: the
     notes (pitches, onsets, lengths) and the drum pattern are the ones the catalog recording plays."""
     assert np.array_equal(rc.synth_render(seed, 9.0), synthesize(seed, 9.0))
 

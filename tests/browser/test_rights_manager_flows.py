@@ -78,7 +78,7 @@ def test_closing_a_month_and_downloading_a_statement_pdf(page, label_with_a_mont
     page.click("button:has-text('Close 2026-09')")
     page.wait_for_selector("text=balanced", timeout=30_000)
     assert Period.objects.get(label=label).status == PeriodStatus.CLOSED
-    page.click("text=Mara Vale >> xpath=../td[1]/a")
+    page.click("#month-parties >> text=Mara Vale >> xpath=../td[2]/a")
     page.wait_for_selector("text=Closing balance")
     screenshot("statement-page")
     with page.expect_download() as download:

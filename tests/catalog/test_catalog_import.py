@@ -8,7 +8,7 @@ from django.core.management.base import CommandError
 
 from catalog.importer import COLUMNS, catalog_import
 from catalog.models import Party, Recording, RecordingStatus, Split, SplitShare, Work
-from catalog.synth import synthesize, write_wav
+from demo.synth import synthesize, write_wav
 from tests.factories import LabelFactory
 
 pytestmark = pytest.mark.django_db

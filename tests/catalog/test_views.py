@@ -5,7 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from catalog.models import AuditEvent, ImportJob, ImportStatus, Recording, RecordingStatus, Role
-from catalog.synth import synthesize, write_wav
+from demo.synth import synthesize, write_wav
 from tests.factories import LabelFactory, PartyFactory, RecordingFactory, member, split_for
 
 pytestmark = pytest.mark.django_db
@@ -147,7 +147,7 @@ def test_recording_page_renders_splits(client, label):
     )
     client.force_login(member("rita", label))
     page = client.get(reverse("catalog:recording-detail", args=[recording.pk])).content.decode()
-    assert "Harbour Lights" in page and "60%" in page and "Bob" in page
+    assert "Harbour Lights" in page and "60.00\u00a0%" in page and "Bob" in page
 
 
 def test_csrf_is_enforced_on_forms(label):
@@ -171,7 +171,8 @@ def test_rights_manager_adds_a_split_version_from_the_recording_page(client, lab
     url = reverse("catalog:recording-split-add", args=[recording.pk])
     form = {"right_type": "master", "effective_from": "2025-01-01", "party_0": ann.name, "share_0": "0.6",
             "party_1": "Brand New Co", "share_1": "0.4"}  # fmt: skip
-    client.post(url, form)
+    assert client.post(url, form).status_code == 409 and not recording.splits.exists()  # asks first
+    client.post(url, form | {"resolve_1": "__new__"})
     split = recording.splits.get()
     assert {s.party.name: str(s.share) for s in split.shares.all()} == {
         "Ann": "0.600000",

@@ -1,4 +1,4 @@
-"""Synthesized audio for the attribution tests (numpy and catalog.synth only; nothing downloaded)."""
+"""Synthesized audio for the attribution tests (numpy and demo.synth only; nothing downloaded)."""
 
 import io
 
@@ -6,7 +6,7 @@ import numpy as np
 import soundfile
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from catalog.synth import synthesize
+from demo.synth import synthesize
 
 
 def wav_bytes(

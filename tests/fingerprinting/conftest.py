@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from catalog.services import recording_attach_audio
-from catalog.synth import synthesize, write_wav
+from demo.synth import synthesize, write_wav
 from fingerprinting.services import catalog_index_update
 from tests.factories import LabelFactory, PartnerFactory, RecordingFactory
 

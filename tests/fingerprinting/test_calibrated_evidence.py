@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 
 from catalog.services import recording_attach_audio
-from catalog.synth import write_wav
+from demo.synth import write_wav
 from fingerprinting import engine, services
 from fingerprinting import index as catalog_index
 from fingerprinting.engine import chromaprint

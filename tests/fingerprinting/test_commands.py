@@ -58,12 +58,14 @@ def test_index_attribute_and_demo_commands(label, partner, catalog, tmp_path):
     )
 
     demo = run("demo_clips", "--label", label.slug, "--partner", "demo-partner")
-    assert len(demo) == 12
+    assert len(demo) == 13
     assert all(line["status"] == ClipStatus.ATTRIBUTED for line in demo)
     by_recipe = {line["recipe"]: line for line in demo}
+    # The partner's false claim: an unrelated piece declared as reusing a recording waits for a person.
+    assert by_recipe["declared-unsupported"]["review_state"] == "needs_review"
     assert by_recipe["excerpt-10s"]["shares"][0]["isrc"] == by_recipe["excerpt-10s"]["expected"][0]
     assert all(float(s["share"]) < 0.05 for s in by_recipe["unrelated"]["shares"])
     assert (
-        len(run("demo_clips", "--label", label.slug, "--partner", "demo-partner")) == 12
+        len(run("demo_clips", "--label", label.slug, "--partner", "demo-partner")) == 13
     )  # re-run: same clips
-    assert Clip.objects.filter(partner__slug="demo-partner").count() == 12
+    assert Clip.objects.filter(partner__slug="demo-partner").count() == 13

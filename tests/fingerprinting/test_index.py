@@ -4,7 +4,7 @@ import pytest
 
 from catalog.models import RecordingStatus
 from catalog.services import recording_attach_audio
-from catalog.synth import write_wav
+from demo.synth import write_wav
 from fingerprinting import index as catalog_index
 from fingerprinting.engine import catalog as engine_catalog
 from fingerprinting.models import IndexVersion

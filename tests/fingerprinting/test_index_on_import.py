@@ -4,7 +4,7 @@ import pytest
 
 from catalog.importer import catalog_import
 from catalog.models import Recording, RecordingStatus
-from catalog.synth import synthesize, write_wav
+from demo.synth import synthesize, write_wav
 from fingerprinting.models import IndexVersion
 from tests.factories import LabelFactory
 

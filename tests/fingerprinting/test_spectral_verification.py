@@ -7,9 +7,9 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
+from demo import transforms as T
 from fingerprinting import engine
 from fingerprinting import index as catalog_index
-from fingerprinting import transforms as T
 from fingerprinting.engine import landmarks, spectral
 from fingerprinting.engine.runs import IDENTITY, Transform
 from fingerprinting.engine.signal import ANALYSIS_SR, FRAME_SECONDS, log_spectrogram, resample

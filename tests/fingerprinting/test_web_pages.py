@@ -57,7 +57,9 @@ def test_clip_page_shows_shares_remainder_evidence_and_declared_references(clien
     label, clip, a, b = clip_with_attribution
     client.force_login(member("vic", label, Role.VIEWER))
     page = client.get(reverse("fingerprinting:clip-detail", args=[clip.pk])).content.decode()
-    assert "Harbour Lights" in page and "0.600000" in page and "0.100000" in page  # remainder
+    assert (
+        "Harbour Lights" in page and "60.00\u00a0%" in page and "10.00\u00a0%" in page
+    )  # remainder, one format
     assert "verbatim 2.0-12.0 s = recording 30.0-40.0 s, bit error rate 0.08" in page
     assert "timbre 0.90" in page and "not supported" in page
     assert "Review</h2>" not in page  # viewers see no review forms
@@ -247,3 +249,23 @@ def test_a_reviewer_changes_a_shares_right_from_the_adjust_form(client, clip_wit
         follow=True,
     )
     assert "right" in bad.content.decode() and clip.attributions.count() == 2  # refused, nothing written
+
+
+def test_clip_page_shows_matched_segments_as_text_with_play_buttons(client):
+    label = LabelFactory()
+    recording = RecordingFactory(label=label, title="Harbour Lights", display_artist="Ines Okafor")
+    clip = ClipFactory(label=label, partner=PartnerFactory())
+    run = {"clip_start": 3.0, "clip_end": 13.0, "rec_start": 41.5, "rec_end": 50.5, "method": "spectral",
+           "kappa": 0.62, "z": 11.3, "tempo": 0.9, "semitones": 1.0, "peaks_present": 200, "false_alarm": 2e-7}  # fmt: skip
+    attribute(
+        clip,
+        {recording: "0.8"},
+        evidence={"duration_seconds": 20.0},
+        share_evidence={recording: {"verbatim": {"runs": [run], "seconds": 10.0}}},
+    )
+    client.force_login(member("rita", label))
+    page = client.get(reverse("fingerprinting:clip-detail", args=[clip.pk])).content.decode()
+    assert "3.0–13.0 s" in page and "41.5–50.5 s" in page  # clip and recording time ranges, as text
+    assert "tempo x0.9, +1 semitone" in page and "kappa 0.62, z 11.3" in page and "2e-07" in page
+    assert 'data-player="clip-player" data-start="3.0" data-end="13.0"' in page
+    assert "Ines Okafor" in page and recording.isrc in page

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from catalog.services import recording_attach_audio
-from catalog.synth import synthesize, write_wav
+from demo.synth import synthesize, write_wav
 from fingerprinting.models import Attribution, Clip, ClipStatus
 from fingerprinting.services import catalog_index_update
 from partner_api.services import apikey_create

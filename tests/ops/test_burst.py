@@ -17,7 +17,7 @@ import soundfile
 from django.conf import settings
 from django.db.models import Sum
 
-from catalog.synth import synthesize
+from demo.synth import synthesize
 from fingerprinting.models import Clip
 from partner_api.services import apikey_create
 from royalties.models import UsageLine

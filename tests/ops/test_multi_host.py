@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from catalog.models import RecordingStatus
 from catalog.services import recording_attach_audio
-from catalog.synth import synthesize, write_wav
+from demo.synth import synthesize, write_wav
 from fingerprinting.models import Attribution, Clip, ClipStatus, IndexVersion
 from fingerprinting.services import catalog_index_update
 from partner_api.services import apikey_create

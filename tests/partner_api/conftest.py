@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from catalog.synth import synthesize
+from demo.synth import synthesize
 from fingerprinting.models import Attribution, AttributionShare, Clip, ClipStatus, Lane, ReviewState
 from partner_api.services import apikey_create
 from royalties.models import PartnerSettlement, Period, PeriodStatus

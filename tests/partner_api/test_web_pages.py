@@ -63,4 +63,4 @@ def test_partner_page_lists_deals(client, setup):
     label, _, _ = setup
     client.force_login(member("vic", label, Role.VIEWER))
     page = client.get(reverse("partners:partner-detail", args=["melodia"])).content.decode()
-    assert "0.5" in page and "EUR" in page
+    assert "50.00\u00a0%" in page and "EUR" in page

@@ -35,6 +35,7 @@ def attribute(
     evidence: dict | None = None,
     share_evidence: dict[Recording, dict] | None = None,
     rights: dict[Recording, str] | None = None,
+    review_reasons: list[dict] | None = None,
 ) -> Attribution:
     """A new attribution version for the clip (made current), as the attribution engine would write it.
     Versions are immutable once stored, so evidence is given here, not set afterwards. `rights` names the
@@ -48,6 +49,7 @@ def attribute(
         version=(previous.version + 1) if previous else 1,
         unattributed=rest,
         review_state=review_state,
+        review_reasons=review_reasons or [],
         engine_name="test",
         engine_version="1",
         evidence=evidence or {},

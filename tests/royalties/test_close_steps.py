@@ -258,7 +258,7 @@ def test_statements_are_numbered_in_party_order_with_their_non_usage_lines():
     assert [(k.party_id, k.kind, k.currency, t.amount, k.reference) for k, t in statements.extra_lines] == [
         (3, "fx", "USD", D("-11.00"), "converted to EUR at 0.9"),
         (3, "fx", "EUR", D("9.90"), "from 11.00 USD at 0.9"),
-        (3, "withholding", "EUR", D("-1.00"), "rate 0.1"),
+        (3, "withholding", "EUR", D("-1.00"), "rate 10.00 %"),
         (5, "recoupment", "EUR", D("-4.00"), "advance outstanding 8.00"),
         (5, "payout", "EUR", D("-2.00"), "payouts in the period"),
     ]

@@ -41,7 +41,9 @@ def test_admin_closes_a_month_through_the_confirmation(client, django_capture_on
     period.refresh_from_db()
     assert period.status == PeriodStatus.CLOSED and period.closed_by.username == "ada"
     body = client.get(reverse("royalties:period-detail", args=[period.pk])).content.decode()
-    assert "Reconciliation" in body and "balanced" in body
+    assert "Reconciliation" in body and reverse("royalties:period-reconciliation", args=[period.pk]) in body
+    reconciliation = client.get(reverse("royalties:period-reconciliation", args=[period.pk])).content.decode()
+    assert "balanced" in reconciliation and "Revenue × rate" in reconciliation
 
 
 def test_rights_manager_and_viewer_cannot_close(client):

@@ -13,7 +13,7 @@ from stdnum import isrc as stdnum_isrc
 from catalog.identifiers import iswc_check_digit
 from catalog.importer import COLUMNS, ImportReport, catalog_import
 from catalog.models import Label, Membership, Role
-from catalog.synth import SAMPLE_RATE, piece_spec, synthesize, write_wav
+from demo.synth import SAMPLE_RATE, piece_spec, synthesize, write_wav
 
 DEMO_LABEL_SLUG = "demo"
 DEMO_USERNAME = "demo"

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
-from catalog.demo import DEMO_PASSWORD, DEMO_USERNAME, demo_catalog_build
+from demo.catalog import DEMO_PASSWORD, DEMO_USERNAME, demo_catalog_build
 
 
 class Command(BaseCommand):

@@ -1,5 +1,5 @@
-"""Generate ~12 demo clips derived from a label's catalog (excerpts, tempo/pitch/speed edits, a
-mashup, a mix under unrelated music, a sequence, an unrelated piece), submit them as clips of a demo
+"""Generate ~13 demo clips derived from a label's catalog (excerpts, tempo/pitch/speed edits, a
+mashup, a mix under unrelated music, a sequence, an unrelated piece, an unrelated piece falsely declared as reusing a recording), submit them as clips of a demo
 partner and attribute them. Re-running re-uses the same clips (same bytes, same external ids)."""
 
 import hashlib
@@ -12,9 +12,9 @@ from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Label, Partner, Recording, RecordingStatus
-from catalog.synth import synthesize
 from config.storage import local_copy
-from fingerprinting import transforms as T
+from demo import transforms as T
+from demo.synth import synthesize
 from fingerprinting.audio import decode
 from fingerprinting.selectors import attribution_current
 from fingerprinting.services import clip_attribute, clip_submit
@@ -74,6 +74,11 @@ class Command(BaseCommand):
             ("sequence", np.concatenate([_cut(c, 20.0, 10.0), _cut(d, 30.0, 10.0)]), [rc, rd]),
             ("unrelated", unrelated[: 20 * SR], []),
         ]
+        # A partner's claim the audio does not bear out: an unrelated piece declared as drawing on a
+        # catalog recording. The engine finds no reused audio and sends it to review ("declared reference
+        # not supported"), so the demo's review queue and held money show a real case, not a set flag.
+        claims = {"declared-unsupported": [ra]}
+        recipes.append(("declared-unsupported", unrelated[8 * SR : 22 * SR], []))
         for name, samples, sources in recipes:
             buffer = io.BytesIO()
             soundfile.write(buffer, np.clip(samples, -1, 1), SR, format="WAV", subtype="PCM_16")
@@ -87,7 +92,7 @@ class Command(BaseCommand):
                 title=f"Demo: {name}",
                 model_name="stemma-demo",
                 model_version="1",
-                declared_references=[r.isrc for r in sources[:1]],
+                declared_references=[r.isrc for r in (claims.get(name) or sources)[:1]],
             )
             clip_attribute(clip=clip)  # a no-op when a worker (or eager Celery) already did it
             clip.refresh_from_db()

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog.models import Label, Partner
-from royalties.demo import demo_royalties_build
+from demo.royalties import demo_royalties_build
 
 
 class Command(BaseCommand):
