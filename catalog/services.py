@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
@@ -223,9 +224,10 @@ def recording_upload_audio(*, recording: Recording, uploaded, actor) -> Recordin
 
 
 def import_job_create(
-    *, label: Label, created_by, uploaded, skip_invalid: bool, kind: str = ImportKind.CSV
+    *, label: Label, created_by, uploaded, skip_invalid: bool, kind: str = ImportKind.CSV, queue: bool = True
 ) -> ImportJob:
-    """Store an uploaded catalog file (a CSV, or a zip of a DDEX ERN batch) and queue its import."""
+    """Store an uploaded catalog file (a CSV, or a zip of a DDEX ERN batch) and queue its import (or not:
+    `import_job_run_now` runs it in the caller's process, with a local audio folder)."""
     limit = settings.MAX_DDEX_UPLOAD_BYTES if kind == ImportKind.DDEX else settings.MAX_CSV_UPLOAD_BYTES
     if uploaded.size > limit:
         raise ImportInvalid(f"the file is larger than {limit // (1024 * 1024)} MiB")
@@ -256,14 +258,28 @@ def import_job_create(
             file_name=uploaded.name[:300],
             skip_invalid=skip_invalid,
         )
-        from catalog.tasks import import_job_run_task
+        if queue:
+            from catalog.tasks import import_job_run_task
 
-        enqueue_on_commit(import_job_run_task, job.pk)
+            enqueue_on_commit(import_job_run_task, job.pk)
     return job
 
 
-def import_job_run(*, job: ImportJob) -> ImportJob:
-    """Run a queued import job once (a second run finds it claimed and does nothing)."""
+def import_job_run_now(
+    *, label: Label, created_by, csv_text: str, file_name: str, audio_dir: Path | None = None
+) -> ImportJob:
+    """Import a catalog CSV in this process as an import job, so it is listed on the Imports page and in
+    the audit log like an upload: the demo and command-line imports, whose audio is in a local folder."""
+    uploaded = ContentFile(csv_text.encode(), name=file_name)
+    job = import_job_create(
+        label=label, created_by=created_by, uploaded=uploaded, skip_invalid=False, queue=False
+    )
+    return import_job_run(job=job, audio_dir=audio_dir)
+
+
+def import_job_run(*, job: ImportJob, audio_dir: Path | None = None) -> ImportJob:
+    """Run a queued import job once (a second run finds it claimed and does nothing); `audio_dir`: where
+    the CSV's audio files are, for an import started on this machine."""
     from catalog.importer import CsvHeaderError, catalog_import, rejects_csv
 
     claimed = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.QUEUED).update(
@@ -293,7 +309,11 @@ def import_job_run(*, job: ImportJob) -> ImportJob:
 
     try:
         report = catalog_import(
-            label=job.label, csv_text=text, skip_invalid=job.skip_invalid, progress=progress
+            label=job.label,
+            csv_text=text,
+            skip_invalid=job.skip_invalid,
+            progress=progress,
+            audio_dir=audio_dir,
         )
     except CsvHeaderError as exc:
         return _import_job_finish(

@@ -18,10 +18,10 @@ class Command(BaseCommand):
         directory = dir or settings.VAR_DIR / "demo"
         with tqdm(total=recordings, unit="rec", desc="synthesizing") as bar:
             demo = demo_catalog_build(directory=directory, count=recordings, progress=bar.update)
-        r = demo.report
+        done = demo.job.summary
         self.stdout.write(
-            f"Label {demo.label.slug!r}: {r.recordings_created} recordings created, {r.recordings_unchanged} "
-            f"unchanged, {r.splits_created} split versions created, {r.audio_stored} audio files stored "
-            f"(CSV and audio in {directory})"
+            f"Label {demo.label.slug!r}: {done['recordings_created']} recordings created, "
+            f"{done['recordings_unchanged']} unchanged, {done['splits_created']} split versions created, "
+            f"{done['audio_stored']} audio files stored (CSV and audio in {directory}; import #{demo.job.pk})"
         )
         self.stdout.write(f"Sign in as {DEMO_USERNAME} / {DEMO_PASSWORD}")
