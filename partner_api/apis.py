@@ -728,8 +728,12 @@ class TrainingManifestApi(PartnerAPIView):
             min_value=1,
             help_text="Page through a manifest already issued (from `manifest_id`).",
         )
-        page = serializers.IntegerField(required=False, min_value=1, default=1)
-        limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=100)
+        page = serializers.IntegerField(
+            required=False, min_value=1, default=1, help_text="The page of the manifest's recordings, from 1."
+        )
+        limit = serializers.IntegerField(
+            required=False, min_value=1, max_value=200, default=100, help_text="Recordings per page (1-200)."
+        )
 
     @extend_schema(
         operation_id="training_manifest_get",
@@ -814,9 +818,17 @@ class TrainingDownloadApi(APIView):
         ),
         auth=[],
         parameters=[
-            OpenApiParameter("manifest_id", int, OpenApiParameter.PATH),
-            OpenApiParameter("isrc", str, OpenApiParameter.PATH),
-            OpenApiParameter("token", str, OpenApiParameter.QUERY, required=True),
+            OpenApiParameter(
+                "manifest_id", int, OpenApiParameter.PATH, description="The manifest the link was issued in."
+            ),
+            OpenApiParameter("isrc", str, OpenApiParameter.PATH, description="The recording's ISRC."),
+            OpenApiParameter(
+                "token",
+                str,
+                OpenApiParameter.QUERY,
+                required=True,
+                description="The link's signature, as the manifest gave it (expires).",
+            ),
         ],
         responses={
             (200, "application/octet-stream"): OpenApiResponse(description="The audio file."),

@@ -20,12 +20,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 
-from django.db import connection
+from django.db import connection, transaction
 
 from royalties.periods import month_of
 
 PARENT = "royalties_usageline"
 KEY_TABLE = "royalties_usage_line_key"
+# Advisory lock key serialising partition creation (any fixed 64-bit number unused elsewhere).
+PARTITION_CREATE_LOCK = 0x5354454D_50415254  # "STEMPART"
 DEFAULT = "royalties_usageline_default"
 # Months created ahead of today by beat: the ingestion creates a missing month itself, but creating one
 # takes a lock on the parent table that waits for running closes, so a quiet night is the better time.
@@ -93,10 +95,16 @@ def usage_partitions_ensure(months: set[date] | list[date]) -> list[date]:
     """Create the partitions of these months that are missing; returns the months created."""
     if not months or not partitioned():
         return []
-    have = set(usage_partitions())
+    wanted = {month_of(m) for m in months}
+    if not wanted - set(usage_partitions()):
+        return []
     created = []
-    with connection.cursor() as cursor:
-        for month in sorted({month_of(m) for m in months} - have):
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Concurrent ingestions naming the same new month would both try to create its partition, and the
+        # second would fail on the catalog's unique name (CREATE TABLE IF NOT EXISTS is not safe against a
+        # concurrent CREATE). One at a time, until the creating transaction commits; then look again.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [PARTITION_CREATE_LOCK])
+        for month in sorted(wanted - set(usage_partitions())):
             # A month whose rows already sit in the default partition stays there (still correct, only
             # not pruned): attaching its own partition would have to move them under a parent lock.
             cursor.execute(

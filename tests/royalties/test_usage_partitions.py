@@ -3,18 +3,25 @@ the ingestion creates the months it needs, a line id stays unique across months,
 partition, beat creates months ahead, and archiving a closed month leaves the ledger exactly as it was."""
 
 import gzip
+import threading
+import time
 from datetime import date
 from decimal import Decimal
 
 import pytest
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from ledger.models import Posting, Transaction
 from royalties.models import Period, PeriodStatus, Statement, UsageLine
-from royalties.partitions import partition_name, usage_partitions, usage_partitions_ahead
+from royalties.partitions import (
+    partition_name,
+    usage_partitions,
+    usage_partitions_ahead,
+    usage_partitions_ensure,
+)
 from royalties.services import period_close, usage_ingest_copy
 from tests.factories import PartyFactory, RecordingFactory, split_for
 from tests.royalties.factories import ClipFactory, attribute, deal
@@ -136,3 +143,29 @@ def test_archiving_a_closed_month_detaches_it_and_leaves_the_ledger(label, partn
     )
     assert replay.accepted == 0
     assert Period.objects.get(label=label, month=date(2026, 9, 1)).status == PeriodStatus.CLOSED
+
+
+def test_concurrent_ingestions_naming_a_new_month_create_its_partition_once():
+    """Four transactions that all need the same missing month: one creates it, the others wait for it and
+    find it (before the advisory lock, the losers failed on the catalog's unique name: a 500 in a burst)."""
+    month = date(2031, 3, 1)
+    barrier, failures, created = threading.Barrier(4), [], []
+
+    def ingest():
+        try:
+            barrier.wait()
+            with transaction.atomic():
+                created.extend(usage_partitions_ensure({month}))
+                time.sleep(0.2)  # hold the transaction open while the others try
+        except Exception as exc:  # the assertion below reports it
+            failures.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=ingest) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and created == [month]
+    assert month in usage_partitions()
