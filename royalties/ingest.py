@@ -15,7 +15,7 @@ from catalog.models import Label, Partner
 from fingerprinting.models import Clip
 from ledger.money import MINOR_UNITS, is_known_currency
 from royalties.models import REVENUE_PLACES, UsageLine, UsageLineType
-from royalties.partitions import line_keys_claimed, usage_line_keys_claim, usage_partitions_ensure
+from royalties.partitions import line_keys_claimed, usage_line_keys_claim
 from royalties.partitions import partitioned as usage_partitioned
 from royalties.periods import month_of, periods_lock_for_ingest
 
@@ -226,7 +226,6 @@ def usage_ingest(
         for i in well_formed
         if lines[i].partner_line_id not in existing
     }
-    usage_partitions_ensure({month for _label, month in months})
     statuses = periods_lock_for_ingest(months)
     for i in well_formed:
         line = lines[i]
@@ -602,7 +601,6 @@ def usage_ingest_staged(
             "WHERE reason IS NULL"
         )
         pairs = {(label_id, month) for label_id, month in cursor.fetchall()}
-        usage_partitions_ensure({month for _label, month in pairs})
         statuses = periods_lock_for_ingest(pairs)
         closed = [(label_id, month) for (label_id, month), status in statuses.items() if status != "open"]
         if closed:

@@ -2,8 +2,11 @@
 
 `royalties_usageline` is range-partitioned by `usage_date`, one partition per calendar month
 (`royalties_usageline_y2026m10`), so a label's close reads one partition and an old month can be detached
-and archived whole. Partitions are created ahead by beat (`usage_partitions_ahead_task`) and on demand by
-the ingestion for any month a batch names (late reports for old months), before it inserts.
+and archived whole. Partitions are created ahead by beat (`usage_partitions_ahead_task`), in a
+transaction of their own. The ingestion never creates one: creating a partition next to the default one
+needs an exclusive lock on the default partition, which a concurrent ingestion may hold while it waits
+for the creator (a deadlock seen under a burst of batches). A late report for a month with no partition
+lands in the default partition: correct, only not pruned.
 
 A partitioned table's unique indexes must contain the partition key, but a partner's line id is unique
 across all months. That rule lives in `royalties_usage_line_key` (partner, line id): the ingestion claims
@@ -29,8 +32,8 @@ KEY_TABLE = "royalties_usage_line_key"
 # Advisory lock key serialising partition creation (any fixed 64-bit number unused elsewhere).
 PARTITION_CREATE_LOCK = 0x5354454D_50415254  # "STEMPART"
 DEFAULT = "royalties_usageline_default"
-# Months created ahead of today by beat: the ingestion creates a missing month itself, but creating one
-# takes a lock on the parent table that waits for running closes, so a quiet night is the better time.
+# Months created ahead of today by beat (creating one takes a lock that waits for running ingestions and
+# closes, so a quiet night is the better time); a month beyond them goes to the default partition.
 MONTHS_AHEAD = 3
 _NAME = re.compile(r"^royalties_usageline_y(\d{4})m(\d{2})$")
 
