@@ -314,6 +314,12 @@ def main() -> None:
         "--workdir", type=Path, default=ROOT / "var" / "bench", help="real: real_corpus.py's --workdir"
     )
     parser.add_argument("--catalog", type=int, default=300, help="real: top the real catalog up to this size")
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        help="real: keep the imported, indexed catalog in this folder and reuse it on the next run (to "
+        "re-measure a query-time change without indexing again; delete it after an index change)",
+    )
     args = parser.parse_args()
     if args.clips is None:
         args.clips = 40 if args.corpus == "real" else 20
