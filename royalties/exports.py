@@ -298,11 +298,13 @@ def settlement_csv(settlement: PartnerSettlement) -> str:
         ["usage_count", settlement.usage_count],
         ["revenue", f"{settlement.revenue_exact.quantize(LINE_PLACES):f}"],
         ["pool_exact", f"{settlement.pool_exact.quantize(LINE_PLACES):f}"],
+        ["voice_fees_exact", f"{settlement.voice_fees_exact.quantize(LINE_PLACES):f}"],
         ["amount_due", f"{money_quantize(settlement.amount_due, settlement.currency):f}"],
         [],
-        ["deal", "revenue", "pool"],
+        ["deal", "revenue", "pool", "voice_fees"],
     ]
-    rows += [[d["deal"], d["revenue"], d["pool"]] for d in settlement.detail]
+    # Settlements closed before flat-rate voice models have no voice fees in their detail.
+    rows += [[d["deal"], d["revenue"], d["pool"], d.get("voice_fees", "0")] for d in settlement.detail]
     return _csv(rows)
 
 
@@ -340,6 +342,7 @@ def period_month_csv(month: PeriodMonth) -> str:
 
         rows += [
             ["walk", "pool", c.currency, q(c.pool), "exact, rounded for reading"],
+            ["walk", "voice_fees", c.currency, q(c.voice_fees), "flat-rate voice models, on top of the pool"],
             ["walk", "receivable", c.currency, q(c.receivable), "what the partners owe"],
             ["walk", "released", c.currency, q(c.released), "held earlier, released this month"],
             ["walk", "label_share", c.currency, q(c.label_share), "deal terms"],
@@ -349,6 +352,7 @@ def period_month_csv(month: PeriodMonth) -> str:
             ["walk", "paid_by_shares", c.currency, q(c.paid_by_shares), ""],
             ["walk", "paid_pro_rata", c.currency, q(c.paid_pro_rata), ""],
             ["walk", "adjustments", c.currency, q(c.adjustments), ""],
+            ["walk", "paid_voice", c.currency, q(c.paid_voice), "voice models"],
             ["walk", "rounding", c.currency, q(c.parties_rounding), "largest remainder per party"],
             ["walk", "party_earnings", c.currency, q(c.parties), ""],
             ["walk", "label_kept", c.currency, q(c.label), ""],
