@@ -227,6 +227,9 @@ class CloseComputation:
             lambda: {right_type: defaultdict(Decimal) for right_type in RIGHT_TYPES}
         )
         self._rights: dict[int, DealRights] = {}
+        # Parties some of whose money this close held (outside the licence, awaiting review): each gets a
+        # statement showing what was held, even when nothing was payable (royalties.selectors.statement_held).
+        self.held_parties: set[int] = set()
 
     # -- lookups -------------------------------------------------------------------------------
     def currency_book(self, currency: str) -> CurrencyBook:
@@ -350,6 +353,17 @@ class CloseComputation:
             line.amount += amount
             line.usage_count += usage_count
 
+    def note_held(self, deal: Deal, shares: list[ShareRow], split_on: date, voice_party: int | None) -> None:
+        """Remember the parties a held clip's money would have gone to (the rights' splits in force on
+        `split_on`, and the voice model's party when its part was held). Held clips are few: no hot path."""
+        rights = self.rights_of(deal)
+        for recording_id, _share, right in shares:
+            for right_type, _fraction in rights.composition if right == COMPOSITION else rights.recording:
+                for party_id, _ in self.splits.on(recording_id, right_type, split_on) or []:
+                    self.held_parties.add(party_id)
+        if voice_party is not None:
+            self.held_parties.add(voice_party)
+
     # -- phases --------------------------------------------------------------------------------
     def usage(self) -> None:
         """This month's usage, grouped per (partner, currency, clip, stretch of days), priced and paid."""
@@ -456,6 +470,8 @@ class CloseComputation:
                 self.prorata[deal.pk] += attributed * state.unattributed
             elif attributed or voice_held:
                 book.holds[len(self.allocations)] = attributed + voice_held
+                held_shares = shares[attribution_id] if attribution_id is not None and attributed else []
+                self.note_held(deal, held_shares, split_on, terms.party_id if voice_held and terms else None)
             self.allocations.append(allocation)
 
     def revisions(self) -> list[int]:
@@ -554,6 +570,8 @@ class CloseComputation:
                 self.prorata[deal.pk] += amount * new_state.unattributed
             else:
                 book.holds[len(self.allocations)] = amount
+                if old.new_attribution_id is not None:
+                    self.note_held(deal, shares[old.new_attribution_id], old.split_on, None)
             self.allocations.append(allocation)
             revised.append(old.pk)
             self.deals.by_id.setdefault(deal.pk, deal)
@@ -623,4 +641,5 @@ def close_compute(period: Period) -> ClosePlan:
         lines=run.lines,
         settlements=run.settlements,
         fx=run.fx,
+        held_parties=run.held_parties,
     )

@@ -168,3 +168,5 @@ class ClosePlan:
     lines: dict[LineKey, LineTotal]
     settlements: dict[tuple[int, str], SettlementTotals]  # (partner id, currency)
     fx: FxTable
+    # Parties some of whose money was held this month: a statement each, even with nothing payable.
+    held_parties: set[int] = field(default_factory=set)

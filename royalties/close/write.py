@@ -173,10 +173,12 @@ def party_totals(
 ) -> dict[int, PartyTotals]:
     """Each party's rounded amounts, converted once per source currency into its statement currency
     (its payee profile's, or the label's). Parties with nothing this month but a balance carried from
-    before get a statement too."""
+    before, or money held this month (outside the licence, awaiting review), get a statement too: the
+    statement shows what was held (royalties.selectors.statement_held), so the label can show the artist."""
     default_currency = plan.period.label.default_currency
     party_ids = {pid for r in rounded.values() for pid in r.parties}
     party_ids |= {pid for pid, st in previous.items() if st.closing_balance}
+    party_ids |= plan.held_parties
     totals: dict[int, PartyTotals] = {}
     with localcontext(EXACT):
         for party_id in sorted(party_ids):

@@ -28,6 +28,7 @@ from royalties.models import (
     StatementLineKind,
 )
 from royalties.reconcile import period_reconcile
+from royalties.selectors import statement_held
 from royalties.services import fx_rate_set, period_close
 from tests.factories import (
     LabelFactory,
@@ -121,7 +122,11 @@ def test_a_withdrawn_voice_consent_holds_the_clip(monkeypatch, world):
     assert (use.party, use.use, use.reason, use.recording) == (sia, "voice", "consent_opt_out", None)
     usage(clip, "100.00", day=date(2026, 10, 15))
     period_close(label=label, period="2026-10")
-    assert not Statement.objects.filter(period__label=label, party=sia).exists()
+    # Sia's only money was the held voice share (0.2 of the pool 50.00): a statement, zero payable, held 10.
+    statement = Statement.objects.get(period__label=label, party=sia)
+    assert statement.closing_balance == 0
+    (held,) = statement_held(statement=statement)
+    assert (held.right_type, held.amount, held.outside_licence) == ("voice", Decimal("10"), True)
     assert not StatementLine.objects.filter(kind=StatementLineKind.VOICE).exists()
     assert period_reconcile(label=label, period="2026-10").ok
 
