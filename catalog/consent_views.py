@@ -81,12 +81,14 @@ def recording_consent_add(request, pk: int):
 @login_required
 def party_detail(request, pk: int):
     party = get_scoped_or_404(request, Party.objects.all(), pk=pk)
+    error_code = ""
     if request.method == "POST":
-        if request.POST.get("form") == "voice_model":
-            _voice_model_from_post(request, party)
-        else:
+        if request.POST.get("form") != "voice_model":
             _consent_from_post(request, party=party)
-        return redirect("catalog:party-detail", pk=party.pk)
+            return redirect("catalog:party-detail", pk=party.pk)
+        error_code = _voice_model_from_post(request, party)
+        if not error_code:
+            return redirect("catalog:party-detail", pk=party.pk)
     today = timezone.localdate()
     recordings = Recording.objects.filter(splits__shares__party=party).distinct().order_by("title")
     return render(
@@ -101,30 +103,39 @@ def party_detail(request, pk: int):
             "recordings": recordings[:200],
             "voice_models": party.voice_models.select_related("partner"),
             "partners": Partner.objects.order_by("name"),
+            "error_code": error_code,
             **_form_context(request, ConsentUse.values),
         },
+        # Bad voice model terms answer 400 with the form and the error's code (data-error-code).
+        status=400 if error_code else 200,
     )
 
 
-def _voice_model_from_post(request: HttpRequest, party: Party) -> None:
+def _voice_model_from_post(request: HttpRequest, party: Party) -> str:
+    """Register a voice model from the party page's form: "" when registered, else the error's code."""
     require_role(request, Role.RIGHTS_MANAGER)
     partner = Partner.objects.filter(pk=request.POST.get("partner") or 0).first()
     try:
         effective_from = date.fromisoformat(request.POST.get("effective_from", ""))
     except ValueError:
         messages.error(request, "The effective date must be a date (YYYY-MM-DD).")
-        return
+        return "invalid_date"
     if partner is None:
         messages.error(request, "Choose the partner that runs the voice model.")
-        return
+        return "partner_required"
+    terms = request.POST.get("terms", "pool_share")
     try:
         model = voice_model_register(
             label=request.label, party=party, partner=partner, name=request.POST.get("name", ""),
-            pool_share=request.POST.get("pool_share", ""), effective_from=effective_from, actor=request.user,
+            pool_share=request.POST.get("pool_share", "") if terms == "pool_share" else None,
+            rate_per_use=request.POST.get("rate_per_use", "") if terms == "rate_per_use" else None,
+            rate_currency=request.POST.get("rate_currency", ""), effective_from=effective_from, actor=request.user,
         )  # fmt: skip
-        messages.success(request, f"Voice model {model.name} registered (id {model.pk}).")
     except StemmaError as exc:
         messages.error(request, exc.message)
+        return exc.code
+    messages.success(request, f"Voice model {model.name} registered (id {model.pk}): {model.terms}.")
+    return ""
 
 
 @login_required

@@ -19,6 +19,9 @@ from django.db.models import Q
 from catalog.identifiers import validate_ipi, validate_isni, validate_isrc, validate_iswc
 
 SHARE_PLACES = 6
+# A voice model's flat rate per use: per-play rates are fractions of a cent (0.0004 USD), so six places
+# as partners report revenue (royalties.REVENUE_PLACES); twelve digits leave a million per use.
+VOICE_RATE_DIGITS, VOICE_RATE_PLACES = 12, 6
 ONE = Decimal(1)
 
 
@@ -479,16 +482,24 @@ def consent_subject_key(*, scope: str, subject_id: int | None) -> str:
 
 
 class VoiceModel(models.Model):
-    """A licensed voice model of a party, run by a partner: the party's voice share of each clip that
-    declares it is `pool_share` of the clip's pool after the label's part (royalties.close). Registered
-    only with the party's `voice` consent in force (catalog.voice); terms are never edited: new terms are
-    a new model from a later date."""
+    """A licensed voice model of a party, run by a partner. Its licence terms are one of two kinds
+    (docs/consent.md, "Voice models"): a share, `pool_share` of the pool of each clip that declares it
+    (after the label's part), or a flat rate, `rate_per_use` in `rate_currency` for each use (play) the
+    partner reports of such a clip, owed on top of the pool (royalties.close). Registered only with the
+    party's `voice` consent in force (catalog.voice); terms are never edited: new terms are a new model
+    from a later date."""
 
     label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="voice_models")
     party = models.ForeignKey(Party, on_delete=models.PROTECT, related_name="voice_models")
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="voice_models")
     name = models.CharField(max_length=200)
-    pool_share = models.DecimalField(max_digits=SHARE_PLACES + 1, decimal_places=SHARE_PLACES)
+    pool_share = models.DecimalField(
+        max_digits=SHARE_PLACES + 1, decimal_places=SHARE_PLACES, null=True, blank=True
+    )
+    rate_per_use = models.DecimalField(
+        max_digits=VOICE_RATE_DIGITS, decimal_places=VOICE_RATE_PLACES, null=True, blank=True
+    )
+    rate_currency = models.CharField(max_length=3, blank=True)  # ISO 4217; blank for a share
     effective_from = models.DateField()
     effective_to = models.DateField(null=True, blank=True)
     created_by = models.ForeignKey(
@@ -504,6 +515,14 @@ class VoiceModel(models.Model):
             models.CheckConstraint(
                 condition=Q(pool_share__gt=0) & Q(pool_share__lte=1), name="voice_model_share_range"
             ),
+            # One kind of terms: a share of the pool, or a positive flat rate per use with its currency.
+            models.CheckConstraint(
+                condition=(
+                    Q(pool_share__isnull=False, rate_per_use__isnull=True, rate_currency="")
+                    | (Q(pool_share__isnull=True, rate_per_use__gt=0) & ~Q(rate_currency=""))
+                ),
+                name="voice_model_one_kind_of_terms",
+            ),
             models.CheckConstraint(
                 condition=Q(effective_to__isnull=True) | Q(effective_to__gte=models.F("effective_from")),
                 name="voice_model_dates_ordered",
@@ -515,3 +534,14 @@ class VoiceModel(models.Model):
 
     def in_force(self, on: date) -> bool:
         return self.effective_from <= on and (self.effective_to is None or self.effective_to >= on)
+
+    @property
+    def is_flat_rate(self) -> bool:
+        return self.rate_per_use is not None
+
+    @property
+    def terms(self) -> str:
+        """The licence terms in words: "20% of the pool" or "0.002 EUR per use"."""
+        if self.rate_per_use is not None:
+            return f"{self.rate_per_use.normalize():f} {self.rate_currency} per use"
+        return f"{(self.pool_share or 0) * 100:.4g}% of the pool"

@@ -22,6 +22,7 @@ urlpatterns = [
     path("clips/", include("fingerprinting.urls")),
     path("royalties/", include("royalties.urls")),
     path("partners/", include("partner_api.web_urls")),
+    path("webhooks/", include("partner_api.label_webhook_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up code as a script file: no inline script under the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

@@ -223,7 +223,8 @@ class ClipCollectionApi(PartnerApiMixin, generics.ListAPIView):
             required=False,
             min_value=1,
             help_text="The id of the licensed voice model that sang this clip, as the label registered it "
-            "for you: its artist is paid a voice share. Leave it out when no voice model was used.",
+            "for you: its artist is paid under the model's licence terms (a share of the clip's pool, or a "
+            "flat rate per use you report). Leave it out when no voice model was used.",
         )
 
         def validate_declared_references(self, values: list[str]) -> list[str]:

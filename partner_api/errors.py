@@ -52,6 +52,12 @@ class ApiKeyCreateError(InvalidInput):
     code = "api_key_invalid"
 
 
+class WebhookEventsInvalid(InvalidInput):
+    """A label's own endpoint names no event, or an event that is not a label's (LABEL_EVENTS)."""
+
+    code = "webhook_events_invalid"
+
+
 class ApiCode(NamedTuple):
     status: int
     when: str
@@ -113,6 +119,7 @@ API_ERROR_CODES: dict[str, ApiCode] = {
 # raises nothing undocumented skips them).
 NOT_API_ERROR_CODES = {
     "api_key_invalid": "raised by `manage.py apikey_create` and the Partners page, not by /api/v1/",
+    "webhook_events_invalid": "raised by the label's Webhooks page (label endpoints), not by /api/v1/",
     "permission_denied": "a key may do everything within its (partner, label); no key is a 401",
     "error": "the base class's placeholder; every raised error has its own code",
     "conflict": "the base class's placeholder",

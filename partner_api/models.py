@@ -9,6 +9,10 @@ Invariants:
 - A `WebhookDelivery` is claimed before each attempt (`attempts` incremented, `next_attempt_at` moved
   forward as a lease), so a task run twice never sends one attempt twice at the same moment.
 - A `WebhookEndpoint`'s signing secret is only ever stored encrypted (`secret_encrypted`).
+- A `WebhookEndpoint` belongs to a partner within a label (registered over the API), or, without a
+  partner, to the label itself (registered by the label's admins on the Webhooks page): label endpoints
+  receive only `LABEL_EVENTS`, and the partner API never lists or serves them (its reads filter on the
+  key's partner).
 """
 
 import hashlib
@@ -145,9 +149,16 @@ class WebhookEvent(models.TextChoices):
     ATTRIBUTION_UNLICENSED_USE = "attribution.unlicensed_use", "Attribution outside the licence"
 
 
+# Events a label's own endpoints can subscribe to: what the label must act on, about every partner's clips.
+LABEL_EVENTS = (WebhookEvent.ATTRIBUTION_UNLICENSED_USE,)
+
+
 class WebhookEndpoint(models.Model):
     label = models.ForeignKey(Label, on_delete=models.PROTECT, related_name="webhook_endpoints")
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="webhook_endpoints")
+    # None: the label's own endpoint (LABEL_EVENTS about all its partners' clips), not a partner's.
+    partner = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="webhook_endpoints"
+    )
     url = models.URLField(max_length=500)
     # The signing key must be readable to sign, so it cannot be hashed: it is encrypted instead, with
     # FIELD_ENCRYPTION_KEYS (config.encryption). Read and write it through `secret`.
@@ -166,6 +177,10 @@ class WebhookEndpoint(models.Model):
 
     def wants(self, event_type: str) -> bool:
         return self.is_active and event_type in self.event_types
+
+    @property
+    def is_label_endpoint(self) -> bool:
+        return self.partner_id is None
 
     @property
     def secret(self) -> str:

@@ -110,6 +110,21 @@ def webhook_delivery_list(*, partner: Partner, label: Label, endpoint_id: int) -
     return WebhookDelivery.objects.filter(endpoint=endpoint)
 
 
-def webhook_endpoints_for_event(*, partner: Partner, label: Label, event_type: str) -> list[WebhookEndpoint]:
-    endpoints = webhook_endpoint_list(partner=partner, label=label).filter(is_active=True)
-    return [endpoint for endpoint in endpoints if endpoint.wants(event_type)]
+def label_webhook_endpoint_list(*, label: Label) -> QuerySet[WebhookEndpoint]:
+    """The label's own endpoints (no partner); never a partner's, never another label's."""
+    return WebhookEndpoint.objects.filter(label=label, partner__isnull=True)
+
+
+def label_webhook_delivery_list(*, label: Label) -> QuerySet[WebhookDelivery]:
+    return WebhookDelivery.objects.filter(endpoint__label=label, endpoint__partner__isnull=True)
+
+
+def webhook_endpoints_for_event(
+    *, partner: Partner | None, label: Label, event_type: str
+) -> list[WebhookEndpoint]:
+    """Active endpoints that want the event: the partner's within the label, or the label's own (None)."""
+    if partner is None:
+        endpoints = label_webhook_endpoint_list(label=label)
+    else:
+        endpoints = webhook_endpoint_list(partner=partner, label=label)
+    return [endpoint for endpoint in endpoints.filter(is_active=True) if endpoint.wants(event_type)]

@@ -330,6 +330,9 @@ class SettlementDealSerializer(serializers.Serializer):
     deal = serializers.IntegerField(help_text="The label's id of the deal.")
     revenue = MoneyTextField(help_text="Revenue reported under the deal.")
     pool = MoneyTextField(help_text="The royalty pool: revenue x the deal's rate.")
+    voice_fees = MoneyTextField(
+        help_text="Flat-rate voice model fees under the deal: rate x uses of clips declaring such a model."
+    )
 
 
 @extend_schema_field(SettlementDealSerializer(many=True))
@@ -343,6 +346,8 @@ class SettlementDetailField(serializers.Field):
                 "deal": item["deal"],
                 "revenue": money_text(Decimal(item["revenue"]), settlement.currency),
                 "pool": money_text(Decimal(item["pool"]), settlement.currency),
+                # Settlements closed before flat-rate voice models have no fees in their detail.
+                "voice_fees": money_text(Decimal(item.get("voice_fees", "0")), settlement.currency),
             }
             for item in settlement.detail or []
         ]
@@ -359,9 +364,14 @@ class SettlementSerializer(serializers.Serializer):
     usage_count = serializers.IntegerField(help_text="Their usage counts, summed.")
     revenue = MoneyField("revenue_exact", help_text="Net revenue you reported for the month.")
     pool = MoneyField("pool_exact", help_text="The royalty pool: revenue x each deal's rate.")
-    amount_due = MoneyField("amount_due", help_text="What you owe the label.")
+    voice_fees = MoneyField(
+        "voice_fees_exact",
+        help_text="Flat-rate voice model fees: each model's rate x the uses you reported of clips that "
+        "declared it, owed on top of the pool.",
+    )
+    amount_due = MoneyField("amount_due", help_text="What you owe the label: the pool plus the voice fees.")
     issued_at = serializers.DateTimeField()
-    detail = SettlementDetailField(help_text="Per deal: revenue and pool.")
+    detail = SettlementDetailField(help_text="Per deal: revenue, pool and voice fees.")
 
     @extend_schema_field({"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}$", "examples": ["2026-10"]})
     def get_period(self, settlement) -> str:

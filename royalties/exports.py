@@ -24,6 +24,7 @@ from royalties.models import (
     StatementLine,
 )
 from royalties.month import PeriodMonth, held_clip, held_clips
+from royalties.selectors import HeldRow, held_totals, statement_held
 from royalties.templatetags.money import money
 
 LINE_PLACES = Decimal("0.000001")  # exact amounts are shown to six places; totals are rounded
@@ -121,7 +122,32 @@ def statement_csv(statement: Statement) -> str:
                 line_reference(line),
             ]
         )
+    rows += _held_csv_rows(statement_held(statement=statement))
     return _csv(rows)
+
+
+def _held_csv_rows(held: list[HeldRow]) -> list[list]:
+    """The held section: after the lines, apart from the totals (never payable on this statement)."""
+    if not held:
+        return []
+    rows: list[list] = [[], ["held", "not in the totals above: money this period's close held"]]
+    rows += [
+        ["held_total", currency, f"{money_quantize(total, currency):f}"]
+        for currency, total in held_totals(held)
+    ]
+    rows.append(
+        ["kind", "right_type", "isrc", "recording", "clip", "amount", "amount_exact", "currency", "reason"]
+    )
+    for row in held:
+        rows.append(
+            [
+                "held", row.right_type, row.recording.isrc if row.recording else "",
+                row.recording.title if row.recording else "voice model", row.clip.external_id,
+                f"{money_quantize(row.amount, row.currency):f}", f"{row.amount.quantize(LINE_PLACES):f}",
+                row.currency, row.reason,
+            ]
+        )  # fmt: skip
+    return rows
 
 
 # A PDF is for reading: past this many lines it lists the first ones and says so on the statement (the
@@ -277,6 +303,7 @@ def statement_pdf(statement: Statement) -> bytes:
         )
     )
     story.append(table)
+    story += _held_pdf(statement_held(statement=statement), small, ids, money_style, styles)
     footer = f"{label.name} · statement {statement.number} · {statement.party.name}"
 
     def make_canvas(*args, **kwargs) -> NumberedCanvas:
@@ -286,6 +313,50 @@ def statement_pdf(statement: Statement) -> bytes:
 
     doc.build(story, canvasmaker=make_canvas)
     return buffer.getvalue()
+
+
+def _held_pdf(held: list[HeldRow], small, ids, money_style, styles) -> list:
+    """The held section of the PDF (up to PDF_MAX_LINES rows; the CSV has them all)."""
+    if not held:
+        return []
+    totals = ", ".join(f"{money(total, currency)} {currency}" for currency, total in held_totals(held))
+    story: list = [
+        Spacer(1, 6 * mm),
+        Paragraph("Held, not payable", styles["Heading2"]),
+        Paragraph(
+            f"Not in the totals above: {escape(totals)} of money this period's close held on clips that drew "
+            "on this party's work (uses outside the licence are never paid; clips waiting for review are paid "
+            "in a later statement once reviewed).",
+            small,
+        ),
+        Spacer(1, 2 * mm),
+    ]
+    data: list[list] = [["Clip", "Recording", "Right", "Why", "Amount", "Ccy"]]
+    for row in held[:PDF_MAX_LINES]:
+        data.append(
+            [
+                _cell(row.clip.external_id, ids),
+                _cell(
+                    f"{row.recording.isrc} {row.recording.title}" if row.recording else "voice model", small
+                ),
+                _cell(row.right_type, small),
+                _cell(row.reason, small),
+                Paragraph(money(row.amount, row.currency), money_style),
+                _cell(row.currency, small),
+            ]
+        )
+    table = Table(data, repeatRows=1, hAlign="LEFT", colWidths=[w * mm for w in (32, 50, 18, 48, 20, 10)])
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTSIZE", (0, 0), (-1, 0), 7),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.lightgrey),
+            ]
+        )
+    )
+    return [*story, table]
 
 
 def settlement_csv(settlement: PartnerSettlement) -> str:
@@ -298,11 +369,13 @@ def settlement_csv(settlement: PartnerSettlement) -> str:
         ["usage_count", settlement.usage_count],
         ["revenue", f"{settlement.revenue_exact.quantize(LINE_PLACES):f}"],
         ["pool_exact", f"{settlement.pool_exact.quantize(LINE_PLACES):f}"],
+        ["voice_fees_exact", f"{settlement.voice_fees_exact.quantize(LINE_PLACES):f}"],
         ["amount_due", f"{money_quantize(settlement.amount_due, settlement.currency):f}"],
         [],
-        ["deal", "revenue", "pool"],
+        ["deal", "revenue", "pool", "voice_fees"],
     ]
-    rows += [[d["deal"], d["revenue"], d["pool"]] for d in settlement.detail]
+    # Settlements closed before flat-rate voice models have no voice fees in their detail.
+    rows += [[d["deal"], d["revenue"], d["pool"], d.get("voice_fees", "0")] for d in settlement.detail]
     return _csv(rows)
 
 
@@ -340,6 +413,7 @@ def period_month_csv(month: PeriodMonth) -> str:
 
         rows += [
             ["walk", "pool", c.currency, q(c.pool), "exact, rounded for reading"],
+            ["walk", "voice_fees", c.currency, q(c.voice_fees), "flat-rate voice models, on top of the pool"],
             ["walk", "receivable", c.currency, q(c.receivable), "what the partners owe"],
             ["walk", "released", c.currency, q(c.released), "held earlier, released this month"],
             ["walk", "label_share", c.currency, q(c.label_share), "deal terms"],
@@ -349,6 +423,7 @@ def period_month_csv(month: PeriodMonth) -> str:
             ["walk", "paid_by_shares", c.currency, q(c.paid_by_shares), ""],
             ["walk", "paid_pro_rata", c.currency, q(c.paid_pro_rata), ""],
             ["walk", "adjustments", c.currency, q(c.adjustments), ""],
+            ["walk", "paid_voice", c.currency, q(c.paid_voice), "voice models"],
             ["walk", "rounding", c.currency, q(c.parties_rounding), "largest remainder per party"],
             ["walk", "party_earnings", c.currency, q(c.parties), ""],
             ["walk", "label_kept", c.currency, q(c.label), ""],

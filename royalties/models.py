@@ -342,6 +342,9 @@ class ClipAllocation(models.Model):
     )
     payable = models.BooleanField()
     held_amount = money_field(default=Decimal(0))  # rounded amount put in suspense for this clip
+    # Exact: the part of the hold that is a voice model's (its pool share or flat fee), paid to the model's
+    # party when a later close releases the hold; the rest (`attributed_exact`) follows the attribution.
+    voice_held_exact = exact_field(default=Decimal(0))
     is_current = models.BooleanField(default=True)  # False once a later revision replaced it
 
     class Meta:
@@ -364,9 +367,11 @@ class PartnerSettlement(models.Model):
     usage_count = models.BigIntegerField()
     revenue_exact = exact_field()  # in the settlement currency
     pool_exact = exact_field()
+    # Flat-rate voice fees (rate x uses of clips declaring such a voice model), owed on top of the pool.
+    voice_fees_exact = exact_field(default=Decimal(0))
     amount_due = money_field()
     issued_at = models.DateTimeField()
-    detail = models.JSONField(default=list)  # per deal: rate, revenue, pool
+    detail = models.JSONField(default=list)  # per deal: revenue, pool, voice fees
 
     class Meta:
         ordering = ["period_id", "partner_id", "currency"]

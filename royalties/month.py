@@ -82,6 +82,7 @@ class CurrencyMoney:
     currency: str
     revenue: Decimal = ZERO  # exact, converted into the deal currency
     pool: Decimal = ZERO  # exact: revenue x rate
+    voice_fees: Decimal = ZERO  # exact: flat-rate voice fees (rate x uses), owed on top of the pools
     receivable: Decimal = ZERO  # rounded: what the partners owe (sum of settlements)
     released: Decimal = ZERO  # rounded: held in earlier months, released this month
     label_share: Decimal = ZERO  # exact: the deals' label share of the pools
@@ -92,13 +93,14 @@ class CurrencyMoney:
     paid_by_shares: Decimal = ZERO  # exact: earning lines
     paid_pro_rata: Decimal = ZERO  # exact: pro-rata lines
     adjustments: Decimal = ZERO  # exact: revisions of earlier months
+    paid_voice: Decimal = ZERO  # exact: voice lines (voice models' pool shares and flat fees)
     parties: Decimal = ZERO  # rounded: what the parties were credited in this currency
     label: Decimal = ZERO  # rounded: everything the label keeps (share, unsplit rights, composition master)
 
     @property
     def parties_rounding(self) -> Decimal:
         """Rounded party total minus the exact line sums (the largest-remainder rounding, a few cents)."""
-        return self.parties - (self.paid_by_shares + self.paid_pro_rata + self.adjustments)
+        return self.parties - (self.paid_by_shares + self.paid_pro_rata + self.adjustments + self.paid_voice)
 
     @property
     def balanced(self) -> bool:
@@ -239,6 +241,7 @@ def _currencies(
         b.label = Decimal(figures.get("label", "0"))
         b.held = Decimal(figures.get("held", "0"))
         b.label_share = Decimal(figures.get("label_share_exact", "0"))
+        b.voice_fees = Decimal(figures.get("voice_fees_exact", "0"))
     for currency, figures in (period.summary or {}).get("currencies", {}).items():
         if "attributed_pool_exact" in figures:
             book(currency).attributed_pool = Decimal(figures["attributed_pool_exact"])
@@ -264,6 +267,7 @@ def _currencies(
         StatementLineKind.EARNING: "paid_by_shares",
         StatementLineKind.PRO_RATA: "paid_pro_rata",
         StatementLineKind.ADJUSTMENT: "adjustments",
+        StatementLineKind.VOICE: "paid_voice",
     }
     for currency, kind, total in sums:
         if kind in kinds:

@@ -1,6 +1,7 @@
 """Reconciliation of a closed period, recomputed from usage lines and read back from the ledger.
 
-For each currency: revenue x rate (recomputed from the usage lines and the deals, rounded once) must
+For each currency: revenue x rate, plus the flat-rate voice fees (rate x uses of clips declaring such a
+voice model), recomputed from the usage lines, the deals and the voice models and rounded once, must
 equal what the allocation posted as partner receivables, and the receivables must equal party earnings
 + the label's share + what was put in suspense (net of releases), to the cent. Each statement's closing
 balance must equal the party's payable balance in the ledger at the end of the period.
@@ -31,7 +32,7 @@ REVENUE_QUANTUM = Decimal(1).scaleb(-REVENUE_PLACES)
 @dataclass
 class CurrencyReconciliation:
     currency: str
-    expected_pool: Decimal  # revenue x rate from the usage lines, rounded once
+    expected_pool: Decimal  # revenue x rate (+ flat voice fees) from the usage lines, rounded once
     receivable: Decimal  # posted to partner receivables
     party_earnings: Decimal
     label_share: Decimal
@@ -73,6 +74,24 @@ def _expected_pools(period: Period) -> dict[str, Decimal]:
         for partner_id, currency, day, revenue in rows:
             deal = deals.deal_for(partner_id, day)
             pools[deal.currency] += revenue * fx.rate(currency, deal.currency) * deal.royalty_rate
+        # Flat-rate voice models are owed per use, on top of the pool (royalties.close.compute.voice_fee).
+        fees = (
+            UsageLine.objects.filter(
+                label=period.label,
+                usage_date__gte=period.start,
+                usage_date__lte=period.end,
+                clip__voice_model__rate_per_use__isnull=False,
+            )
+            .values("partner_id", "usage_date", "clip__voice_model__rate_per_use", "clip__voice_model__rate_currency")
+            .annotate(uses=Sum("usage_count"))
+            .values_list(
+                "partner_id", "usage_date", "clip__voice_model__rate_per_use", "clip__voice_model__rate_currency",
+                "uses",
+            )
+        )  # fmt: skip
+        for partner_id, day, rate, rate_currency, uses in fees:
+            deal = deals.deal_for(partner_id, day)
+            pools[deal.currency] += Decimal(rate or 0) * (uses or 0) * fx.rate(rate_currency, deal.currency)
     return pools
 
 

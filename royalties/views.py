@@ -161,9 +161,11 @@ def _statement_or_404(request, pk: int) -> Statement:
 def statement_detail(request, pk: int):
     statement = _statement_or_404(request, pk)
     lines = selectors.statement_lines(statement=statement).select_related("recording", "partner", "clip")
-    held = selectors.statement_held_outside_licence(statement=statement)
+    held = selectors.statement_held(statement=statement)
     return render(
-        request, "royalties/statement_detail.html", {"statement": statement, "lines": lines, "held": held}
+        request,
+        "royalties/statement_detail.html",
+        {"statement": statement, "lines": lines, "held": held, "held_totals": selectors.held_totals(held)},
     )
 
 

@@ -2,7 +2,7 @@
 
 - `keys`: API keys (create, revoke, record use)
 - `clips`: clip submission on top of fingerprinting
-- `webhooks`: endpoints and signed deliveries (Standard Webhooks)
+- `webhooks`: endpoints (partners' and labels' own) and signed deliveries (Standard Webhooks)
 - `usage`: JSON usage batches and usage report files (`usage_report_read` parses every format)
 - `idempotency`: `Idempotency-Key` records
 
@@ -38,6 +38,9 @@ from partner_api.services.webhooks import (
     BACKOFF_BASE_SECONDS,
     MAX_DELIVERY_ATTEMPTS,
     AttemptOutcome,
+    label_webhook_endpoint_create,
+    label_webhook_endpoint_delete,
+    label_webhook_endpoint_set_active,
     webhook_backoff,
     webhook_delivery_attempt,
     webhook_endpoint_create,
@@ -78,6 +81,9 @@ __all__ = [
     "usage_report_create",
     "usage_report_process",
     "usage_report_read",
+    "label_webhook_endpoint_create",
+    "label_webhook_endpoint_delete",
+    "label_webhook_endpoint_set_active",
     "webhook_backoff",
     "webhook_delivery_attempt",
     "webhook_endpoint_create",

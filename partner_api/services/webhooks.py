@@ -27,10 +27,11 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from catalog.models import Label, Partner
+from catalog.services import audit_record
 from config.celery import enqueue_on_commit
 from config.encryption import DecryptionFailed
-from partner_api.errors import WebhookUrlInvalid
-from partner_api.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from partner_api.errors import WebhookEventsInvalid, WebhookUrlInvalid
+from partner_api.models import LABEL_EVENTS, DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from partner_api.selectors import webhook_endpoints_for_event
 from partner_api.tasks import webhook_deliver_task
 
@@ -128,11 +129,72 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
     endpoint.delete()
 
 
+def label_webhook_events_check(event_types: Sequence[str]) -> list[str]:
+    chosen = sorted(set(event_types))
+    if not chosen or any(e not in LABEL_EVENTS for e in chosen):
+        raise WebhookEventsInvalid(
+            f"A label's endpoint takes these events: {', '.join(LABEL_EVENTS)}.",
+            fields={"event_types": [str(e) for e in chosen] or ["(none)"]},
+        )
+    return chosen
+
+
+@transaction.atomic
+def label_webhook_endpoint_create(
+    *, label: Label, url: str, event_types: Sequence[str], description: str = "", actor=None
+) -> WebhookEndpoint:
+    """The label's own endpoint (no partner), signed like partners' with a generated secret that the
+    Webhooks page shows once. Audited."""
+    endpoint = WebhookEndpoint(
+        partner=None,
+        label=label,
+        url=webhook_url_check(url),
+        event_types=label_webhook_events_check(event_types),
+        description=description.strip()[:200],
+    )
+    endpoint.secret = webhook_secret_generate()  # stored encrypted (WebhookEndpoint.secret)
+    endpoint.save()
+    audit_record(
+        label=label, actor=actor, action="webhook_endpoint.created", obj=endpoint,
+        summary=f"label webhook endpoint {endpoint.url} for {', '.join(endpoint.event_types)}",
+        data={"url": endpoint.url, "event_types": endpoint.event_types},
+    )  # fmt: skip
+    return endpoint
+
+
+@transaction.atomic
+def label_webhook_endpoint_set_active(
+    *, endpoint: WebhookEndpoint, active: bool, actor=None
+) -> WebhookEndpoint:
+    """Pause or resume a label endpoint: a paused one gets no new deliveries and its pending ones wait."""
+    if not endpoint.is_label_endpoint:
+        raise TypeError("not a label endpoint")
+    webhook_endpoint_update(endpoint=endpoint, is_active=active)
+    audit_record(
+        label=endpoint.label, actor=actor, action="webhook_endpoint." + ("resumed" if active else "paused"),
+        obj=endpoint, summary=f"label webhook endpoint {endpoint.url} {'resumed' if active else 'paused'}",
+    )  # fmt: skip
+    return endpoint
+
+
+@transaction.atomic
+def label_webhook_endpoint_delete(*, endpoint: WebhookEndpoint, actor=None) -> None:
+    """Remove a label endpoint and its delivery log (as a partner's endpoint removal does)."""
+    if not endpoint.is_label_endpoint:
+        raise TypeError("not a label endpoint")
+    audit_record(
+        label=endpoint.label, actor=actor, action="webhook_endpoint.deleted", obj=endpoint,
+        summary=f"label webhook endpoint {endpoint.url} deleted", data={"url": endpoint.url},
+    )  # fmt: skip
+    webhook_endpoint_delete(endpoint=endpoint)
+
+
 @transaction.atomic
 def webhook_event_emit(
-    *, partner: Partner, label: Label, event_type: str, data: dict[str, Any]
+    *, partner: Partner | None, label: Label, event_type: str, data: dict[str, Any]
 ) -> list[WebhookDelivery]:
-    """One delivery per endpoint that wants the event, each sent by a task after the commit."""
+    """One delivery per endpoint that wants the event, each sent by a task after the commit: the
+    partner's endpoints within the label, or with `partner=None` the label's own endpoints."""
 
     if event_type not in WebhookEvent.values:
         raise ValueError(f"unknown event type {event_type!r}")

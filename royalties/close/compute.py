@@ -60,16 +60,24 @@ VOICE = StatementLineKind.VOICE.value
 
 
 class VoiceTerms(NamedTuple):
+    """A declared voice model's licence terms: a share of the pool, or a flat rate per use (one is None)."""
+
     party_id: int
-    pool_share: Decimal
+    pool_share: Decimal | None
+    rate_per_use: Decimal | None
+    rate_currency: str
 
 
 def clip_voice_models(label_id: int) -> dict[int, VoiceTerms]:
     """clip id -> the terms of the voice model it declared, for the label's clips that declared one."""
     rows = Clip.objects.filter(label_id=label_id, voice_model__isnull=False).values_list(
-        "id", "voice_model__party_id", "voice_model__pool_share"
-    )
-    return {clip_id: VoiceTerms(party_id, share) for clip_id, party_id, share in rows}
+        "id", "voice_model__party_id", "voice_model__pool_share", "voice_model__rate_per_use",
+        "voice_model__rate_currency",
+    )  # fmt: skip
+    return {
+        clip_id: VoiceTerms(party_id, share, rate, currency)
+        for clip_id, party_id, share, rate, currency in rows
+    }
 
 
 class SplitBook:
@@ -219,6 +227,9 @@ class CloseComputation:
             lambda: {right_type: defaultdict(Decimal) for right_type in RIGHT_TYPES}
         )
         self._rights: dict[int, DealRights] = {}
+        # Parties some of whose money this close held (outside the licence, awaiting review): each gets a
+        # statement showing what was held, even when nothing was payable (royalties.selectors.statement_held).
+        self.held_parties: set[int] = set()
 
     # -- lookups -------------------------------------------------------------------------------
     def currency_book(self, currency: str) -> CurrencyBook:
@@ -313,33 +324,45 @@ class CloseComputation:
                         line.amount += value
                         line.usage_count += usage_count
 
+    def voice_fee(self, voice: VoiceTerms | None, usage_count: int, deal: Deal) -> Decimal:
+        """A flat-rate voice model's fee for the clip's uses: rate x uses (plays) reported, converted into
+        the deal's currency with the period's rates; owed by the partner on top of the pool. Nothing for a
+        share of the pool or an undeclared clip."""
+        if voice is None or voice.rate_per_use is None or not usage_count:
+            return ZERO
+        return voice.rate_per_use * usage_count * self.fx.rate(voice.rate_currency, deal.currency)
+
     def voice_pay(
         self,
         book: CurrencyBook,
         deal: Deal,
         clip_id: int,
-        voice: "VoiceTerms | None",
-        after_label: Decimal,
+        party_id: int,
+        amount: Decimal,
         usage_count: int,
-        state: AttributionState | None,
-    ) -> Decimal:
-        """The voice share of a clip that declared a licensed voice model: `pool_share` of the pool after
-        the label's part, paid to the model's party as its own line kind. Nothing for an undeclared clip,
-        and nothing while the attribution is outside the licence (fingerprinting.licence checks the model
-        and the party's voice consent on the clip's date): then the whole attributed part is held."""
-        if voice is None or state is None or state.review_state == OUTSIDE_LICENCE:
-            return ZERO
-        amount = after_label * voice.pool_share
-        book.parties[voice.party_id] += amount
+        reference: str = "",
+    ) -> None:
+        """Pay a voice model's party its part of a clip as its own line kind (`voice`)."""
+        book.parties[party_id] += amount
         book.voice += amount
-        key = LineKey(voice.party_id, VOICE, deal.partner_id, None, clip_id, book.currency, "", "", "")
+        key = LineKey(party_id, VOICE, deal.partner_id, None, clip_id, book.currency, reference, "", "")
         line = self.lines.get(key)
         if line is None:
             self.lines[key] = LineTotal(amount, usage_count)
         else:
             line.amount += amount
             line.usage_count += usage_count
-        return amount
+
+    def note_held(self, deal: Deal, shares: list[ShareRow], split_on: date, voice_party: int | None) -> None:
+        """Remember the parties a held clip's money would have gone to (the rights' splits in force on
+        `split_on`, and the voice model's party when its part was held). Held clips are few: no hot path."""
+        rights = self.rights_of(deal)
+        for recording_id, _share, right in shares:
+            for right_type, _fraction in rights.composition if right == COMPOSITION else rights.recording:
+                for party_id, _ in self.splits.on(recording_id, right_type, split_on) or []:
+                    self.held_parties.add(party_id)
+        if voice_party is not None:
+            self.held_parties.add(voice_party)
 
     # -- phases --------------------------------------------------------------------------------
     def usage(self) -> None:
@@ -387,13 +410,26 @@ class CloseComputation:
             label_part = pool * deal.label_share
             attribution_id = current.get(clip_id)
             state = states.get(attribution_id) if attribution_id is not None else None
-            voice = self.voice_pay(book, deal, clip_id, voices.get(clip_id), pool - label_part, count, state)
-            attributed = (pool - label_part - voice) * deal.attributed_fraction
-            self.prorata[deal.pk] += pool - label_part - voice - attributed
+            # The voice model's part: its share of the pool after the label's, or its flat fee on top of
+            # the pool. Paid once the attribution has checked the licence (fingerprinting.licence) and found
+            # the clip inside it; otherwise held with the clip's money, and released with it (revisions).
+            terms = voices.get(clip_id)
+            fee = self.voice_fee(terms, count, deal)
+            from_pool = (pool - label_part) * terms.pool_share if terms and terms.pool_share else ZERO
+            voice_licensed = state is not None and state.review_state != OUTSIDE_LICENCE
+            voice_held = ZERO
+            if terms is not None and (from_pool or fee):
+                if voice_licensed:
+                    self.voice_pay(book, deal, clip_id, terms.party_id, from_pool + fee, count)
+                else:
+                    voice_held = from_pool + fee
+            attributed = (pool - label_part - from_pool) * deal.attributed_fraction
+            self.prorata[deal.pk] += pool - label_part - from_pool - attributed
             book.label += label_part
             book.label_part += label_part
-            book.sources[partner_key(partner_id)] += pool
+            book.sources[partner_key(partner_id)] += pool + fee
             book.pools += pool
+            book.voice_fees += fee
             settlement = self.settlements.get((partner_id, deal.currency))
             if settlement is None:
                 settlement = self.settlements[(partner_id, deal.currency)] = SettlementTotals()
@@ -401,8 +437,10 @@ class CloseComputation:
             settlement.usage += count
             settlement.revenue += revenue
             settlement.pool += pool
+            settlement.voice_fees += fee
             settlement.deals[deal.pk].revenue += revenue
             settlement.deals[deal.pk].pool += pool
+            settlement.deals[deal.pk].voice_fees += fee
 
             payable = state is not None and state.payable
             allocation = Allocation(
@@ -416,6 +454,7 @@ class CloseComputation:
                 attributed_exact=attributed,
                 attribution_id=attribution_id,
                 payable=payable,
+                voice_held_exact=voice_held,
             )
             if state is not None and attribution_id is not None and payable:
                 self.distribute(
@@ -429,8 +468,10 @@ class CloseComputation:
                     kind=EARNING,
                 )
                 self.prorata[deal.pk] += attributed * state.unattributed
-            elif attributed:
-                book.holds[len(self.allocations)] = attributed
+            elif attributed or voice_held:
+                book.holds[len(self.allocations)] = attributed + voice_held
+                held_shares = shares[attribution_id] if attribution_id is not None and attributed else []
+                self.note_held(deal, held_shares, split_on, terms.party_id if voice_held and terms else None)
             self.allocations.append(allocation)
 
     def revisions(self) -> list[int]:
@@ -458,6 +499,7 @@ class CloseComputation:
             Attribution.objects.filter(pk__in=ids).values_list("pk", "version")
         )
         revised = []
+        voices: dict[int, VoiceTerms] | None = None  # read when a held voice part is first released
         for old in stale:
             old_state = states.get(old.attribution_id) if old.attribution_id else None
             new_state = states.get(old.new_attribution_id) if old.new_attribution_id else None
@@ -490,6 +532,16 @@ class CloseComputation:
                 amount = old.held_amount
                 book.sources[SUSPENSE_KEY] += amount
                 book.released += amount
+                if new_payable and old.voice_held_exact:
+                    # The voice model's part of what was held goes to its party, in the proportion it was
+                    # held (the rounded amount is what the ledger holds); the rest follows the attribution.
+                    voice_part = amount * old.voice_held_exact / (old.attributed_exact + old.voice_held_exact)
+                    if voices is None:
+                        voices = clip_voice_models(self.label.pk)
+                    terms = voices.get(old.clip_id)
+                    if terms is not None:
+                        self.voice_pay(book, deal, old.clip_id, terms.party_id, voice_part, 0, reference)
+                        amount -= voice_part
             allocation = Allocation(
                 deal_id=deal.pk,
                 clip_id=old.clip_id,
@@ -518,6 +570,8 @@ class CloseComputation:
                 self.prorata[deal.pk] += amount * new_state.unattributed
             else:
                 book.holds[len(self.allocations)] = amount
+                if old.new_attribution_id is not None:
+                    self.note_held(deal, shares[old.new_attribution_id], old.split_on, None)
             self.allocations.append(allocation)
             revised.append(old.pk)
             self.deals.by_id.setdefault(deal.pk, deal)
@@ -587,4 +641,5 @@ def close_compute(period: Period) -> ClosePlan:
         lines=run.lines,
         settlements=run.settlements,
         fx=run.fx,
+        held_parties=run.held_parties,
     )

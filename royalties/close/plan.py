@@ -70,10 +70,10 @@ class AttributionState(NamedTuple):  # a tuple: made for every current attributi
 class CurrencyBook:
     """Exact amounts owed in one currency, before rounding.
 
-    Sources (what comes in) = partners' pools + releases from suspense. Recipients = parties + the label
-    + new holds. `by_right`, `label_part` and `composition_kept` explain the same money once more, for the
-    summary and the dashboard: sources = label_part + composition_kept + by_right[master] +
-    by_right[publishing] + voice + holds.
+    Sources (what comes in) = partners' pools + flat-rate voice fees + releases from suspense. Recipients =
+    parties + the label + new holds. `by_right`, `label_part` and `composition_kept` explain the same money
+    once more, for the summary and the dashboard: sources = label_part + composition_kept +
+    by_right[master] + by_right[publishing] + voice + holds.
     """
 
     currency: str
@@ -90,7 +90,9 @@ class CurrencyBook:
     # The master part of composition shares: no master of the catalog was reused, so no master owner is
     # owed it; the label keeps it (docs/royalties.md, "Rights per share").
     composition_kept: Decimal = ZERO
-    voice: Decimal = ZERO  # voice shares of clips declaring a licensed voice model, paid to its party
+    voice: Decimal = ZERO  # paid to voice models' parties (shares of the pool and flat fees)
+    # Flat-rate voice fees (rate x uses), owed by the partners on top of the pools: also in `sources`.
+    voice_fees: Decimal = ZERO
 
 
 @dataclass
@@ -107,12 +109,16 @@ class Allocation:
     payable: bool
     origin_id: int | None = None
     held_amount: Decimal = ZERO  # set when the month is rounded (write.round_currencies)
+    # Exact: the voice model's part held with the clip (its pool share or flat fee), paid to the model's
+    # party when the hold is released; the rest of the hold is `attributed_exact`.
+    voice_held_exact: Decimal = ZERO
 
 
 @dataclass
 class DealTotals:
     revenue: Decimal = ZERO
     pool: Decimal = ZERO
+    voice_fees: Decimal = ZERO
 
 
 @dataclass
@@ -123,6 +129,7 @@ class SettlementTotals:
     usage: int = 0
     revenue: Decimal = ZERO
     pool: Decimal = ZERO
+    voice_fees: Decimal = ZERO  # flat-rate voice fees, owed on top of the pool
     deals: dict[int, DealTotals] = field(default_factory=lambda: defaultdict(DealTotals))
 
 
@@ -161,3 +168,5 @@ class ClosePlan:
     lines: dict[LineKey, LineTotal]
     settlements: dict[tuple[int, str], SettlementTotals]  # (partner id, currency)
     fx: FxTable
+    # Parties some of whose money was held this month: a statement each, even with nothing payable.
+    held_parties: set[int] = field(default_factory=set)

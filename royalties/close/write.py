@@ -97,7 +97,7 @@ class RoundedCurrency:
 
 
 def round_currencies(plan: ClosePlan) -> dict[str, RoundedCurrency]:
-    """Per currency, T = round(pools + releases) is allocated by largest remainder twice: over the
+    """Per currency, T = round(pools + voice fees + releases) is allocated by largest remainder twice: over the
     sources and over the recipients, so the allocation posts as one balanced transaction. The held total
     is spread over the held clips the same way (`Allocation.held_amount`), so every held cent belongs to
     a clip."""
@@ -140,6 +140,7 @@ def currency_summary(plan: ClosePlan, rounded: RoundedCurrency) -> dict[str, str
         "label_share_exact": str(exact_store(book.label_part)),
         "composition_kept_exact": str(exact_store(book.composition_kept)),
         "voice_exact": str(exact_store(book.voice)),
+        "voice_fees_exact": str(exact_store(book.voice_fees)),
     }
 
 
@@ -172,10 +173,12 @@ def party_totals(
 ) -> dict[int, PartyTotals]:
     """Each party's rounded amounts, converted once per source currency into its statement currency
     (its payee profile's, or the label's). Parties with nothing this month but a balance carried from
-    before get a statement too."""
+    before, or money held this month (outside the licence, awaiting review), get a statement too: the
+    statement shows what was held (royalties.selectors.statement_held), so the label can show the artist."""
     default_currency = plan.period.label.default_currency
     party_ids = {pid for r in rounded.values() for pid in r.parties}
     party_ids |= {pid for pid, st in previous.items() if st.closing_balance}
+    party_ids |= plan.held_parties
     totals: dict[int, PartyTotals] = {}
     with localcontext(EXACT):
         for party_id in sorted(party_ids):
@@ -553,6 +556,7 @@ def build_statements(
 ALLOCATION_COLUMNS = [
     "period_id", "deal_id", "clip_id", "kind", "origin_id", "split_on", "currency", "usage_count",
     "pool_exact", "attributed_exact", "attribution_id", "payable", "held_amount", "is_current",
+    "voice_held_exact",
 ]  # fmt: skip
 LINE_COLUMNS = [
     "statement_id", "kind", "partner_id", "recording_id", "clip_id", "usage_count", "amount_exact",
@@ -575,7 +579,7 @@ def write_explanations(
             (
                 period.pk, a.deal_id, a.clip_id, a.kind, a.origin_id, a.split_on, a.currency, a.usage_count,
                 exact_store(a.pool_exact), exact_store(a.attributed_exact), a.attribution_id, a.payable,
-                a.held_amount, True,
+                a.held_amount, True, exact_store(a.voice_held_exact),
             )
             for a in plan.allocations
         ),
@@ -589,10 +593,16 @@ def write_explanations(
             usage_count=s.usage,
             revenue_exact=exact_store(s.revenue),
             pool_exact=exact_store(s.pool),
+            voice_fees_exact=exact_store(s.voice_fees),
             amount_due=rounded[currency].receivables.get(partner_id, ZERO),
             issued_at=issued_at,
             detail=[
-                {"deal": deal_id, "revenue": str(exact_store(d.revenue)), "pool": str(exact_store(d.pool))}
+                {
+                    "deal": deal_id,
+                    "revenue": str(exact_store(d.revenue)),
+                    "pool": str(exact_store(d.pool)),
+                    "voice_fees": str(exact_store(d.voice_fees)),
+                }
                 for deal_id, d in sorted(s.deals.items())
             ],
         )

@@ -182,7 +182,7 @@ def test_the_statement_shows_what_a_held_clip_would_have_paid_apart(monkeypatch,
     assert statement.closing_balance == Decimal("20.00")
     client.force_login(member("rita", label))
     page = client.get(f"/royalties/statements/{statement.pk}/").content.decode()
-    section = page.split('id="held-outside-licence"')[1]
+    section = page.split('id="held"')[1]
     assert held.external_id in section and "20.00" in section and paid.external_id not in section
 
 

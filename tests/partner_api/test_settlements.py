@@ -59,4 +59,20 @@ def test_amounts_are_decimal_strings_at_the_currency_minor_unit(world, currency,
     )
     (result,) = world.a1.client().get("/api/v1/settlements").json()["results"]
     assert (result["revenue"], result["pool"], result["amount_due"]) == written
-    assert result["detail"] == [{"deal": 7, "revenue": written[0], "pool": written[1]}]
+    zero = {"EUR": "0.00", "JPY": "0", "BHD": "0.000"}[currency]  # closed before voice fees: none
+    assert result["voice_fees"] == zero
+    assert result["detail"] == [{"deal": 7, "revenue": written[0], "pool": written[1], "voice_fees": zero}]
+
+
+def test_flat_rate_voice_fees_are_shown_on_top_of_the_pool(world):
+    """A settlement with 2.00 of flat-rate voice fees on a 50.00 pool: 52.00 due, the fees named."""
+    PartnerSettlement.objects.create(
+        period=Period.objects.create(label=world.a1.label, month=date(2026, 9, 1), status=PeriodStatus.CLOSED),
+        partner=world.a1.partner, currency="EUR", line_count=1, usage_count=1000,
+        revenue_exact=Decimal("100"), pool_exact=Decimal("50"), voice_fees_exact=Decimal("2"),
+        amount_due=Decimal("52.00"), issued_at=timezone.now(),
+        detail=[{"deal": 7, "revenue": "100", "pool": "50", "voice_fees": "2"}],
+    )  # fmt: skip
+    (result,) = world.a1.client().get("/api/v1/settlements").json()["results"]
+    assert (result["pool"], result["voice_fees"], result["amount_due"]) == ("50.00", "2.00", "52.00")
+    assert result["detail"] == [{"deal": 7, "revenue": "100.00", "pool": "50.00", "voice_fees": "2.00"}]

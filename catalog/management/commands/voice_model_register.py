@@ -15,13 +15,19 @@ class Command(BaseCommand):
         parser.add_argument("--party", required=True, type=int, help="the party's id")
         parser.add_argument("--partner", required=True, help="slug of the partner that runs the model")
         parser.add_argument("--name", required=True)
-        parser.add_argument(
-            "--pool-share", required=True, help="the voice share of each clip's pool, e.g. 0.2"
+        terms = parser.add_mutually_exclusive_group(required=True)
+        terms.add_argument("--pool-share", help="licence terms as a share of each clip's pool, e.g. 0.2")
+        terms.add_argument(
+            "--rate-per-use", help="licence terms as a flat rate per use (play) reported, e.g. 0.002"
         )
+        parser.add_argument("--currency", help="the flat rate's currency (default: the label's)")
         parser.add_argument("--from", dest="effective_from", required=True, help="YYYY-MM-DD")
         parser.add_argument("--to", dest="effective_to", help="YYYY-MM-DD (open-ended if left out)")
 
-    def handle(self, *args, label, party, partner, name, pool_share, effective_from, effective_to, **options):
+    def handle(
+        self, *args, label, party, partner, name, pool_share, rate_per_use, currency, effective_from, effective_to,
+        **options,
+    ):  # fmt: skip
         target = Label.objects.filter(slug=label).first()
         if target is None:
             raise CommandError(f"no label with slug {label!r}")
@@ -39,7 +45,7 @@ class Command(BaseCommand):
         try:
             model = voice_model_register(
                 label=target, party=singer, partner=runner, name=name, pool_share=pool_share,
-                effective_from=starts, effective_to=ends,
+                rate_per_use=rate_per_use, rate_currency=currency, effective_from=starts, effective_to=ends,
             )  # fmt: skip
         except StemmaError as exc:
             raise CommandError(f"{exc.code}: {exc.message}")
