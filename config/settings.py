@@ -205,6 +205,13 @@ MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
 STORAGES = storages_from_env()
 # Each worker's local copies of index versions, keyed by version id (fingerprinting/index.py).
 INDEX_CACHE_DIR = env_path("INDEX_CACHE_DIR", VAR_DIR / "index-cache")
+# Index shards (fingerprinting/engine/shards.py, docs/scaling.md): a label's index version is written as
+# INDEX_SHARD_COUNT shards by recording id once it holds more than INDEX_SHARD_ABOVE_SEGMENTS segments.
+# 4,000,000 segments are about 3.4 GiB of vectors (855 MiB per million, measured): the largest index an
+# 8 GiB worker host maps whole with the previous version beside it during a swap. Four shards of such
+# an index are about 1M segments each, the size bench/attribution_speed.py measures per shard worker.
+INDEX_SHARD_ABOVE_SEGMENTS = env_int("INDEX_SHARD_ABOVE_SEGMENTS", 4_000_000, minimum=0)
+INDEX_SHARD_COUNT = env_int("INDEX_SHARD_COUNT", 4, minimum=1)
 for _folder in (VAR_DIR, STATIC_ROOT, MEDIA_ROOT, INDEX_CACHE_DIR):
     _folder.mkdir(parents=True, exist_ok=True)
 
