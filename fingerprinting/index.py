@@ -62,7 +62,8 @@ from fingerprinting.engine.catalog import (
 )
 from fingerprinting.engine.config import DEFAULT_CONFIG, EngineConfig
 from fingerprinting.engine.embedder import Embedder, Standardizer, get_embedder
-from fingerprinting.engine.shards import LocalShard, ShardedCatalog, split_entries
+from fingerprinting.engine.shards import LocalShard, Shard, ShardedCatalog, split_entries
+from fingerprinting.shard_queues import RemoteShard
 
 # One FAISS thread per worker process: Celery runs one process per core, and OpenMP threads on top of
 # that only fight over the same cores.
@@ -482,16 +483,21 @@ def _prune_shards(label_id: int) -> None:
             storage.delete(f"{prefix}/{file}")
 
 
-def fetch_version(label_id: int, version: str) -> Path:
+def fetch_version(label_id: int, version: str, *, shards: bool | None = None) -> Path:
     """The version's local folder, downloading it first if this host has not got it yet (a sharded
-    version's shards before its meta.json: a cached version is always whole)."""
+    version's shards before its meta.json, so a cached version is always whole; unless `shards` is
+    False, or INDEX_SHARD_QUEUES says shard workers hold them: then they fetch their own)."""
     local = cache_dir(label_id) / version
+    if shards is None:
+        shards = not settings.INDEX_SHARD_QUEUES
 
     def fetch_shards(folder: Path) -> None:
-        for shard in json.loads((folder / "meta.json").read_text()).get("shards", []):
+        for shard in json.loads((folder / "meta.json").read_text()).get("shards", []) if shards else []:
             fetch_shard(label_id, shard["name"])
 
-    if not (local / "meta.json").exists():
+    if (local / "meta.json").exists():
+        fetch_shards(local)  # fetched by a host that left them to shard workers: a no-op otherwise
+    else:
         try:
             _download(version_prefix(label_id, version), local, "meta.json", fetch_shards)
         except FileNotFoundError as exc:
@@ -561,12 +567,20 @@ def _load_shard_dir(path: Path, version_meta: dict, config: EngineConfig) -> Cat
 def _load_sharded(path: Path, version: str, meta: dict, config: EngineConfig) -> ShardedCatalog:
     """A sharded version: its shards from this host's shard cache (beside the version folders),
     merged by the engine (fingerprinting.engine.shards)."""
-    position_of = {row["id"]: p for p, row in enumerate(meta["recordings"])}
-    shards, positions = [], []
-    for listed in meta["shards"]:
+    count = len(meta["shards"])
+    ids = np.array([row["id"] for row in meta["recordings"]], dtype=np.int64)
+    positions = [np.nonzero(ids % count == k)[0] for k in range(count)]  # engine.shards.shard_of
+    shards: list[Shard] = []
+    for k, listed in enumerate(meta["shards"]):
+        if settings.INDEX_SHARD_QUEUES:
+            shards.append(
+                RemoteShard(label_id=meta["label_id"], version=version, k=k, n_segments=listed["n_segments"])
+            )
+            continue
         shard = _load_shard_dir(path.parent / "shards" / listed["name"], meta, config)
+        if [r["id"] for r in shard.recordings] != ids[positions[k]].tolist():
+            raise ValueError(f"shard {listed['name']} does not hold the recordings version {version} lists")
         shards.append(LocalShard(shard))
-        positions.append(np.array([position_of[r["id"]] for r in shard.recordings], dtype=np.int64))
     return ShardedCatalog(
         version=version,
         meta=meta,
@@ -581,7 +595,7 @@ def _load_sharded(path: Path, version: str, meta: dict, config: EngineConfig) ->
 
 def load_shard(label_id: int, version: str, k: int, config: EngineConfig = DEFAULT_CONFIG) -> CatalogIndex:
     """Shard k of a version alone (what a worker serving one shard maps), fetched if need be."""
-    meta = json.loads((fetch_version(label_id, version) / "meta.json").read_text())
+    meta = json.loads((fetch_version(label_id, version, shards=False) / "meta.json").read_text())
     listed = meta.get("shards")
     if not listed:
         if k != 0:

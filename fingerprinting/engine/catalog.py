@@ -29,6 +29,7 @@ FAISS_QUERY_BLOCK = 16
 # Extra neighbours fetched past k, so that a tie at the k-th place (identical segments: one master
 # under two ISRCs) is seen whole and cut by segment id, not by FAISS's heap order.
 FAISS_TIE_MARGIN = 8
+STANDARDIZE_BLOCK_ROWS = 65_536  # segments standardised at a time while a version is built (memory)
 
 
 def _search_blocks(faiss_index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -313,8 +314,20 @@ def fit_standardizer(entries: list[tuple[dict, RecordingAnalysis]], embedder: Em
 def standardized_vectors(
     entries: list[tuple[dict, RecordingAnalysis]], standardizer: Standardizer, embedder: Embedder
 ) -> np.ndarray:
-    raw = _raw(entries, embedder)
-    return standardizer.transform(raw) if len(raw) else np.zeros((0, embedder.dim), np.float32)
+    """The entries' segments standardised, in blocks (the whole catalog's raw descriptors are not
+    copied at once: 2M segments are 1.7 GiB); every row is transformed on its own, so the blocks give
+    the bits one call over all rows gives."""
+    total = sum(len(a.segments.raw) for _r, a in entries)
+    out = np.empty((total, embedder.dim), np.float32)
+    row, block, pending = 0, [], 0
+    for i, (_r, analysis) in enumerate(entries):
+        block.append(analysis.segments.raw)
+        pending += len(analysis.segments.raw)
+        if pending >= STANDARDIZE_BLOCK_ROWS or i == len(entries) - 1:
+            if pending:
+                out[row : row + pending] = standardizer.transform(np.concatenate(block))
+            row, block, pending = row + pending, [], 0
+    return out
 
 
 def build_catalog(

@@ -21,9 +21,9 @@ What depends on the whole catalog, and how the merge keeps it (docs/scaling.md):
 - The standardizer, the near-duplicate groups and the calibration are computed once, over the merged
   view, and kept in the version's meta: no shard has statistics of its own.
 
-A shard is reached through the small interface of `Shard` (arrays in, arrays out), which
-`LocalShard` implements over a shard loaded in this process; a shard served by another process is the
-same interface behind a proxy (docs/scaling.md says what is built).
+A shard is reached through the small interface of `Shard` (SHARD_METHODS: arrays in, arrays out),
+which `LocalShard` implements over a shard loaded in this process and fingerprinting.shard_queues over
+a Celery queue per shard (one worker pool per shard, on other hosts).
 """
 
 from collections.abc import Sequence
@@ -50,25 +50,37 @@ def split_entries(entries: list, count: int) -> list[list]:
     return out
 
 
+# The questions a shard answers (recordings in the shard's local positions), arrays in, arrays out:
+SHARD_METHODS = (
+    "chromaprint_postings",  # (query keys, max_postings) -> (query index, recording, item, counts)
+    "landmark_postings",  # (hashes, max_postings) -> (query index, recording, frame, repeats, counts)
+    "nearest_segments",  # (queries, k) -> (similarity, segment id, recording, start seconds)
+    "recording_fp",  # (recording) -> Chromaprint items
+    "recording_peaks",  # (recording) -> (frames, bins)
+    "recording_chroma_uint8",  # (recording) -> alignment chroma, one byte per value
+    "recording_segments",  # (recording) -> (vectors, start seconds)
+)
+
+
+class Answer(Protocol):
+    def result(self): ...
+
+
 class Shard(Protocol):
-    """What the merged view asks of one shard; recordings are the shard's local positions."""
+    """What the merged view asks of one shard: `submit(method, *args)` one of SHARD_METHODS, and the
+    answer's `result()` later, so that a fan-out to shards in other processes runs in parallel."""
 
-    def chromaprint_postings(self, query: np.ndarray, max_postings: int) -> tuple[np.ndarray, ...]: ...
+    n_segments: int
 
-    def landmark_postings(self, hashes: np.ndarray, max_postings: int) -> tuple[np.ndarray, ...]: ...
+    def submit(self, method: str, *args) -> Answer: ...
 
-    def nearest_segments(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, ...]: ...
 
-    def recording_fp(self, local: int) -> np.ndarray: ...
+class _Ready:
+    def __init__(self, value):
+        self.value = value
 
-    def recording_peaks(self, local: int) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def recording_chroma_uint8(self, local: int) -> np.ndarray: ...
-
-    def recording_segments(self, local: int) -> tuple[np.ndarray, np.ndarray]: ...
-
-    @property
-    def n_segments(self) -> int: ...
+    def result(self):
+        return self.value
 
 
 class LocalShard:
@@ -76,10 +88,12 @@ class LocalShard:
 
     def __init__(self, index: CatalogIndex):
         self.index = index
+        self.n_segments = index.n_segments
 
-    @property
-    def n_segments(self) -> int:
-        return self.index.n_segments
+    def submit(self, method: str, *args) -> Answer:
+        if method not in SHARD_METHODS:
+            raise ValueError(f"a shard does not answer {method!r}")
+        return _Ready(getattr(self, method)(*args))
 
     def chromaprint_postings(self, query, max_postings):
         return self.index.chromaprint.postings(query, max_postings)
@@ -91,7 +105,7 @@ class LocalShard:
         return self.index.nearest_segments(queries, k)
 
     def recording_fp(self, local):
-        return self.index.chromaprint.recording_fp(local)
+        return np.asarray(self.index.chromaprint.recording_fp(local))
 
     def recording_peaks(self, local):
         return self.index.landmarks.recording_peaks(local)
@@ -102,6 +116,12 @@ class LocalShard:
 
     def recording_segments(self, local):
         return self.index.recording_segments(local)
+
+
+def fan_out(shards: Sequence[Shard], method: str, *args) -> list:
+    """Every shard's answer: all asked first, then all collected (in parallel when they are remote)."""
+    pending = [shard.submit(method, *args) for shard in shards]
+    return [answer.result() for answer in pending]
 
 
 def merge_postings(
@@ -150,12 +170,12 @@ class ShardedChromaprint(ChromaprintIndex):
         self.shards, self.positions, self.owners, self.key_bits = shards, positions, owners, key_bits
 
     def postings(self, query, max_postings):
-        parts = [shard.chromaprint_postings(query, max_postings) for shard in self.shards]
+        parts = fan_out(self.shards, "chromaprint_postings", query, max_postings)
         return merge_postings(parts, self.positions, max_postings)
 
     def recording_fp(self, rec: int) -> np.ndarray:
         k, local = self.owners(rec)
-        return self.shards[k].recording_fp(local)
+        return self.shards[k].submit("recording_fp", local).result()
 
 
 class ShardedLandmarks(LandmarkIndex):
@@ -165,12 +185,12 @@ class ShardedLandmarks(LandmarkIndex):
         self.shards, self.positions, self.owners = shards, positions, owners
 
     def postings(self, hashes, max_postings):
-        parts = [shard.landmark_postings(hashes, max_postings) for shard in self.shards]
+        parts = fan_out(self.shards, "landmark_postings", hashes, max_postings)
         return merge_postings(parts, self.positions, max_postings)
 
     def recording_peaks(self, rec: int) -> tuple[np.ndarray, np.ndarray]:
         k, local = self.owners(rec)
-        return self.shards[k].recording_peaks(local)
+        return self.shards[k].submit("recording_peaks", local).result()
 
 
 class ShardedCatalog(CatalogIndex):
@@ -216,7 +236,7 @@ class ShardedCatalog(CatalogIndex):
         return sum(shard.n_segments for shard in self.shards)
 
     def nearest_segments(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
-        parts = [shard.nearest_segments(queries, k) for shard in self.shards]
+        parts = fan_out(self.shards, "nearest_segments", queries, k)
         sims = np.concatenate([p[0] for p in parts], axis=1)
         ids = np.concatenate([p[1] for p in parts], axis=1)
         recs = np.concatenate(
@@ -232,13 +252,13 @@ class ShardedCatalog(CatalogIndex):
 
     def recording_segments(self, position: int) -> tuple[np.ndarray, np.ndarray]:
         k, local = self.owners(position)
-        return self.shards[k].recording_segments(local)
+        return self.shards[k].submit("recording_segments", local).result()
 
     def recording_chroma(self, position: int) -> np.ndarray:
         cached = self._chroma_cache.get(position)
         if cached is None:
             k, local = self.owners(position)
-            cached = chroma_from_uint8(self.shards[k].recording_chroma_uint8(local))
+            cached = chroma_from_uint8(self.shards[k].submit("recording_chroma_uint8", local).result())
             if len(self._chroma_cache) < 4096:
                 self._chroma_cache[position] = cached
         return cached

@@ -127,7 +127,7 @@ def test_shard_assignment_is_recording_id_modulo_the_count():
         assert [row["id"] for row, _a in part] == sorted(row["id"] for row, _a in part)  # order kept
 
 
-def test_sharded_indexes_attribute_exactly_as_the_whole_index():
+def test_sharded_indexes_attribute_exactly_as_the_whole_index(settings):
     versions = {shards: _write(900 + shards, shards) for shards in (1, 2, 3)}
     # Each label's first version of the same catalog: one name (the style lane's null is seeded by it).
     assert len(set(versions.values())) == 1
@@ -147,6 +147,15 @@ def test_sharded_indexes_attribute_exactly_as_the_whole_index():
         assert json.loads(expected)["shares"] or name == "unrelated", f"{name}: the clip must be found"
         for shards in (2, 3):
             assert _result(indexes[shards], samples, declared) == expected, f"{name} with {shards} shards"
+
+    # One Celery queue per shard (eager here: the calls run inline, through the same encoding).
+    settings.INDEX_SHARD_QUEUES = True
+    catalog_index.forget_loaded()
+    queued = catalog_index.open_current(903)
+    assert [type(shard).__name__ for shard in queued.shards] == ["RemoteShard"] * 3
+    for name in ("verbatim", "mix", "unrelated"):
+        samples, declared = _clips()[name]
+        assert _result(queued, samples, declared) == _result(whole, samples, declared), f"{name} over queues"
 
 
 def test_candidate_lists_merge_exactly(settings):
