@@ -8,9 +8,15 @@ that have no database rows (the index storage does not need them)."""
 
 import dataclasses
 import json
+import os
+import signal
+import subprocess
+import sys
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
+import pytest
 from django.core.files.storage import storages
 
 from demo.synth import synthesize
@@ -23,6 +29,7 @@ from fingerprinting.engine.shards import LocalShard, ShardedCatalog, shard_of, s
 from tests.fingerprinting.conftest import SR, recording_audio
 
 CONFIG = engine.DEFAULT_CONFIG
+ROOT = Path(__file__).resolve().parents[2]
 N_RECORDINGS = 9
 DUPLICATE_OF = 2  # recording 9 is recording 2's audio under another ISRC (identical segments: ties)
 
@@ -253,3 +260,64 @@ def test_shards_are_stored_as_their_own_objects_reused_fetched_and_pruned(settin
     assert sorted(stored) == sorted(s["name"] for s in meta2["shards"])
     catalog_index.evict_cached(931, keep=1)
     assert catalog_index.open_current(931).version == second
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_shards_served_by_their_own_worker_pools_attribute_exactly_as_the_whole_index(settings, tmp_path):
+    """Three real Celery workers, one per shard queue, each with its own cache (another host's): the
+    attribution process maps no shard, asks their queues, and gets the whole index's attributions."""
+    whole_version = _write(941, 1)
+    _write(943, 3)
+    whole = catalog_index.open_current(941)
+    assert whole.version == whole_version
+    celery = Path(sys.executable).parent / "celery"
+    workers, logs = [], []
+    try:
+        for k in range(3):
+            env = {
+                **os.environ,
+                "REDIS_URL": settings.REDIS_URL,
+                "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+                "INDEX_CACHE_DIR": str(tmp_path / f"shard-{k}-host"),
+                "DEBUG": "1",
+                "PYTHONPATH": str(ROOT),
+            }
+            logs.append((tmp_path / f"shard-{k}.log").open("w"))
+            workers.append(
+                subprocess.Popen(
+                    [str(celery), "-A", "config", "worker", "-Q", f"attribution-shard-{k}", "--pool=solo"]
+                    + ["--loglevel=INFO", "-n", f"shard{k}-{os.getpid()}@%h"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=logs[-1],
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        settings.INDEX_SHARD_QUEUES = True
+        settings.INDEX_SHARD_TIMEOUT_SECONDS = 180  # the first answers wait for the workers to start
+        settings.INDEX_CACHE_DIR = tmp_path / "attribution-host"
+        catalog_index.forget_loaded()
+        queued = catalog_index.open_current(943)
+        for name in ("verbatim", "mix", "unrelated"):
+            samples, declared = _clips()[name]
+            assert _result(queued, samples, declared) == _result(whole, samples, declared), name
+        assert not (tmp_path / "attribution-host" / "label-943" / "shards").exists()  # it mapped none
+        meta = json.loads(
+            (tmp_path / "attribution-host" / "label-943" / queued.version / "meta.json").read_text()
+        )
+        for k in range(3):
+            held = sorted(p.name for p in (tmp_path / f"shard-{k}-host" / "label-943" / "shards").iterdir())
+            assert held == [meta["shards"][k]["name"]], k  # each shard worker fetched its shard only
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
+        for log in logs:
+            log.close()
