@@ -281,6 +281,8 @@ def _write_whole(
     tmp: Path, *, entries, standardizer, embedder: Embedder, config: EngineConfig, previous
 ) -> dict:
     """The unsharded layout: the index's files in the version's own folder."""
+    if isinstance(previous, ShardedCatalog):
+        previous = None  # its IVF segments are spread over shards: the incremental IVF path needs one index
     built = build_catalog(
         entries,
         standardizer=standardizer,

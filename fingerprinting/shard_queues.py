@@ -91,4 +91,6 @@ def shard_answer(
         shard = versions[version] = LocalShard(catalog_index.load_shard(label_id, version, k, config))
         for old in sorted(versions)[:-2]:
             del versions[old]
+        # This host's cached shards of versions older than the newest two go (mapped files stay readable).
+        catalog_index.evict_cached(label_id, pinned=tuple(versions))
     return encode(shard.submit(method, *decode(payload)).result())

@@ -261,6 +261,15 @@ def test_shards_are_stored_as_their_own_objects_reused_fetched_and_pruned(settin
     catalog_index.evict_cached(931, keep=1)
     assert catalog_index.open_current(931).version == second
 
+    # Back to one index (the count set to 1): written whole from the sharded version; its shards go.
+    third = _write(931, 1, previous=catalog_index.open_current(931))
+    assert not isinstance(catalog_index.open_current(931), ShardedCatalog)
+    top = json.loads(_result(catalog_index.open_current(931), *_clips()["verbatim"]))["shares"][0]
+    assert top["position"] == json.loads(expected)["shares"][0]["position"]  # (a new version: a new null)
+    assert catalog_index.prune_versions(931, keep=1) == [second]
+    assert storage.listdir("attribution/label-931/shards")[0] == []
+    assert catalog_index.current_version(931) == third
+
 
 @pytest.mark.redis
 @pytest.mark.slow
