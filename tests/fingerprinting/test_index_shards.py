@@ -15,6 +15,7 @@ import sys
 from functools import lru_cache
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 from django.core.files.storage import storages
@@ -163,6 +164,33 @@ def test_sharded_indexes_attribute_exactly_as_the_whole_index(settings):
     for name in ("verbatim", "mix", "unrelated"):
         samples, declared = _clips()[name]
         assert _result(queued, samples, declared) == _result(whole, samples, declared), f"{name} over queues"
+
+
+def test_sharded_ivf_indexes_attribute_exactly_as_the_whole_ivf_index(monkeypatch):
+    """Above the IVF threshold (lowered here to this small catalog, probing 2 of its ~8 lists, so the
+    search is approximate) every shard copies the whole catalog's trained quantizer: the same lists
+    are probed, and the merge is still exact."""
+    from fingerprinting.engine import catalog as engine_catalog
+
+    monkeypatch.setattr(engine_catalog, "IVF_THRESHOLD", 20)
+    monkeypatch.setattr(catalog_index, "IVF_THRESHOLD", 20)
+    monkeypatch.setattr(catalog_index, "IVF_NPROBE", 2)
+    _write(951, 1)
+    _write(953, 3)
+    whole, sharded = catalog_index.open_current(951), catalog_index.open_current(953)
+    assert whole.meta["kind"] == sharded.meta["kind"] == "ivf"
+    assert faiss.extract_index_ivf(whole.faiss_index).nprobe == 2
+    samples, _declared = _clips()["duplicate"]
+    queries = whole.standardizer.transform(catalog_index.get_embedder().describe(samples).raw)
+    exact = np.sort(queries @ np.asarray(whole.vectors).T, axis=1)[:, ::-1][:, :10]
+    assert not np.array_equal(whole.nearest_segments(queries, 10)[0], exact)  # approximate indeed
+    for k in (1, 10, 128):
+        for a, b in zip(
+            whole.nearest_segments(queries, k), sharded.nearest_segments(queries, k), strict=True
+        ):
+            np.testing.assert_array_equal(a, b)
+    for name, (samples, declared) in _clips().items():
+        assert _result(sharded, samples, declared) == _result(whole, samples, declared), name
 
 
 def test_candidate_lists_merge_exactly(settings):
