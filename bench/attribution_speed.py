@@ -320,6 +320,12 @@ def main() -> None:
     )
     parser.add_argument("--catalog", type=int, default=300, help="real: top the real catalog up to this size")
     parser.add_argument(
+        "--scratch",
+        type=Path,
+        help="real: keep the imported, indexed catalog in this folder and reuse it on the next run (to "
+        "re-measure a query-time change without indexing again; delete it after an index change)",
+    )
+    parser.add_argument(
         "--shards",
         type=int,
         nargs="+",

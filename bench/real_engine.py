@@ -15,10 +15,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def scratch_django(prefix: str) -> Path:
-    """Point Django at a fresh SQLite database and MEDIA_ROOT in a temporary folder, set it up and
-    migrate. Returns the folder (the caller removes it)."""
-    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+def scratch_django(prefix: str, folder: Path | None = None) -> Path:
+    """Point Django at a SQLite database and MEDIA_ROOT in a fresh temporary folder (or in `folder`,
+    kept as it is when it holds them already), set it up and migrate. Returns the folder (the caller
+    removes a temporary one)."""
+    scratch = Path(tempfile.mkdtemp(prefix=prefix)) if folder is None else folder.resolve()
+    scratch.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(ROOT))
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     os.environ.setdefault("DEBUG", "1")

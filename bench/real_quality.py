@@ -161,28 +161,37 @@ def print_table(header: str, rows: list[dict], clips: list[dict]) -> None:
 CALIBRATION_LEVELS = (0.3, 0.1, 0.03, 0.01, 0.002)
 
 
-def print_calibration(negatives: list[dict]) -> None:
-    """How well the false-alarm chances the engine predicts match what happens on unrelated music:
-    for each level a, the engine says each lane's strongest run (or style window) reaches a chance <= a
-    on about a fraction a of unrelated clips (less for a lane that rarely finds any run at all: it has
-    no strongest run to count). Measured: how many (clip, lane) pairs did. Only these negatives are
-    used; the engine was not tuned on the reporting part's."""
+def print_calibration(negatives: list[dict], index) -> None:
+    """How well the false-alarm chances the engine predicts match what happens on unrelated music.
+    Measured: for each level a, how many (clip, lane) pairs have the lane's strongest run (or style
+    window) at a chance <= a. Predicted, per clip and lane: min(a, the chance the calibration gives of
+    the lane finding any run at all on an unrelated clip of that length): a calibrated lane reaches
+    <= a on a fraction a of unrelated clips only while a is below how often it fires at all (a lane
+    that finds nothing on 95 % of unrelated clips has no strongest run to count on those). Only these
+    negatives are used; the engine was not tuned on the reporting part's."""
+    from fingerprinting.engine.calibration import Calibration
+    from fingerprinting.engine.config import DEFAULT_CONFIG
+
+    calibration = Calibration.of(index.meta, DEFAULT_CONFIG)
     lanes = sorted({lane for c in negatives for lane in c["evidence"].get("verbatim", {}).get("lanes", {})})
     chances = {lane: [] for lane in lanes}
+    fires = {lane: [] for lane in lanes}  # per clip: the chance the lane finds any run on it
     for c in negatives:
         report = c["evidence"].get("verbatim", {}).get("lanes", {})
+        duration = float(c["evidence"].get("duration_seconds") or 0.0)
         for lane in lanes:
             strongest = (report.get(lane) or {}).get("strongest") or {}
             chances[lane].append(strongest.get("false_alarm"))
+            fires[lane].append(calibration.any_run_chance(lane, duration))
     n = len(negatives)
     print(f"\ncalibration on {n} unrelated clips: (clip, lane) pairs whose strongest run has a chance <= a")
-    print(f"{'a':>6} {'predicted':>9} {'measured':>8}   per lane measured (predicted n*a each)")
+    print("  predicted: sum over clips of min(a, the lane's chance of any run at all on the clip)")
+    print(f"{'a':>6} {'predicted':>9} {'measured':>8}   per lane measured/predicted")
     for a in CALIBRATION_LEVELS:
         per_lane = {lane: sum(1 for f in fa if f is not None and f <= a) for lane, fa in chances.items()}
-        measured = sum(per_lane.values())
-        predicted = n * a * len(lanes)
-        detail = ", ".join(f"{lane} {count}" for lane, count in per_lane.items())
-        print(f"{a:6.3f} {predicted:9.1f} {measured:8d}   {detail}  ({n * a:.1f} each)")
+        expected = {lane: float(np.minimum(a, fires[lane]).sum()) for lane in lanes}
+        detail = ", ".join(f"{lane} {per_lane[lane]}/{expected[lane]:.1f}" for lane in lanes)
+        print(f"{a:6.3f} {sum(expected.values()):9.1f} {sum(per_lane.values()):8d}   {detail}")
 
 
 def jsonable(x):
@@ -261,7 +270,7 @@ def run_part(part: str, workdir: Path, kinds: set[str], limit: int) -> dict:
     print_table(header, rows, clips)
     negatives = [c for c in clips if c["kind"] in NEGATIVE_KINDS]
     if negatives:
-        print_calibration(negatives)
+        print_calibration(negatives, index)
     return {
         "part": part,
         "header": header,

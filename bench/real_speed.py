@@ -126,8 +126,19 @@ def run(args) -> None:
     if not catalog_csv.exists():
         raise SystemExit(f"{catalog_csv} is missing: run bench/real_corpus.py --workdir {workdir} first")
     clips = pick_clips(workdir, args.clips, args.seed)
-    scratch = real_engine.scratch_django("stemma-real-speed-")
+    kept = getattr(args, "scratch", None)
+    scratch = real_engine.scratch_django("stemma-real-speed-", kept)
     try:
+        from catalog.models import Label
+
+        label = Label.objects.filter(slug="bench-speed").first()
+        if label is not None:  # a kept scratch folder: the catalog as the last run left it
+            index = real_engine.current_index(label)
+            print(f"catalog reused from {scratch}: {index.n_recordings} recordings; engine "
+                  f"{real_engine.engine_version(index)}", flush=True)  # fmt: skip
+            report(f"catalog of {index.n_recordings} recordings (reused; the real ones first, then any "
+                   "SYNTHESIZED top-up)", measure(label, clips))  # fmt: skip
+            return
         label = real_engine.label_create("bench-speed")
         loaded = real_engine.catalog_load(
             label=label, csv_path=catalog_csv, audio_dir=workdir / "catalog-all" / "audio"
@@ -159,4 +170,5 @@ def run(args) -> None:
                 measure(label, clips),
             )
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if kept is None:
+            shutil.rmtree(scratch, ignore_errors=True)

@@ -178,7 +178,14 @@ def _soundfile_decode(path: Path, info, sr: int, max_seconds: float | None) -> n
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:
-    return samples.mean(axis=1) if samples.ndim == 2 else samples
+    # Summed channel by channel: a mean over axis 1 of an interleaved [frames, channels] block walks
+    # it with a stride and costs several times as much (a tenth of an attribution's CPU at 44.1 kHz).
+    if samples.ndim != 2:
+        return samples
+    mono = samples[:, 0].astype(np.float32, copy=True)
+    for channel in range(1, samples.shape[1]):
+        mono += samples[:, channel]
+    return mono / np.float32(samples.shape[1]) if samples.shape[1] > 1 else mono
 
 
 def resample(samples: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:

@@ -45,6 +45,8 @@ from pathlib import Path
 
 import faiss
 import numpy as np
+import scipy.linalg  # noqa: F401  (loads scipy's OpenBLAS before the limit below)
+import threadpoolctl
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
@@ -68,6 +70,10 @@ from fingerprinting.shard_queues import RemoteShard
 # One FAISS thread per worker process: Celery runs one process per core, and OpenMP threads on top of
 # that only fight over the same cores.
 faiss.omp_set_num_threads(int(os.environ.get("STEMMA_FAISS_THREADS", "1")))
+# The same for numpy's and scipy's OpenBLAS, which start a thread per core by default: an attribution
+# multiplies small matrices (windows x dimensions), where a second thread mostly spins waiting for work
+# and takes CPU from the other worker process.
+threadpoolctl.threadpool_limits(int(os.environ.get("STEMMA_BLAS_THREADS", "1")), user_api="blas")
 KEEP_VERSIONS = 3
 # Versions each worker host keeps in its local cache: the current one and the one before it (a clip
 # that started on it may still be running in another process, and a rollback is then free).

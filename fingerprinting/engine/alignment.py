@@ -56,20 +56,22 @@ def align_many(
         return []
     longest = max(len(r) for r in recordings)
     results: list[Alignment | None] = [None] * len(recordings)
-    n_rec = len(recordings)
+    # The recordings' spectra depend only on the FFT length, which most tempo factors share (the
+    # clip's rescaled length moves the padded length past a power of two rarely): computed once per
+    # length, they were most of the style lane's time when computed per tempo factor.
+    rec_spectra: dict[int, np.ndarray] = {}
     for step in TEMPO_FACTORS:
         scaled = normalise_frames(rescale_time(clip, step)) if step != 1.0 else clip
         length = len(scaled)
         if length < 2:
             continue
         n = 1 << int(np.ceil(np.log2(length + longest)))
-        stack = np.zeros((n_rec, 12, n), dtype=np.float32)
-        for i, rec in enumerate(recordings):
-            stack[i, :, : len(rec)] = rec.T
+        if n not in rec_spectra:
+            rec_spectra[n] = _spectra(recordings, n)
+        rec_spectrum = rec_spectra[n]
         clip_pad = np.zeros((12, n), dtype=np.float32)
         clip_pad[:, :length] = scaled.T
         spectrum = np.conj(np.fft.fft(np.fft.rfft(clip_pad, axis=1), axis=0))
-        rec_spectrum = np.fft.fft(np.fft.rfft(stack, axis=2), axis=1)
         corr = np.fft.irfft(np.fft.ifft(rec_spectrum * spectrum[None], axis=1), n=n, axis=2)
         # corr[i, k, tau] = sum_t sum_p clip[t, p] * rec_i[t + tau, p + k]; keep offsets with enough overlap
         min_overlap = int(MIN_OVERLAP * length)
@@ -98,6 +100,15 @@ def align_many(
             )
         )
     return out
+
+
+def _spectra(recordings: list[np.ndarray], n: int) -> np.ndarray:
+    """The recordings' chroma [T, 12], zero-padded to n frames, through the 2D FFT the correlation
+    needs (real along time, circular along pitch): [recordings, 12, n // 2 + 1]."""
+    stack = np.zeros((len(recordings), 12, n), dtype=np.float32)
+    for i, rec in enumerate(recordings):
+        stack[i, :, : len(rec)] = rec.T
+    return np.fft.fft(np.fft.rfft(stack, axis=2), axis=1)
 
 
 def _window_cos(clip, rec, alignment: Alignment, frame_seconds: float, windows) -> np.ndarray:

@@ -201,6 +201,15 @@ class Calibration:
         ]
         return max(chances, default=1.0)
 
+    def any_run_chance(self, lane: str, duration: float) -> float:
+        """The chance, under the catalog's own leave-one-out model, that an unrelated clip of `duration`
+        gets any run at all from `lane`: a lane that rarely fires cannot have a strongest run at a
+        chance <= a on a fraction a of unrelated clips once a exceeds this."""
+        null = self.nulls.get(lane)
+        if null is None:
+            return 1.0
+        return null.false_alarm(-np.inf, duration=duration, catalog_size=self.catalog_size)
+
     def score_for(self, lane: str, false_alarm: float, duration: float) -> float:
         """The lowest score with at most `false_alarm` chance under both models."""
         scores = [

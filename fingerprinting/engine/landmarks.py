@@ -84,15 +84,28 @@ def without_explained(
     clip frames): what remains holds the peaks of quieter sources underneath."""
     if not len(t) or not explained:
         return t, f, strength
-    codes = []
-    for et, ef in explained:
-        for dt in (-1, 0, 1):
-            for df in (-1, 0, 1):
-                codes.append(((et + dt).astype(np.int64) << 16) | (ef + df).astype(np.int64))
-    taken = np.unique(np.concatenate(codes))
-    mine = (t.astype(np.int64) << 16) | f.astype(np.int64)
-    keep = ~np.isin(mine, taken)
+    taken = explained_mask(explained, frames=int(t.max()) + 1, bins=int(f.max()) + 1, reach=(1, 1))
+    keep = ~taken[t, f]
     return t[keep], f[keep], strength[keep]
+
+
+def explained_mask(
+    explained: list[tuple[np.ndarray, np.ndarray]], *, frames: int, bins: int, reach: tuple[int, int]
+) -> np.ndarray:
+    """bool [frames, bins]: within `reach` (frames, bins) of a peak of `explained` (clip frame, bin).
+    A source's peaks span the whole recording; only those inside the clip's frames are marked (a
+    grid the clip's size, not a set of the recording's every peak)."""
+    mask = np.zeros((frames, bins), bool)
+    rt, rf = reach
+    for et, ef in explained:
+        inside = (et >= -rt) & (et < frames + rt)
+        et, ef = et[inside].astype(np.int64), ef[inside].astype(np.int64)
+        for dt in range(-rt, rt + 1):
+            for df in range(-rf, rf + 1):
+                a, b = et + dt, ef + df
+                ok = (a >= 0) & (a < frames) & (b >= 0) & (b < bins)
+                mask[a[ok], b[ok]] = True
+    return mask
 
 
 class LandmarkIndex:
@@ -265,9 +278,12 @@ def find_runs(
     peaks: tuple[np.ndarray, np.ndarray, np.ndarray],
     config: LandmarkConfig,
     exclude: frozenset[int] = frozenset(),
+    peaks_of=None,
 ) -> list[Run]:
     """Landmark runs in two passes (module docstring). `peaks` are the clip's (frame, bin, strength)
-    in the landmark neighbourhood."""
+    in the landmark neighbourhood; `peaks_of(recording)` gives a recording's catalog peaks (a cache,
+    such as the catalog's `RecordingPeaks`; by default recovered from the index each time)."""
+    peaks_of = peaks_of or index.recording_peaks
     t, f, strength = peaks
     found = match(
         index,
@@ -284,7 +300,7 @@ def find_runs(
     explained = []
     for rec, run in sorted(best.items()):
         offset = int(round((run.rec_start - run.clip_start) / FRAME_SECONDS))
-        rt, rf = index.recording_peaks(rec)
+        rt, rf = peaks_of(rec)
         explained.append((rt - offset, rf))
     rest = without_explained(t, f, strength, explained)
     second = match(

@@ -105,7 +105,11 @@ class LandmarkLane:
     def find(self, context: LaneContext) -> list[Run]:
         clip = context.clip
         return landmarks.find_runs(
-            context.index.landmarks, clip.peaks, context.config.landmark, context.exclude
+            context.index.landmarks,
+            clip.peaks,
+            context.config.landmark,
+            context.exclude,
+            peaks_of=context.index.peaks,
         )
 
 

@@ -37,7 +37,7 @@ import numpy as np
 from scipy.ndimage import maximum_filter, uniform_filter
 
 from fingerprinting.engine.config import LandmarkConfig, SpectralConfig
-from fingerprinting.engine.landmarks import LandmarkIndex, pair_hashes
+from fingerprinting.engine.landmarks import LandmarkIndex, explained_mask, pair_hashes
 from fingerprinting.engine.runs import IDENTITY, Run, Transform
 from fingerprinting.engine.signal import FRAME_SECONDS, LOW_BIN, strongest_per_second
 from fingerprinting.engine.votes import best_alignments, offset_votes
@@ -84,14 +84,14 @@ class PresenceMap:
     ) -> "PresenceMap":
         """The map with the neighbourhood of known sources' peaks (clip frame, FFT bin) cleared, and its
         densities counted again: what is left belongs to the other sources in the clip."""
-        present = self.present.copy()
-        df, db = config.tolerance_frames // 2, config.tolerance_bins // 2
-        for frames, bins in explained:
-            for dt in range(-df, df + 1):
-                for dbin in range(-db, db + 1):
-                    t, f = frames.astype(np.int64) + dt, bins.astype(np.int64) - LOW_BIN + dbin
-                    ok = (t >= 0) & (t < present.shape[0]) & (f >= 0) & (f < present.shape[1])
-                    present[t[ok], f[ok]] = False
+        frames, bins = self.present.shape
+        taken = explained_mask(
+            [(t, f - LOW_BIN) for t, f in explained],
+            frames=frames,
+            bins=bins,
+            reach=(config.tolerance_frames // 2, config.tolerance_bins // 2),
+        )
+        present = self.present & ~taken
         return PresenceMap(
             present=present,
             frame_density=present.mean(axis=1, dtype=np.float64),

@@ -223,3 +223,21 @@ def test_the_false_alarm_chance_is_stored_on_every_run_and_decides_acceptance(
     client.force_login(member("rosa", label))
     page = client.get(reverse("fingerprinting:clip-detail", args=[reviewed.clip_id])).content.decode()
     assert "Why it waits for a person" in page and "false-alarm chance" in page
+
+
+def test_a_lane_that_rarely_fires_has_a_small_chance_of_any_run_at_all():
+    """The chance of any run on an unrelated clip is the fraction of leave-one-out queries that
+    produced one (plus one, so never zero), grown with the clip's length as every chance is; a lane
+    never calibrated (no queries) is assumed to fire on every clip."""
+    from fingerprinting.engine.calibration import LaneNull
+
+    null = LaneNull(
+        "landmark", queries=99, query_seconds=10.0, catalog_size=50, maxima=(20.0, 25.0, 30.0, 40.0),
+        tail_start=25.0, tail_exceed=0.03, tail_scale=4.0, method="test",
+    )  # fmt: skip
+    calibration = Calibration({"landmark": null}, catalog_size=50)
+    per_query = 5 / 100  # 4 queries with a run, +1
+    assert calibration.any_run_chance("landmark", 10.0) == pytest.approx(per_query)
+    assert calibration.any_run_chance("landmark", 20.0) == pytest.approx(1 - (1 - per_query) ** 2)
+    assert calibration.any_run_chance("landmark", 20.0) >= calibration.false_alarm("landmark", 20.0, 20.0)
+    assert calibration.any_run_chance("spectral", 20.0) == 1.0
