@@ -47,7 +47,9 @@ SR = 22050
 
 def setup(media: Path) -> None:
     os.environ["MEDIA_ROOT"] = str(media)
-    os.environ["INDEX_CACHE_DIR"] = str(Path(media).parent / "index-cache")  # beside it, not in var/
+    # In the scratch folder (not var/), so that it goes with it: the indexes' storage names start with
+    # attribution/, so the cache cannot collide with them.
+    os.environ["INDEX_CACHE_DIR"] = str(Path(media) / "index-cache")
     import django
 
     django.setup()

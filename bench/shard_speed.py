@@ -201,12 +201,16 @@ def build(analyses, shard_counts: list[int], n_segments: int, seed: int) -> dict
 
 
 def _drop_stored_copy(label: int) -> None:
-    """Workers read the local cache; the storage's copy (the same bytes again on this one disk) goes."""
-    import shutil
-
+    """Workers read the local cache; the storage's copy (the same bytes again on this one disk) goes,
+    but for the pointer and each version's meta.json (what a worker reads before its cache)."""
     from django.conf import settings
 
-    shutil.rmtree(Path(settings.MEDIA_ROOT) / "indexes" / f"attribution/label-{label}", ignore_errors=True)
+    from fingerprinting import index as catalog_index
+
+    root = Path(settings.MEDIA_ROOT) / catalog_index.label_prefix(label)
+    for path in root.rglob("*"):
+        if path.is_file() and path.name not in ("CURRENT", "meta.json"):
+            path.unlink()
 
 
 def worker(label: int, shard: int | None, clips: Path) -> dict:
