@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps contract-tools demo demo-data serve test lint format migrate web worker-attribution worker-io beat
+.PHONY: setup system-deps contract-tools demo demo-data serve test lint format migrate web worker-attribution worker-shard worker-io beat
 
 setup: system-deps $(STAMP)
 
@@ -69,6 +69,11 @@ web: setup
 
 worker-attribution: setup
 	$(BIN)/celery -A config worker -Q attribution --concurrency=$${CONCURRENCY:-2} -n attribution@%h
+
+# One index shard's worker pool (INDEX_SHARD_QUEUES=1, docs/scaling.md "Index shards"): SHARD=k serves
+# the queue attribution-shard-k, and maps shard k of every sharded label's index and nothing else.
+worker-shard: setup
+	$(BIN)/celery -A config worker -Q attribution-shard-$${SHARD:-0} --concurrency=$${CONCURRENCY:-2} -n shard$${SHARD:-0}@%h
 
 worker-io: setup
 	$(BIN)/celery -A config worker -Q io --concurrency=$${CONCURRENCY:-4} -n io@%h

@@ -17,6 +17,11 @@
 
     DEBUG=1 .venv/bin/python bench/attribution_speed.py
 
+Index shards (issue 17; bench/shard_speed.py says how the 2M-segment index is synthesized): query
+latency (median, p90) and memory per worker at each shard count,
+
+    DEBUG=1 .venv/bin/python bench/attribution_speed.py --shards 1 2 4 [--shard-segments 2000000]
+
 Real corpus (issue 11; build it first with bench/real_corpus.py, see bench/README.md): whole attribution
 of 20 s real clips against every real track, with fpcalc's CPU on the same files for scale:
 
@@ -42,7 +47,9 @@ SR = 22050
 
 def setup(media: Path) -> None:
     os.environ["MEDIA_ROOT"] = str(media)
-    os.environ["INDEX_CACHE_DIR"] = str(Path(media).parent / "index-cache")  # beside it, not in var/
+    # In the scratch folder (not var/), so that it goes with it: the indexes' storage names start with
+    # attribution/, so the cache cannot collide with them.
+    os.environ["INDEX_CACHE_DIR"] = str(Path(media) / "index-cache")
     import django
 
     django.setup()
@@ -320,7 +327,27 @@ def main() -> None:
         help="real: keep the imported, indexed catalog in this folder and reuse it on the next run (to "
         "re-measure a query-time change without indexing again; delete it after an index change)",
     )
+    parser.add_argument(
+        "--shards",
+        type=int,
+        nargs="+",
+        help="shard counts to measure (e.g. 1 2 4); only the shard bench runs",
+    )
+    parser.add_argument("--shard-segments", type=int, default=2_000_000, help="segments of the sharded index")
+    parser.add_argument("--shard-worker", type=int, help=argparse.SUPPRESS)  # internal: a measured worker
+    parser.add_argument("--shard-index", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--shard-clips", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.shard_worker is not None:
+        import json
+
+        import django
+
+        django.setup()
+        import shard_speed
+
+        print(json.dumps(shard_speed.worker(args.shard_worker, args.shard_index, args.shard_clips)))
+        return
     if args.clips is None:
         args.clips = 40 if args.corpus == "real" else 20
     if args.corpus == "real":
@@ -337,6 +364,12 @@ def main() -> None:
     workdir = media / "work"
     workdir.mkdir()
     try:
+        if args.shards:
+            import shard_speed
+
+            analyses, _ing = ingest(args.real, workdir, args.seed)
+            shard_speed.run(args, analyses, workdir)
+            return
         if not args.skip_catalog:
             analyses, ing = ingest(args.real, workdir, args.seed)
             print(

@@ -205,6 +205,20 @@ MEDIA_ROOT = env_path("MEDIA_ROOT", VAR_DIR / "media")
 STORAGES = storages_from_env()
 # Each worker's local copies of index versions, keyed by version id (fingerprinting/index.py).
 INDEX_CACHE_DIR = env_path("INDEX_CACHE_DIR", VAR_DIR / "index-cache")
+# Index shards (fingerprinting/engine/shards.py, docs/scaling.md): a label's index version is written as
+# INDEX_SHARD_COUNT shards by recording id once it holds more than INDEX_SHARD_ABOVE_SEGMENTS segments.
+# 4,000,000 segments are about 3.4 GiB of vectors (855 MiB per million, measured): the largest index an
+# 8 GiB worker host maps whole with the previous version beside it during a swap. Four shards of such
+# an index are about 1M segments each, the size bench/attribution_speed.py measures per shard worker.
+INDEX_SHARD_ABOVE_SEGMENTS = env_int("INDEX_SHARD_ABOVE_SEGMENTS", 4_000_000, minimum=0)
+INDEX_SHARD_COUNT = env_int("INDEX_SHARD_COUNT", 4, minimum=1)
+# Off: an attribution worker maps every shard of a sharded version and fans out in process (one host's
+# page cache holds them). On: it maps none and asks each shard's Celery queue, attribution-shard-<k>,
+# served by that shard's own worker pool (deploy/: worker-shard), for indexes past one host's memory.
+INDEX_SHARD_QUEUES = env_bool("INDEX_SHARD_QUEUES", False)
+# How long a clip's fan-out waits for a shard's answer before the clip's task fails and is retried: a
+# shard answers in milliseconds (bench/attribution_speed.py --shards); 30 s is a lost worker.
+INDEX_SHARD_TIMEOUT_SECONDS = env_int("INDEX_SHARD_TIMEOUT_SECONDS", 30, minimum=1)
 for _folder in (VAR_DIR, STATIC_ROOT, MEDIA_ROOT, INDEX_CACHE_DIR):
     _folder.mkdir(parents=True, exist_ok=True)
 

@@ -28,6 +28,19 @@ def clip_attribute_task(clip_id: int) -> int | None:
     return attribution.pk if attribution else None
 
 
+@shared_task(ignore_result=False, acks_late=True)
+def index_shard_task(label_id: int, version: str, k: int, method: str, payload: str) -> str:
+    """One index shard's answer to one question of a clip's fan-out (fingerprinting.shard_queues); sent
+    to the shard's own queue, `attribution-shard-<k>`, and awaited by the clip's attribution task (which
+    retries the clip, as for any failure, if no answer comes)."""
+    from fingerprinting.services import ENGINE_CONFIG
+    from fingerprinting.shard_queues import shard_answer
+
+    return shard_answer(
+        label_id=label_id, version=version, k=k, method=method, payload=payload, config=ENGINE_CONFIG
+    )
+
+
 @shared_task(acks_late=True, **RETRY)
 def recording_index_task(recording_id: int) -> str | None:
     from fingerprinting.services import recording_index

@@ -26,6 +26,8 @@ def signature(argv: list[str]) -> tuple:
                 break
             words.append(word)
     queue = rest[rest.index("-Q") + 1] if "-Q" in rest else None
+    if queue is not None:  # one index shard's queue: attribution-shard-0 in compose, -%i in systemd, -$SHARD
+        queue = re.sub(r"^attribution-shard-.+$", "attribution-shard-<k>", queue)
     return (program, *words, queue)
 
 

@@ -10,7 +10,8 @@ Modules (docs/attribution.md has the method and the measured figures):
 - catalog: a recording's analysis and an index version in memory; duplicates: near-duplicate groups;
 - calibration: per-lane false-alarm models from leave-one-out queries on the catalog;
 - shares, acceptance, pipeline: shares on the clip's time grid, the review decision, `attribute`;
-- config: every tunable number, with its reason and the data it was fitted on.
+- config: every tunable number, with its reason and the data it was fitted on;
+- shards: an index split by recording id, merged so that it answers as the whole index.
 """
 
 from fingerprinting.engine.catalog import (
@@ -29,8 +30,10 @@ from fingerprinting.engine.signal import ANALYSIS_SR
 ENGINE_NAME = "stemma-attribution"
 # Recorded in every attribution. 2.0.0: calibrated false-alarm chances on every run (leave-one-out per
 # index version), runs judged against their passages' own bit statistics, near-duplicate groups, the
-# transform grid limited to plausible recordings, no Chromaprint resampling grid.
-ENGINE_VERSION = "2.0.0"
+# transform grid limited to plausible recordings, no Chromaprint resampling grid. 2.0.1: a window's FAISS
+# neighbours in canonical order (ties by segment id, not FAISS's heap order), so an index split in
+# shards (engine.shards) gives the same attributions as the whole index; otherwise unchanged.
+ENGINE_VERSION = "2.0.1"
 # The version of what an index version holds (analysis, inverted indexes, calibration); its name is
 # derived from it. 2.0.0 adds near-duplicate groups and per-lane calibration.
 INDEX_ENGINE_VERSION = "2.0.0"

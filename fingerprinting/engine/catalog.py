@@ -22,6 +22,47 @@ from fingerprinting.engine.spectral import RecordingPeaks
 IVF_THRESHOLD = 1_000_000
 IVF_NPROBE = 16
 SEGMENT_BITS = 20  # segment id = recording id << SEGMENT_BITS | window number
+# Queries go to FAISS in blocks below its BLAS threshold (distance_compute_blas_threshold, 20): each
+# inner product is then computed pair by pair, the same bits whatever other vectors the index holds,
+# so a shard scores a segment exactly as the whole catalog's index does (engine.shards).
+FAISS_QUERY_BLOCK = 16
+# Extra neighbours fetched past k, so that a tie at the k-th place (identical segments: one master
+# under two ISRCs) is seen whole and cut by segment id, not by FAISS's heap order.
+FAISS_TIE_MARGIN = 8
+STANDARDIZE_BLOCK_ROWS = 65_536  # segments standardised at a time while a version is built (memory)
+
+
+def _search_blocks(faiss_index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    parts = [
+        faiss_index.search(np.ascontiguousarray(queries[i : i + FAISS_QUERY_BLOCK], dtype=np.float32), k)
+        for i in range(0, len(queries), FAISS_QUERY_BLOCK)
+    ]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def canonical_order(sims: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the columns of the k best (similarity descending, ties by segment id ascending; -1
+    ids, FAISS's "no more neighbours", last)."""
+    missing = ids < 0
+    return np.lexsort((np.where(missing, np.iinfo(np.int64).max, ids), -sims, missing), axis=-1)[:, :k]
+
+
+def search_top_k(faiss_index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(similarities, segment ids) of each query's k nearest segments in canonical order
+    (`canonical_top_k`): the same set and order from one index or from shards merged."""
+    total = int(faiss_index.ntotal)
+    k = min(k, total)
+    if k <= 0 or not len(queries):
+        return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+    fetch = min(total, k + FAISS_TIE_MARGIN)
+    while True:
+        sims, ids = _search_blocks(faiss_index, queries, fetch)
+        tie_cut = (sims[:, -1] == sims[:, k - 1]) & (ids[:, -1] >= 0)
+        if fetch >= total or not tie_cut.any():
+            break
+        fetch = min(total, 2 * fetch)
+    order = canonical_order(sims, ids, k)
+    return np.take_along_axis(sims, order, axis=1), np.take_along_axis(ids, order, axis=1)
 
 
 def chroma_to_uint8(chroma: np.ndarray) -> np.ndarray:
@@ -124,6 +165,30 @@ class CatalogIndex:
         return self.meta["recordings"]
 
     @property
+    def n_segments(self) -> int:
+        return int(self.faiss_index.ntotal)
+
+    def nearest_segments(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
+        """(similarity, segment id, recording position, segment start seconds), each [queries, k], of
+        every query's k nearest segments in canonical order (`search_top_k`); ids -1 where there are
+        fewer (IVF)."""
+        sims, ids = search_top_k(self.faiss_index, queries, k)
+        if not ids.size:
+            return sims, ids, np.zeros(ids.shape, np.int64), np.zeros(ids.shape, np.float32)
+        valid = ids >= 0
+        rows = np.minimum(np.searchsorted(self.seg_ids, np.where(valid, ids, 0)), len(self.seg_rec) - 1)
+        return sims, ids, np.asarray(self.seg_rec)[rows].astype(np.int64), np.asarray(self.seg_start)[rows]
+
+    def recording_segments(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """A recording's segment vectors and start seconds (its rows are contiguous: position order)."""
+        seg_rec = np.asarray(self.seg_rec)
+        a, b = (
+            np.searchsorted(seg_rec, position, side="left"),
+            np.searchsorted(seg_rec, position, side="right"),
+        )
+        return np.asarray(self.vectors[a:b]), np.asarray(self.seg_start[a:b])
+
+    @property
     def n_recordings(self) -> int:
         return len(self.meta["recordings"])
 
@@ -194,9 +259,28 @@ def _faiss_new(dim: int, vectors: np.ndarray):
     return index
 
 
-def _faiss_index(vectors: np.ndarray, seg_ids: np.ndarray, previous: "CatalogIndex | None", ivf_copy):
+def faiss_template(vectors: np.ndarray):
+    """An empty FAISS index of the kind a catalog of these vectors gets, trained on them where it
+    needs training (IVF: the same sample `_faiss_new` draws). Shards each take a copy, so all of them
+    probe the lists one index over the whole catalog would (engine.shards)."""
+    index = _faiss_new(vectors.shape[1], vectors)
+    if len(vectors) and not index.is_trained:
+        index.train(vectors)
+    return index
+
+
+def _faiss_index(
+    vectors: np.ndarray, seg_ids: np.ndarray, previous: "CatalogIndex | None", ivf_copy, template=None
+):
     """A new FAISS index over the vectors; above the IVF threshold, with an IVF previous version, its
-    trained quantizer is kept and only the segments that went or came are removed or added."""
+    trained quantizer is kept and only the segments that went or came are removed or added. A shard
+    gets a copy of `template` (faiss_template over the whole catalog) with its own vectors added."""
+    if template is not None:
+        index = faiss.clone_index(template)
+        index.reset()
+        if len(vectors):
+            index.add_with_ids(vectors, seg_ids)
+        return index, ("ivf" if faiss.try_extract_index_ivf(index) is not None else "flat")
     if previous is not None and previous.meta.get("kind") == "ivf" and len(vectors) > IVF_THRESHOLD:
         index = ivf_copy()
         old_ids = set(int(x) for x in previous.seg_ids)
@@ -216,6 +300,36 @@ def _faiss_index(vectors: np.ndarray, seg_ids: np.ndarray, previous: "CatalogInd
     return index, ("flat" if len(vectors) <= IVF_THRESHOLD else "ivf")
 
 
+def _raw(entries: list[tuple[dict, RecordingAnalysis]], embedder: Embedder) -> np.ndarray:
+    if not entries:
+        return np.zeros((0, embedder.dim), np.float32)
+    return np.concatenate([a.segments.raw for _r, a in entries])
+
+
+def fit_standardizer(entries: list[tuple[dict, RecordingAnalysis]], embedder: Embedder) -> Standardizer:
+    raw = _raw(entries, embedder)
+    return Standardizer.fit(raw if len(raw) else np.zeros((2, embedder.dim), np.float32), embedder)
+
+
+def standardized_vectors(
+    entries: list[tuple[dict, RecordingAnalysis]], standardizer: Standardizer, embedder: Embedder
+) -> np.ndarray:
+    """The entries' segments standardised, in blocks (the whole catalog's raw descriptors are not
+    copied at once: 2M segments are 1.7 GiB); every row is transformed on its own, so the blocks give
+    the bits one call over all rows gives."""
+    total = sum(len(a.segments.raw) for _r, a in entries)
+    out = np.empty((total, embedder.dim), np.float32)
+    row, block, pending = 0, [], 0
+    for i, (_r, analysis) in enumerate(entries):
+        block.append(analysis.segments.raw)
+        pending += len(analysis.segments.raw)
+        if pending >= STANDARDIZE_BLOCK_ROWS or i == len(entries) - 1:
+            if pending:
+                out[row : row + pending] = standardizer.transform(np.concatenate(block))
+            row, block, pending = row + pending, [], 0
+    return out
+
+
 def build_catalog(
     entries: list[tuple[dict, RecordingAnalysis]],
     *,
@@ -224,20 +338,17 @@ def build_catalog(
     config: EngineConfig,
     previous: "CatalogIndex | None" = None,
     ivf_copy=None,
+    vectors: np.ndarray | None = None,
+    template=None,
 ) -> BuiltCatalog:
     """Arrays and FAISS index of a version from (recording row, analysis) pairs in position order.
     `standardizer=None` fits a new one; `ivf_copy()` returns a private copy of the previous version's
-    IVF index (for the incremental path above the IVF threshold)."""
-    raw = (
-        np.concatenate([a.segments.raw for _r, a in entries])
-        if entries
-        else np.zeros((0, embedder.dim), np.float32)
-    )
+    IVF index (for the incremental path above the IVF threshold). A shard (engine.shards) passes its
+    rows of the whole catalog's standardised `vectors` and the catalog's FAISS `template`."""
     if standardizer is None:
-        standardizer = Standardizer.fit(
-            raw if len(raw) else np.zeros((2, embedder.dim), np.float32), embedder
-        )
-    vectors = standardizer.transform(raw) if len(raw) else np.zeros((0, embedder.dim), np.float32)
+        standardizer = fit_standardizer(entries, embedder)
+    if vectors is None:
+        vectors = standardized_vectors(entries, standardizer, embedder)
     seg_ids, seg_rec, seg_start, seg_end, chroma, chroma_offsets = [], [], [], [], [], [0]
     for position, (row, analysis) in enumerate(entries):
         n = len(analysis.segments.raw)
@@ -253,7 +364,7 @@ def build_catalog(
         return np.concatenate(parts) if parts else np.zeros(shape, dtype)
 
     seg_ids_a = cat(seg_ids, np.int64)
-    faiss_index, kind = _faiss_index(vectors, seg_ids_a, previous, ivf_copy)
+    faiss_index, kind = _faiss_index(vectors, seg_ids_a, previous, ivf_copy, template)
     chromaprint_index = ChromaprintIndex.build(
         [a.fingerprint for _r, a in entries], key_bits=config.chromaprint.key_bits
     )

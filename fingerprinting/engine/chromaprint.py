@@ -26,7 +26,7 @@ import numpy as np
 from fingerprinting.engine.config import ChromaprintConfig
 from fingerprinting.engine.runs import Run
 from fingerprinting.engine.signal import ANALYSIS_SR, resample
-from fingerprinting.engine.votes import best_alignments, lookup, offset_votes
+from fingerprinting.engine.votes import best_alignments, lookup, offset_votes, posting_counts
 
 ITEM_SECONDS = 4096 / 3 / ANALYSIS_SR
 ITEM_SPAN_SECONDS = 19 * ITEM_SECONDS + 4096 / ANALYSIS_SR
@@ -99,13 +99,20 @@ class ChromaprintIndex:
     def recording_fp(self, rec: int) -> np.ndarray:
         return self.fp_concat[self.fp_offsets[rec] : self.fp_offsets[rec + 1]]
 
+    def postings(self, query: np.ndarray, max_postings: int) -> tuple[np.ndarray, ...]:
+        """(query index, recording, item index) of every posting of the query keys (`lookup`), and
+        each query key's posting count (sharded indexes add them up before the `max_postings` test:
+        fingerprinting.engine.shards)."""
+        q, post = lookup(self.keys, query, max_postings)
+        return q, self.post_rec[post], self.post_pos[post], posting_counts(self.keys, query)
+
     def candidates(
         self, clip_fp: np.ndarray, config: ChromaprintConfig, exclude: frozenset[int] = frozenset()
     ) -> list[tuple[int, int, int]]:
         """(recording, offset in items, pooled votes) alignments from the offset votes."""
         query = (clip_fp >> np.uint32(32 - self.key_bits)).astype(np.uint32)
-        q, post = lookup(self.keys, query, config.max_postings)
-        votes = offset_votes(q, self.post_rec[post], self.post_pos[post], exclude=exclude)
+        q, rec, pos, _counts = self.postings(query, config.max_postings)
+        votes = offset_votes(q, rec, pos, exclude=exclude)
         return best_alignments(
             votes,
             min_votes=config.min_votes,

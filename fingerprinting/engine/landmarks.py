@@ -23,7 +23,7 @@ from scipy.stats import poisson
 from fingerprinting.engine.config import LandmarkConfig
 from fingerprinting.engine.runs import Run
 from fingerprinting.engine.signal import FRAME_SECONDS, spectral_peaks, strongest_per_second
-from fingerprinting.engine.votes import Votes, best_alignments, lookup, offset_votes
+from fingerprinting.engine.votes import Votes, best_alignments, lookup, offset_votes, posting_counts
 
 LANE = "landmark"
 # A prefilter, not the evidence threshold: alignments scoring below this (-log10 p) are not turned
@@ -173,11 +173,24 @@ class LandmarkIndex:
     ) -> Votes:
         """Offset votes of the clip's hashes; with `max_repeats`, only from postings whose hash occurs
         at most that often in its recording."""
-        q, post = lookup(self.keys, clip_hashes, max_postings)
+        q, rec, t, repeats, _counts = self.postings(clip_hashes, max_postings)
         if max_repeats is not None:
-            keep = self.post_repeats[post] <= max_repeats
-            q, post = q[keep], post[keep]
-        return offset_votes(clip_times[q], self.post_rec[post], self.post_t[post], exclude=exclude)
+            keep = repeats <= max_repeats
+            q, rec, t = q[keep], rec[keep], t[keep]
+        return offset_votes(clip_times[q], rec, t, exclude=exclude)
+
+    def postings(self, hashes: np.ndarray, max_postings: int) -> tuple[np.ndarray, ...]:
+        """(query index, recording, anchor frame, repeats) of every posting of the query hashes
+        (`lookup`), and each query hash's posting count (sharded indexes add them up before the
+        `max_postings` test: fingerprinting.engine.shards)."""
+        q, post = lookup(self.keys, hashes, max_postings)
+        return (
+            q,
+            self.post_rec[post],
+            self.post_t[post],
+            self.post_repeats[post],
+            posting_counts(self.keys, hashes),
+        )
 
 
 def _alignment_scores(votes: Votes, candidates: list[tuple[int, int, int]]) -> list[float]:

@@ -417,8 +417,7 @@ def share_evidence(index, position, runs, style, j, context, z_threshold, verbat
 def _style_evidence(index, position, style, j, context, z_threshold) -> dict:
     z = style.z[:, j]
     al = style.alignments[j]
-    rows = np.nonzero(np.asarray(index.seg_rec) == position)[0]
-    vectors = np.asarray(index.vectors)[rows]
+    vectors, seg_starts = index.recording_segments(position)
     queries = context.queries
     per_window = []
     aspect_sum: dict[str, float] = {}
@@ -435,7 +434,7 @@ def _style_evidence(index, position, style, j, context, z_threshold) -> dict:
             k = int(np.argmax(sims))
             aspects = index.standardizer.aspect_similarities(queries[w], vectors[k])
             entry["similarity"] = _r(sims[k])
-            entry["rec_start"] = _r(float(index.seg_start[rows[k]]), 2)
+            entry["rec_start"] = _r(float(seg_starts[k]), 2)
             entry["aspects"] = {a: _r(v) for a, v in aspects.items()}
             for a, v in aspects.items():
                 aspect_sum[a] = aspect_sum.get(a, 0.0) + v

@@ -40,7 +40,7 @@ from fingerprinting.engine.config import LandmarkConfig, SpectralConfig
 from fingerprinting.engine.landmarks import LandmarkIndex, explained_mask, pair_hashes
 from fingerprinting.engine.runs import IDENTITY, Run, Transform
 from fingerprinting.engine.signal import FRAME_SECONDS, LOW_BIN, strongest_per_second
-from fingerprinting.engine.votes import best_alignments, lookup, offset_votes
+from fingerprinting.engine.votes import best_alignments, offset_votes
 
 LANE = "spectral"
 # A prefilter, not the evidence threshold: runs scoring below this are dropped before calibration
@@ -235,11 +235,11 @@ def verified_runs(
     """Propose alignments for the clip's peaks under `transform` (only among `only` recordings when
     given) and verify each against the presence map."""
     hashes, times = pair_hashes(*to_catalog_coordinates(*clip_peaks, transform), landmark)
-    q, post = lookup(index.keys, hashes, landmark.max_postings)
+    q, rec, t, _repeats, _counts = index.postings(hashes, landmark.max_postings)
     if only is not None:
-        keep = np.isin(index.post_rec[post], np.fromiter(only, np.int64, len(only)))
-        q, post = q[keep], post[keep]
-    votes = offset_votes(times[q], index.post_rec[post], index.post_t[post], exclude=exclude)
+        keep = np.isin(rec, np.fromiter(only, np.int64, len(only)))
+        q, rec, t = q[keep], rec[keep], t[keep]
+    votes = offset_votes(times[q], rec, t, exclude=exclude)
     candidates = best_alignments(
         votes,
         min_votes=config.candidate_min_votes,

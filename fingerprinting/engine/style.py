@@ -52,15 +52,12 @@ class Neighbour:
 def faiss_neighbours(index, queries: np.ndarray, config: StyleConfig, exclude: frozenset[int]) -> dict:
     """{recording position: Neighbour} for every recording with a segment among a window's nearest."""
     n_windows = len(queries)
-    k = min(config.faiss_k, int(index.faiss_index.ntotal))
+    k = min(config.faiss_k, index.n_segments)
     best: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if k <= 0 or not n_windows:
         return {}
-    sims, ids = index.faiss_index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+    sims, ids, recs, starts = index.nearest_segments(queries, k)
     valid = ids >= 0
-    rows = np.minimum(np.searchsorted(index.seg_ids, np.where(valid, ids, 0)), len(index.seg_rec) - 1)
-    recs = np.asarray(index.seg_rec)[rows]
-    starts = np.asarray(index.seg_start)[rows]
     for w in range(n_windows):
         for sim, rec, start, ok in zip(sims[w], recs[w], starts[w], valid[w], strict=True):
             rec = int(rec)

@@ -29,6 +29,14 @@ def lookup(sorted_keys: np.ndarray, query: np.ndarray, max_postings: int) -> tup
     return query_index.astype(np.int64), posting.astype(np.int64)
 
 
+def posting_counts(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """How many postings each query key has (int64, one per query key)."""
+    if len(query) == 0 or len(sorted_keys) == 0:
+        return np.zeros(len(query), np.int64)
+    lo = np.searchsorted(sorted_keys, query, side="left")
+    return (np.searchsorted(sorted_keys, query, side="right") - lo).astype(np.int64)
+
+
 @dataclass(frozen=True)
 class Votes:
     """Distinct (recording, offset) alignments with their votes, sorted by recording then offset.
