@@ -72,10 +72,10 @@ def _generation(label_id: int) -> str:
 
 
 def frozen_invalidate(event_type: str, *, clip: Clip, attribution: Attribution | None) -> None:
-    """Handler of fingerprinting's attribution events (after the commit): a clip created before the live
-    part whose current attribution moved changes a frozen day's shares."""
-    created = timezone.localtime(clip.created_at).date()
-    if attribution is not None and created < live_start(timezone.localdate()):
+    """Handler of fingerprinting's attribution events (after the commit): a clip created on a frozen day
+    whose current attribution moved changes that day's shares. Older clips are outside the window."""
+    created, today = timezone.localtime(clip.created_at).date(), timezone.localdate()
+    if attribution is not None and window_start(today) <= created < live_start(today):
         cache.set(_generation_key(clip.label_id), uuid.uuid4().hex, None)
 
 

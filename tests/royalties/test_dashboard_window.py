@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from fingerprinting.models import Clip, ReviewState
 from fingerprinting.services import attribution_revise
-from royalties.dashboard import _add_up, live_start, window_figures, window_start
+from royalties.dashboard import _add_up, _generation, live_start, window_figures, window_start
 from tests.factories import LabelFactory, PartnerFactory, RecordingFactory, member
 from tests.royalties.factories import ClipFactory, attribute
 
@@ -81,6 +81,19 @@ def test_a_review_of_a_frozen_days_clip_is_seen_on_the_next_view(window, django_
     figures = window_figures(label=label, today=today)
     assert figures == everything(label, today)
     assert figures["influence"] == {a.pk: (Decimal("0.5"), 1), b.pk: (Decimal("0.9"), 1)}
+
+
+def test_a_review_outside_the_window_keeps_the_frozen_days(window, django_capture_on_commit_callbacks):
+    label, partner, a, b, _old = window
+    ancient = Clip.objects.get(label=label, created_at__lt=timezone.now() - timedelta(days=35))
+    before = _generation(label.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        attribution_revise(
+            clip=ancient, shares={a: "1"}, review_state=ReviewState.ADJUSTED, created_by=None, reason="Alder"
+        )
+
+    assert _generation(label.pk) == before
 
 
 def test_the_frozen_days_are_read_from_the_cache(window, django_assert_max_num_queries):
