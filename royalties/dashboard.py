@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Min, OuterRef, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -79,11 +79,23 @@ def frozen_invalidate(event_type: str, *, clip: Clip, attribution: Attribution |
         cache.set(_generation_key(clip.label_id), uuid.uuid4().hex, None)
 
 
+def _clip_label(clip_id: str) -> Subquery:
+    """The label of the attribution's clip as a scalar subquery, looked up by primary key per row. A join
+    would let PostgreSQL hash the label's whole clip table (a sequential scan of every clip, when one
+    label holds most of them) to keep the few attributions of the last days; LIMIT 1 keeps the
+    subquery a per-row lookup."""
+    return Subquery(Clip.objects.filter(pk=OuterRef(clip_id)).values("label_id")[:1])
+
+
 def _add_up(label: Label, since: date, until: date | None) -> dict:
     """Clips received and first attributed per day, and current shares per recording of the clips
     created, from `since` up to `until` (exclusive; None: up to now)."""
     clips = Clip.objects.filter(label=label, created_at__gte=_day_start(since))
-    first = Attribution.objects.filter(clip__label=label, version=1, created_at__gte=_day_start(since))
+    first = (
+        Attribution.objects.filter(version=1, created_at__gte=_day_start(since))
+        .alias(clip_label=_clip_label("clip_id"))
+        .filter(clip_label=label.pk)
+    )
     if until is not None:
         clips = clips.filter(created_at__lt=_day_start(until))
         first = first.filter(created_at__lt=_day_start(until))
@@ -248,9 +260,15 @@ def backlog(*, label: Label) -> dict:
         "recordings_pending": Recording.objects.filter(
             label=label, status__in=[RecordingStatus.PENDING, RecordingStatus.PROCESSING]
         ).count(),
-        "needs_review": Clip.objects.filter(
-            label=label, current_attribution__review_state__in=["needs_review", "disputed"]
-        ).count(),
+        # From the few waiting attributions (a partial index), each clip looked up by its pointer.
+        "needs_review": Attribution.objects.filter(review_state__in=["needs_review", "disputed"])
+        .alias(
+            current_of=Subquery(
+                Clip.objects.filter(current_attribution_id=OuterRef("pk")).values("label_id")[:1]
+            )
+        )
+        .filter(current_of=label.pk)
+        .count(),
     }
 
 
