@@ -16,6 +16,7 @@ from catalog.tenancy import get_scoped_or_404, require_role, scoped
 from config.errors import StemmaError
 from config.http_range import ranged_file_response
 from config.input_checks import text_problem
+from config.pagination import ids_first_page
 from fingerprinting import review
 from fingerprinting.audio import sniff_format
 from fingerprinting.models import Attribution, AttributionShare, Clip, ClipStatus, ReviewState, ShareRight
@@ -61,7 +62,7 @@ def clip_list(request):
             messages.error(request, f"{key} must be a date (YYYY-MM-DD)")
     if filters["review"] == "yes":
         clips = clips.filter(current_attribution__review_state__in=REVIEW_STATES)
-    page = Paginator(clips, 50).get_page(request.GET.get("page"))
+    page = ids_first_page(clips, 50, request.GET.get("page"))
     # EXISTS per partner (few) rather than DISTINCT over the label's clips (many).
     partners = (
         Partner.objects.filter(Exists(Clip.objects.filter(partner=OuterRef("pk"), label=request.label)))

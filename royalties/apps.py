@@ -40,6 +40,10 @@ class RoyaltiesConfig(AppConfig):
         from royalties.selectors import clips_with_held_money
 
         review.register_money_annotator(clips_with_held_money)
+        from fingerprinting import events
+        from royalties.dashboard import frozen_invalidate
+
+        events.subscribe(frozen_invalidate)  # a frozen day of the dashboard's window changed
         from royalties import ui as royalties_ui
 
         royalties_ui.register()

@@ -1,11 +1,13 @@
 """Figures for the dashboard: reads across clips, attributions and closed periods of one label."""
 
+import heapq
+import uuid
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Min, OuterRef, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -26,25 +28,114 @@ def _bars(rows: list[dict]) -> list[dict]:
     return [{**row, "percent": 100 * row["value"] / peak} for row in rows]
 
 
-def clips_per_day(*, label: Label, today: date) -> list[dict]:
-    since = today - timedelta(days=DAYS - 1)
-    received = dict(
-        Clip.objects.filter(label=label, created_at__date__gte=since)
-        .annotate(day=TruncDate("created_at"))
-        .values_list("day")
-        .annotate(n=Count("id"))
+# The window's figures (clips received and attributed per day, current shares per recording) are an
+# aggregation over every clip of 30 days: 50,000 clips and 100,000 shares take ~250 ms to add up. Days
+# before the live part are added up once per label and day and kept in the cache ("frozen"); the live
+# part (LIVE_DAYS days up to now) is read on every view and added to them. So the figures are exact on
+# every view, under writes:
+# - a clip or a first attribution is stamped with the time of its insert, so rows written from now on
+#   fall in the live part; the live part is two days, not one, so that a transaction still open across
+#   midnight (a clip stamped 23:59 committed at 00:01) is counted where it belongs;
+# - a clip of a frozen day that gets a new current attribution (a review, a re-attribution) moves the
+#   shares of a frozen day: `frozen_invalidate` (subscribed to the attribution events) gives the label a
+#   new generation, and the frozen part is added up again on the next view.
+# The generation is a random token, not a counter: a token evicted from the cache is replaced by a new
+# one, never by a value an older frozen entry was stored under. It is read before the rows, so a frozen
+# part computed while a review commits is stored under the token the review then replaces.
+LIVE_DAYS = 2
+FROZEN_SECONDS = 26 * 3600  # a frozen entry serves one day (its key names the day); then it expires
+
+
+def window_start(today: date) -> date:
+    return today - timedelta(days=DAYS - 1)
+
+
+def live_start(today: date) -> date:
+    return today - timedelta(days=LIVE_DAYS - 1)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+def _generation_key(label_id: int) -> str:
+    return f"stemma:dashboard:generation:{label_id}"
+
+
+def _generation(label_id: int) -> str:
+    token = cache.get(_generation_key(label_id))
+    if token is None:
+        token = uuid.uuid4().hex
+        if not cache.add(_generation_key(label_id), token, None):
+            token = cache.get(_generation_key(label_id)) or token
+    return token
+
+
+def frozen_invalidate(event_type: str, *, clip: Clip, attribution: Attribution | None) -> None:
+    """Handler of fingerprinting's attribution events (after the commit): a clip created on a frozen day
+    whose current attribution moved changes that day's shares. Older clips are outside the window."""
+    created, today = timezone.localtime(clip.created_at).date(), timezone.localdate()
+    if attribution is not None and window_start(today) <= created < live_start(today):
+        cache.set(_generation_key(clip.label_id), uuid.uuid4().hex, None)
+
+
+def _clip_label(clip_id: str) -> Subquery:
+    """The label of the attribution's clip as a scalar subquery, looked up by primary key per row. A join
+    would let PostgreSQL hash the label's whole clip table (a sequential scan of every clip, when one
+    label holds most of them) to keep the few attributions of the last days; LIMIT 1 keeps the
+    subquery a per-row lookup. For many attributions (the frozen days) the join is the cheaper one."""
+    return Subquery(Clip.objects.filter(pk=OuterRef(clip_id)).values("label_id")[:1])
+
+
+def _add_up(label: Label, since: date, until: date | None) -> dict:
+    """Clips received and first attributed per day, and current shares per recording of the clips
+    created, from `since` up to `until` (exclusive; None: up to now)."""
+    clips = Clip.objects.filter(label=label, created_at__gte=_day_start(since))
+    first = Attribution.objects.filter(version=1, created_at__gte=_day_start(since))
+    if until is None:  # the live days: few attributions, each clip looked up
+        first = first.alias(clip_label=_clip_label("clip_id")).filter(clip_label=label.pk)
+    else:  # the frozen days: most of the window, one join
+        clips = clips.filter(created_at__lt=_day_start(until))
+        first = first.filter(clip__label=label, created_at__lt=_day_start(until))
+    received = clips.annotate(day=TruncDate("created_at")).values_list("day").annotate(n=Count("id"))
+    attributed = dict(first.annotate(day=TruncDate("created_at")).values_list("day").annotate(n=Count("id")))
+    days = {day: (n, attributed.pop(day, 0)) for day, n in received}
+    days.update({day: (0, n) for day, n in attributed.items()})
+    current = clips.filter(current_attribution__isnull=False).values("current_attribution_id")
+    shares = (
+        AttributionShare.objects.filter(attribution_id__in=current)
+        .values_list("recording_id")
+        .annotate(total=Sum("share"), clips=Count("id"))
     )
-    attributed = dict(
-        Attribution.objects.filter(clip__label=label, version=1, created_at__date__gte=since)
-        .annotate(day=TruncDate("created_at"))
-        .values_list("day")
-        .annotate(n=Count("id"))
-    )
-    days = [since + timedelta(days=i) for i in range(DAYS)]
-    peak = max([*received.values(), *attributed.values(), 1])
+    return {"days": days, "influence": {r: (Decimal(str(t)), n) for r, t, n in shares}}
+
+
+def _frozen(label: Label, today: date) -> dict:
+    key = f"stemma:dashboard:frozen:{label.pk}:{_generation(label.pk)}:{today.isoformat()}"
+    figures = cache.get(key)
+    if figures is None:
+        figures = _add_up(label, window_start(today), live_start(today))
+        cache.set(key, figures, FROZEN_SECONDS)
+    return figures
+
+
+def window_figures(*, label: Label, today: date) -> dict:
+    """The window's figures: the frozen days from the cache plus the live part read now."""
+    frozen, live = _frozen(label, today), _add_up(label, live_start(today), None)
+    influence = dict(frozen["influence"])
+    for recording_id, (total, clips) in live["influence"].items():
+        before = influence.get(recording_id, (Decimal(0), 0))
+        influence[recording_id] = (before[0] + total, before[1] + clips)
+    return {"days": {**frozen["days"], **live["days"]}, "influence": influence}
+
+
+def clips_per_day(*, window: dict, today: date) -> list[dict]:
+    counts = window["days"]
+    days = [window_start(today) + timedelta(days=i) for i in range(DAYS)]
+    peak = max([*(n for pair in counts.values() for n in pair), 1])
     return [
-        {"day": d, "received": received.get(d, 0), "attributed": attributed.get(d, 0),
-         "received_h": 100 * received.get(d, 0) / peak, "attributed_h": 100 * attributed.get(d, 0) / peak}
+        {"day": d, "received": counts.get(d, (0, 0))[0], "attributed": counts.get(d, (0, 0))[1],
+         "received_h": 100 * counts.get(d, (0, 0))[0] / peak, "attributed_h": 100 * counts.get(d, (0, 0))[1] / peak}
         for d in days
     ]  # fmt: skip
 
@@ -54,7 +145,8 @@ def month_money(*, period: Period | None) -> list[dict]:
     same selector, so the dashboard and the period page show the same cents."""
     if period is None:
         return []
-    return dashboard_money(period_month(period=period, parties=0))  # totals only, no statement rows
+    # Totals only: no statement rows, no held clips (the month page lists them).
+    return dashboard_money(period_month(period=period, parties=0, held=False))
 
 
 RIGHTS_PARTS = [
@@ -107,26 +199,16 @@ def _named_bar(recording: dict, value: float, shown: str) -> dict:
     }
 
 
-def top_by_influence(*, label: Label, today: date) -> list[dict]:
-    """Sum of current shares per recording over the last 30 days' clips. Grouped by recording id over
-    the window's current attributions (an index range on the label's clips), names fetched for the top
-    rows only."""
-    current = Clip.objects.filter(
-        label=label, created_at__gte=timezone.now() - timedelta(days=DAYS), current_attribution__isnull=False
-    ).values("current_attribution_id")
-    rows = list(
-        AttributionShare.objects.filter(attribution_id__in=current)
-        .values("recording_id")
-        .annotate(total=Sum("share"), clips=Count("id"))
-        .order_by("-total", "recording_id")[:TOP]
-    )
-    names = _recording_names([r["recording_id"] for r in rows])
+def top_by_influence(*, window: dict) -> list[dict]:
+    """Sum of current shares per recording over the window's clips (created since `window_start`),
+    grouped by recording id, names fetched for the top rows only."""
+    totals = window["influence"]
+    top = heapq.nsmallest(TOP, totals.items(), key=lambda item: (-item[1][0], item[0]))
+    names = _recording_names([recording_id for recording_id, _ in top])
     return _bars(
         [
-            _named_bar(
-                names[r["recording_id"]], float(r["total"]), f"{r['total']:.2f} over {r['clips']} clips"
-            )
-            for r in rows
+            _named_bar(names[recording_id], float(total), f"{total:.2f} over {clips} clips")
+            for recording_id, (total, clips) in top
         ]
     )
 
@@ -176,36 +258,36 @@ def backlog(*, label: Label) -> dict:
         "recordings_pending": Recording.objects.filter(
             label=label, status__in=[RecordingStatus.PENDING, RecordingStatus.PROCESSING]
         ).count(),
-        "needs_review": Clip.objects.filter(
-            label=label, current_attribution__review_state__in=["needs_review", "disputed"]
-        ).count(),
+        # From the few waiting attributions (a partial index), each clip looked up by its pointer.
+        "needs_review": Attribution.objects.filter(review_state__in=["needs_review", "disputed"])
+        .alias(
+            current_of=Subquery(
+                Clip.objects.filter(current_attribution_id=OuterRef("pk")).values("label_id")[:1]
+            )
+        )
+        .filter(current_of=label.pk)
+        .count(),
     }
 
 
-DASHBOARD_CACHE_SECONDS = 60
-
-
 def dashboard(*, label: Label) -> dict:
-    """The dashboard's figures, cached per label for a minute: they aggregate 30 days of clips and
-    attributions, which is too slow to repeat on every page view of a large label and need not be live."""
-    key = f"stemma:dashboard:{label.pk}"
-    figures = cache.get(key)
-    if figures is None:
-        figures = _dashboard(label=label)
-        cache.set(key, figures, DASHBOARD_CACHE_SECONDS)
-    figures["backlog"] = backlog(label=label)  # the backlog is cheap and people watch it move
-    figures["unlicensed"] = list(unlicensed_uses(label=label)[:10])  # alerts are shown live, never cached
+    """The dashboard's figures, exact on every view: the 30 days' aggregation reads its frozen days from
+    the cache (see `window_figures`); money, backlog and alerts are read from the database each time."""
+    figures = _dashboard(label=label)
+    figures["backlog"] = backlog(label=label)
+    figures["unlicensed"] = list(unlicensed_uses(label=label)[:10])
     return figures
 
 
 def _dashboard(*, label: Label) -> dict:
     today = timezone.localdate()
     period = Period.objects.filter(label=label, status=PeriodStatus.CLOSED).order_by("-month").first()
+    window = window_figures(label=label, today=today)
     return {
-        "days": clips_per_day(label=label, today=today),
+        "days": clips_per_day(window=window, today=today),
         "money": month_money(period=period),
         "rights": revenue_by_right(period=period),
-        "influence": top_by_influence(label=label, today=today),
+        "influence": top_by_influence(window=window),
         "earnings": top_by_earnings(period=period),
         "period": period,
     }

@@ -351,6 +351,13 @@ class ClipAllocation(models.Model):
         ordering = ["period_id", "id"]
         indexes = [
             models.Index(fields=["clip"], name="alloc_current_clip", condition=Q(is_current=True)),
+            # The month page's held clips, most money first (royalties.month.held_clips): the few held
+            # among a month's allocations (one per clip used), read in order without sorting them all.
+            models.Index(
+                fields=["period", "-held_amount", "clip"],
+                name="alloc_held_by_money",
+                condition=~Q(held_amount=0),
+            ),
         ]
 
     def __str__(self) -> str:

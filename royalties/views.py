@@ -112,7 +112,7 @@ def period_month_csv(request, pk: int):
     period = _period_or_404(request, pk)
     if period.status != PeriodStatus.CLOSED:
         raise Http404("The period is not closed")
-    body = exports.period_month_csv(period_month(period=period))
+    body = exports.period_month_csv(period_month(period=period, held=False))  # it streams every held clip
     return _attachment(body, "text/csv; charset=utf-8", f"month-{period.label.slug}-{period.code}.csv")
 
 

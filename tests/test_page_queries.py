@@ -1,4 +1,5 @@
-"""No N+1 queries: every list page makes the same number of queries for 3 rows as for 25."""
+"""No N+1 queries: every page bench/pages.py measures makes the same number of queries for 3 rows as for 25
+(the dashboard from cold: its window's frozen days are added up on the first view)."""
 
 from datetime import date
 
@@ -6,7 +7,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from catalog.models import Role
+from catalog.models import Recording, Role
+from fingerprinting.models import Clip
 from royalties.models import Period, Statement
 from royalties.services import period_close
 from tests.factories import LabelFactory, PartnerFactory, PartyFactory, RecordingFactory, member, split_for
@@ -46,26 +48,42 @@ def two_sizes():
 PAGES = [
     "/royalties/dashboard/",
     "/catalog/recordings/",
+    "/catalog/recordings/?q=Song",
+    "/catalog/recordings/{recording}/",
     "/clips/",
     "/clips/?review=yes",
+    "/clips/{clip}/",
     "/clips/review/",
+    "/clips/review/?sort=age",
     "/royalties/periods/",
     "/royalties/periods/{period}/",
+    "/royalties/periods/{period}/?parties=all",
+    "/royalties/periods/{period}/month.csv",
+    "/royalties/periods/{period}/reconciliation/",
     "/royalties/statements/{statement}/",
     "/royalties/payouts/",
     "/partners/",
+    "/catalog/members/",
     "/catalog/audit/",
+    "/catalog/imports/",
 ]
+
+
+# The recording page is assembled from the panels three apps register (catalog.ui): a few queries each.
+MAX_QUERIES = {"/catalog/recordings/{recording}/": 30}
 
 
 @pytest.mark.parametrize("path", PAGES)
 def test_query_count_does_not_grow_with_rows(client, two_sizes, path):
     counts = []
     for label in two_sizes:
-        client.force_login(member(f"viewer-{label.pk}", label, Role.VIEWER))
+        client.force_login(member(f"admin-{label.pk}", label, Role.ADMIN))  # every page, members too
         period = Period.objects.get(label=label)
         statement = Statement.objects.filter(period=period).order_by("-pk").first()
-        counts.append(count_queries(client, path.format(period=period.pk, statement=statement.pk)))
+        recording = Recording.objects.filter(label=label).order_by("pk").first()
+        clip = Clip.objects.filter(label=label).order_by("pk").first()
+        ids = {"period": period.pk, "statement": statement.pk, "recording": recording.pk, "clip": clip.pk}
+        counts.append(count_queries(client, path.format(**ids)))
     small, large = counts
     assert large == small, f"{path}: {small} queries for 3 rows, {large} for 25"
-    assert large <= 25, f"{path}: {large} queries"
+    assert large <= MAX_QUERIES.get(path, 25), f"{path}: {large} queries"
