@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('fingerprinting', '0008_unlicensed_use_append_only'),
-        ('royalties', '0013_statement_addresses'),
+        ('royalties', '0014_voice_fees_and_held_voice'),
     ]
 
     operations = [
