@@ -108,6 +108,26 @@ def s3_storage(s3_server, settings):
     return bucket
 
 
+def storage_env() -> dict[str, str]:
+    """The environment a child process (a real Celery worker) needs to use the storage this test uses:
+    the S3 bucket of `s3_storage` when the suite runs on S3 (settings.STORAGES is the test's own then),
+    nothing for the filesystem (MEDIA_ROOT is passed on by the test itself)."""
+    from django.conf import settings as django_settings
+
+    options = django_settings.STORAGES["default"].get("OPTIONS", {})
+    if "bucket_name" not in options:
+        return {"STORAGE_BACKEND": "filesystem"}
+    return {
+        "STORAGE_BACKEND": "s3",
+        "S3_BUCKET": options["bucket_name"],
+        "S3_ENDPOINT_URL": options["endpoint_url"] or "",
+        "S3_REGION": options["region_name"] or "",
+        "S3_ACCESS_KEY_ID": options["access_key"] or "",
+        "S3_SECRET_ACCESS_KEY": options["secret_key"] or "",
+        "S3_ADDRESSING_STYLE": options["addressing_style"] or "",
+    }
+
+
 @pytest.fixture(autouse=True)
 def _own_cache_keys(settings):
     """Each test sees only its own cache entries (dashboard figures, key lookups, throttle windows),

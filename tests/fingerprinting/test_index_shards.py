@@ -27,6 +27,7 @@ from fingerprinting import index as catalog_index
 from fingerprinting.audio import resample
 from fingerprinting.engine import chromaprint
 from fingerprinting.engine.shards import LocalShard, ShardedCatalog, shard_of, split_entries
+from tests.conftest import storage_env
 from tests.fingerprinting.conftest import SR, recording_audio
 
 CONFIG = engine.DEFAULT_CONFIG
@@ -319,6 +320,7 @@ def test_shards_served_by_their_own_worker_pools_attribute_exactly_as_the_whole_
                 "INDEX_CACHE_DIR": str(tmp_path / f"shard-{k}-host"),
                 "DEBUG": "1",
                 "PYTHONPATH": str(ROOT),
+                **storage_env(),
             }
             logs.append((tmp_path / f"shard-{k}.log").open("w"))
             workers.append(

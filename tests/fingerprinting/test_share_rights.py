@@ -1,7 +1,9 @@
 """Rights per share on the attribution side: what the engine's shares become, the hold for a composition
 share whose work is unknown, a reviewer's change of right, and the migration that added the column."""
 
+from contextlib import nullcontext
 from decimal import Decimal
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -53,6 +55,9 @@ def engine_answer(monkeypatch, recordings, shares, *, review=ACCEPTED):
         shares=results, review=review, confidence=0.9, evidence={}, timings={}, duration=10.0
     )
     monkeypatch.setattr(services, "audio_attribute", lambda **kwargs: (answer, index))
+    # The engine is faked, so the clip's audio is never read: no local copy either (a factory clip's
+    # audio name points at no stored object, which an S3 storage would refuse to download).
+    monkeypatch.setattr(services, "local_copy", lambda storage, name: nullcontext(Path(name)))
 
 
 def test_a_share_from_an_engine_without_rights_is_a_recording_share(monkeypatch, world):

@@ -14,6 +14,7 @@ from django.db import connection
 
 from fingerprinting.models import ClipStatus
 from fingerprinting.services import catalog_index_update, clip_submit
+from tests.conftest import storage_env
 from tests.fingerprinting.audio_helpers import wav_bytes
 from tests.fingerprinting.conftest import SR, recording_audio
 
@@ -42,6 +43,7 @@ def test_a_real_worker_attributes_a_clip(label, partner, catalog, tmp_path):
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "DEBUG": "1",
         "PYTHONPATH": str(ROOT),
+        **storage_env(),
     }
     celery = Path(sys.executable).parent / "celery"
     log = (tmp_path / "worker.log").open("w")
