@@ -15,6 +15,8 @@ import json
 import math
 from dataclasses import dataclass, field, fields, is_dataclass
 
+import numpy as np
+
 
 def knob(value, reason: str, fitted_on: str = "design"):
     return field(default=value, metadata={"reason": reason, "fitted_on": fitted_on})
@@ -213,6 +215,42 @@ class NearDuplicateConfig:
     max_ber: float = knob(0.2, "... and a low bit error rate", "real-tuning")
 
 
+def _geometric(lo: float, hi: float, n: int) -> tuple[float, ...]:
+    return tuple(round(float(x), 4) for x in np.geomspace(lo, hi, n))
+
+
+@dataclass(frozen=True)
+class CompositionConfig:
+    """The composition lane (engine.composition): a catalog work re-performed with new sounds. Off by
+    default: it is not yet shown to keep re-rendered unrelated music under the issue's false-share gate
+    (docs/attribution.md). While off it runs nowhere (not at indexing, calibration or query time) and
+    `EngineConfig.as_dict()` leaves it out, so configs and their digests are those of before."""
+
+    enabled: bool = knob(False, "run the composition lane (query and calibration)")
+    patch_frames: int = knob(24, "chroma frames per 2D-FFT patch (4.5 s: a phrase)")
+    catalog_hop_frames: int = knob(6, "catalog patches every 1.1 s (the magnitude is shift-tolerant)")
+    clip_hop_frames: int = knob(4, "clip patches every 0.74 s")
+    retrieval_tempi: tuple = knob(
+        _geometric(0.8, 1.25, 5), "clip tempo rescalings searched (issue: 0.8-1.25x), 12 % apart"
+    )
+    retrieval_k: int = knob(256, "catalog patches retrieved per clip patch and tempo", "reperformance-tuning")
+    candidates: int = knob(16, "recordings aligned per clip", "reperformance-tuning")
+    alignment_tempi: tuple = knob(
+        _geometric(0.8, 1.25, 15), "tempo factors aligned: 3.2 % apart, a 1.6 % error drifts 1 frame in 12 s"
+    )
+    null_size: int = knob(16, "random catalog recordings the clip is aligned with as its own null")
+    prior_mean: float = knob(
+        0.2, "prior mean whole-clip alignment of unrelated music", "reperformance-tuning"
+    )
+    prior_sd: float = knob(0.05, "prior spread of it", "reperformance-tuning")
+    prior_weight: float = knob(2.0, "pseudo-observations of the prior (small catalogs)")
+    sd_floor: float = knob(0.02, "smallest null spread, so a tight null cannot inflate z")
+    skip_coverage: float = knob(0.9, "not run once verbatim runs cover this much of the clip")
+    prior_tail: tuple = knob(
+        (6.0, 1.5), "(tail start, scale) of the best z unrelated clips reach, for uncalibrated catalogs"
+    )
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     chromaprint: ChromaprintConfig = ChromaprintConfig()
@@ -224,9 +262,26 @@ class EngineConfig:
     acceptance: AcceptanceConfig = AcceptanceConfig()
     calibration: CalibrationConfig = CalibrationConfig()
     near_duplicates: NearDuplicateConfig = NearDuplicateConfig()
+    composition: CompositionConfig = CompositionConfig()
 
     def as_dict(self) -> dict:
-        return _values(self)
+        values = _values(self)
+        if not self.composition.enabled:
+            del values["composition"]  # off: the config (and its digest) of engines before the lane
+        return values
+
+    def lanes_calibrated(self) -> dict[str, tuple[float, float]]:
+        """{lane: prior (tail start, scale)} of every lane the calibration models with this config."""
+        priors = dict(self.calibration.priors)
+        if self.composition.enabled:
+            priors["composition"] = tuple(self.composition.prior_tail)
+        return priors
+
+    def reuse_lanes(self) -> tuple[str, ...]:
+        """Lanes whose matches between catalog recordings reveal related pairs (shared material): the
+        composition lane's too when on, so pieces quoting one theme do not set its chance level."""
+        extra = ("composition",) if self.composition.enabled else ()
+        return tuple(self.calibration.reuse_lanes) + extra
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
