@@ -239,7 +239,15 @@ class Calibration:
         nulls = {lane: LaneNull.from_dict(data) for lane, data in stored.items()}
         for lane, prior in config.lanes_calibrated().items():
             nulls.setdefault(lane, tail_fit(lane, [], 0, max(size, 1), config.calibration, prior))
-        return cls(nulls, size, reference_nulls(config.calibration))
+        reference = reference_nulls(config.calibration)
+        if config.composition.enabled and config.composition.reference_tail:
+            start, exceed, scale = config.composition.reference_tail
+            reference["composition"] = LaneNull(
+                "composition", 0, config.calibration.query_seconds, config.calibration.reference_catalog_size,
+                (), tail_start=start, tail_exceed=exceed, tail_scale=scale,
+                method="reference (real-tuning negatives)",
+            )  # fmt: skip
+        return cls(nulls, size, reference)
 
 
 def query_plan(index, config: CalibrationConfig) -> list[tuple[int, float]]:

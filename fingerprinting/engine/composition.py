@@ -122,7 +122,9 @@ def retrieve(index, clip_chroma: np.ndarray, config: CompositionConfig, exclude:
                 votes[t, row] = max(votes[t, row], sim)
     # A recording's vote: at its best tempo, the sum of its best similarity per clip patch.
     scored = {rec: float(v.sum(axis=1).max()) for rec, v in best.items()}
-    return sorted(scored, key=lambda r: (-round(scored[r], 6), r))[: config.candidates]
+    # At most half the catalog, so a small catalog keeps recordings for the clip's null.
+    limit = min(config.candidates, max(1, index.n_recordings // 2))
+    return sorted(scored, key=lambda r: (-round(scored[r], 6), r))[:limit]
 
 
 def null_positions(index, avoid: set[int], size: int) -> list[int]:

@@ -246,8 +246,22 @@ class CompositionConfig:
     prior_weight: float = knob(2.0, "pseudo-observations of the prior (small catalogs)")
     sd_floor: float = knob(0.02, "smallest null spread, so a tight null cannot inflate z")
     skip_coverage: float = knob(0.9, "not run once verbatim runs cover this much of the clip")
+    auto_accept: bool = knob(
+        False,
+        "composition shares go to review: works sharing material (a theme quoted in another track) split "
+        "a clip between them, and the lane is new (tuning part: 6 of 40 re-performances also paid a "
+        "related piece)",
+    )
     prior_tail: tuple = knob(
         (6.0, 1.5), "(tail start, scale) of the best z unrelated clips reach, for uncalibrated catalogs"
+    )
+    # As CalibrationConfig.reference_tail for the verbatim lanes: a floor under the catalog's own
+    # leave-one-out, how unrelated real music scores against a catalog it shares nothing with (tail
+    # start, fraction of clips reaching it, scale). Leave-one-out on a catalog with its related pairs
+    # set aside gave too light a tail for hedgewars music against supertux (plain tuning negatives at
+    # z 5.6-6.7 came out at chances 2e-4 to 1.4e-3).
+    reference_tail: tuple = knob(
+        (6.0, 0.05, 1.5), "the tail of unrelated real music's best z (tuning negatives)", "real-tuning"
     )
 
 
