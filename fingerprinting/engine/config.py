@@ -4,6 +4,8 @@ Each knob carries its unit in its name, a one-line reason and the data it was fi
 - "synth": the synthesized benchmark catalog (bench/attribution_quality.py --corpus synth --seed 1);
 - "real-tuning": the tuning part of the real-music corpus (bench/real_corpus.py; never the reporting
   part, which only measures);
+- "reperformance-tuning": the tuning part of the re-performance corpus (bench/reperformance_corpus.py;
+  the composition lane's knobs);
 - "design": follows from the method (a unit, a format, a resolution), not fitted.
 
 `EngineConfig.as_dict()` is what an attribution stores; `describe()` adds the reasons (docs and the
