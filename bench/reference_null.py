@@ -56,7 +56,10 @@ def main() -> None:
         print("reference_tail = (")
         for lane, values in best.items():
             finite = [v for v in values if np.isfinite(v)]
-            null = tail_fit(lane, finite, len(values), index.n_recordings, ENGINE_CONFIG.calibration)
+            prior = ENGINE_CONFIG.lanes_calibrated()[
+                lane
+            ]  # the composition lane's: ENGINE_COMPOSITION_LANE=1
+            null = tail_fit(lane, finite, len(values), index.n_recordings, ENGINE_CONFIG.calibration, prior)
             top = ", ".join(f"{v:.2f}" for v in sorted(finite)[-3:])
             print(
                 f'    ("{lane}", {null.tail_start:.3f}, {null.tail_exceed:.4f}, {null.tail_scale:.3f}),'

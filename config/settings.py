@@ -216,6 +216,11 @@ INDEX_SHARD_COUNT = env_int("INDEX_SHARD_COUNT", 4, minimum=1)
 # page cache holds them). On: it maps none and asks each shard's Celery queue, attribution-shard-<k>,
 # served by that shard's own worker pool (deploy/: worker-shard), for indexes past one host's memory.
 INDEX_SHARD_QUEUES = env_bool("INDEX_SHARD_QUEUES", False)
+# The engine's composition lane (fingerprinting.engine.composition: re-performed works, shares with the
+# `composition` right). Off by default: not yet shown to meet issue 12's false-share gate
+# (docs/attribution.md). Indexing and attribution must agree: re-index after switching it on, so the
+# index's calibration models the lane.
+ENGINE_COMPOSITION_LANE = env_bool("ENGINE_COMPOSITION_LANE", False)
 # How long a clip's fan-out waits for a shard's answer before the clip's task fails and is retried: a
 # shard answers in milliseconds (bench/attribution_speed.py --shards); 30 s is a lost worker.
 INDEX_SHARD_TIMEOUT_SECONDS = env_int("INDEX_SHARD_TIMEOUT_SECONDS", 30, minimum=1)

@@ -102,9 +102,32 @@ DRUM_PATTERNS = (  # 16 steps per bar: k kick, s snare, h hat
 )
 
 
-def synthesize(seed: int, seconds: float, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """A mono float32 piece of `seconds` seconds, peak-normalised to 0.8."""
+def synthesize(
+    seed: int,
+    seconds: float,
+    sr: int = SAMPLE_RATE,
+    *,
+    tempo: float = 1.0,
+    semitones: int = 0,
+    lead: str | None = None,
+    pad: str | None = None,
+    bass: str = "pluck",
+    drums: bool = True,
+) -> np.ndarray:
+    """A mono float32 piece of `seconds` seconds, peak-normalised to 0.8. The keywords re-perform the
+    same notes another way (the composition lane's tests): `tempo` times faster, transposed by
+    `semitones`, on other timbres, without drums; their defaults give the piece itself, bit for bit."""
     spec = piece_spec(seed)
+    spec = PieceSpec(
+        seed=spec.seed,
+        tempo_bpm=spec.tempo_bpm * tempo,
+        key_root=spec.key_root + semitones,
+        mode=spec.mode,
+        progression=spec.progression,
+        lead=lead or spec.lead,
+        pad=pad or spec.pad,
+        drums=spec.drums,
+    )
     rng = np.random.default_rng(seed + 1_000_003)
     n = int(seconds * sr)
     out = np.zeros(n + sr, dtype=np.float64)
@@ -125,9 +148,9 @@ def synthesize(seed: int, seconds: float, sr: int = SAMPLE_RATE) -> np.ndarray:
                 0.18 * _tone(float(_midi_hz(spec.key_root - 12 + note)), bar, spec.pad, sr, 0.8),
                 int(start * sr),
             )
-        bass = _tone(float(_midi_hz(spec.key_root - 24 + chord[0])), beat * 0.9, "pluck", sr, 4.0)
+        bass_note = _tone(float(_midi_hz(spec.key_root - 24 + chord[0])), beat * 0.9, bass, sr, 4.0)
         for q in range(4):
-            _place(out, 0.35 * bass, int((start + q * beat) * sr))
+            _place(out, 0.35 * bass_note, int((start + q * beat) * sr))
         t = start
         for i in range(8):
             step = int(motif[i] + (b // 2 % 2) * (i % 3 == 0))
@@ -139,7 +162,7 @@ def synthesize(seed: int, seconds: float, sr: int = SAMPLE_RATE) -> np.ndarray:
             t += dur
             if t >= start + bar:
                 break
-        pattern = DRUM_PATTERNS[spec.drums]
+        pattern = DRUM_PATTERNS[spec.drums] if drums else ""
         for s, hit in enumerate(pattern):
             if hit != "-":
                 kind = {"k": "kick", "s": "snare", "h": "hat"}[hit]

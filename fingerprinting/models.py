@@ -150,6 +150,7 @@ class Lane(models.TextChoices):
     VERBATIM = "verbatim", "Verbatim (fingerprint)"
     STYLE = "style", "Style (embedding)"
     BOTH = "both", "Verbatim and style"
+    COMPOSITION = "composition", "Composition (re-performed)"
     MANUAL = "manual", "Set by a person"
 
 

@@ -1,6 +1,6 @@
 """The review queue: which clips wait for a person, why, how much money waits on each, and since when.
 
-Why: the engine's reasons written on the attribution (fingerprinting.engine.acceptance: style_only,
+Why: the engine's reasons written on the attribution (fingerprinting.engine.acceptance: style_only, composition_only,
 weak_evidence, unsupported_reference, low_confidence), a dispute, and shares on recordings the index holds
 as the same audio (a near-duplicate group, where the split between them is a person's call).
 

@@ -1,5 +1,6 @@
 """Functions that change attribution state. Each runs in one transaction (see docs/attribution.md)."""
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -42,8 +43,16 @@ from fingerprinting.models import (
 
 logger = logging.getLogger(__name__)
 
-# The engine's knobs (fingerprinting.engine.config), saved with every attribution.
-ENGINE_CONFIG = engine.DEFAULT_CONFIG
+# The engine's knobs (fingerprinting.engine.config), saved with every attribution; the composition
+# lane only when settings.ENGINE_COMPOSITION_LANE switches it on.
+ENGINE_CONFIG = (
+    dataclasses.replace(
+        engine.DEFAULT_CONFIG,
+        composition=dataclasses.replace(engine.DEFAULT_CONFIG.composition, enabled=True),
+    )
+    if settings.ENGINE_COMPOSITION_LANE
+    else engine.DEFAULT_CONFIG
+)
 
 
 def _read_upload(audio: File) -> bytes:

@@ -4,7 +4,8 @@ Money moves on an auto-accepted attribution, so it is accepted only when every s
 audio whose evidence unrelated music would almost never produce: the share's strongest run has a
 calibrated false-alarm chance at most `accept_false_alarm` (engine.calibration). Everything else
 goes to review with its reasons written on the attribution, one per problem, naming the share and the
-run: a style-only share (a resemblance, not reused audio), a share whose evidence is borderline, a
+run: a style-only share (a resemblance, not reused audio), a composition-only share (a re-performed
+work, unless `composition.auto_accept`), a share whose evidence is borderline, a
 declared reference the audio does not support, a low overall confidence.
 """
 
@@ -33,6 +34,18 @@ def decide(*, shares, confidence: float, declared: list[dict], index, config: En
                     "code": "style_only",
                     "isrc": isrc,
                     "message": f"{isrc} ({share.share:.1%}) rests on a resemblance only, no reused audio",
+                }
+            )
+            continue
+        if share.lane == "composition" and not config.composition.auto_accept:
+            reasons.append(
+                {
+                    "code": "composition_only",
+                    "isrc": isrc,
+                    "message": (
+                        f"{isrc} ({share.share:.1%}) is re-performed (same notes, other sounds): a person "
+                        "confirms a composition share"
+                    ),
                 }
             )
             continue

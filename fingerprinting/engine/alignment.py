@@ -50,8 +50,10 @@ def align_many(
     *,
     frame_seconds: float,
     windows: list[tuple[float, float]],
+    tempo_factors: tuple[float, ...] = TEMPO_FACTORS,
 ) -> list[Alignment]:
-    """Best alignment of a normalised clip chroma [T, 12] against each normalised recording chroma."""
+    """Best alignment of a normalised clip chroma [T, 12] against each normalised recording chroma,
+    over `tempo_factors` (clip frames per recording frame)."""
     if not recordings:
         return []
     longest = max(len(r) for r in recordings)
@@ -60,7 +62,7 @@ def align_many(
     # clip's rescaled length moves the padded length past a power of two rarely): computed once per
     # length, they were most of the style lane's time when computed per tempo factor.
     rec_spectra: dict[int, np.ndarray] = {}
-    for step in TEMPO_FACTORS:
+    for step in tempo_factors:
         scaled = normalise_frames(rescale_time(clip, step)) if step != 1.0 else clip
         length = len(scaled)
         if length < 2:

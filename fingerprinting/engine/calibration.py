@@ -92,12 +92,20 @@ class LaneNull:
         return cls(**{**data, "maxima": tuple(data["maxima"])})
 
 
-def tail_fit(lane: str, values, queries: int, catalog_size: int, config: CalibrationConfig) -> LaneNull:
+def tail_fit(
+    lane: str,
+    values,
+    queries: int,
+    catalog_size: int,
+    config: CalibrationConfig,
+    prior: tuple[float, float] | None = None,
+) -> LaneNull:
     """The exponential tail of one lane's per-query best scores (`values`; queries without any run
     count in `queries` only). The scale is the tail's median excess / ln 2 (robust: a strong relative
     left in the sample does not stretch it), shrunk to the lane's prior by `prior_weight`
-    pseudo-observations."""
-    prior_start, prior_scale = config.priors[lane]
+    pseudo-observations. `prior` is the lane's (tail start, scale) where config.prior_tail has none
+    (the composition lane's lives in its own config)."""
+    prior_start, prior_scale = prior if prior is not None else config.priors[lane]
     values = np.sort(np.asarray(values, dtype=np.float64))
     if queries < config.min_queries:
         return LaneNull(
@@ -141,7 +149,11 @@ def lane_maxima(observations: list[Observation], lane: str, related: set[frozens
 
 
 def related_pairs(
-    observations: list[Observation], nulls: dict[str, LaneNull], catalog_size: int, config: CalibrationConfig
+    observations: list[Observation],
+    nulls: dict[str, LaneNull],
+    catalog_size: int,
+    config: CalibrationConfig,
+    reuse_lanes: tuple[str, ...] | None = None,
 ) -> set[frozenset]:
     """Pairs of recordings whose queries keep matching each other beyond chance, in the lanes that
     find reused audio (`reuse_lanes`). Each observation's
@@ -149,10 +161,11 @@ def related_pairs(
     recording, p = P(best >= score) / (catalog size - 1), is combined over the pair's observations
     (Fisher: -2 sum ln p is chi-squared with 2k degrees of freedom); the pair is related when that
     chance, times the number of pairs, is below `related_alpha`."""
+    lanes = config.reuse_lanes if reuse_lanes is None else reuse_lanes
     by_pair: dict[frozenset, list[float]] = {}
     others = max(catalog_size - 1, 1)
     for o in observations:
-        if o.lane not in config.reuse_lanes:
+        if o.lane not in lanes:
             continue  # the style lane measures resemblance, which recurs between similar pieces by nature
         p = min(1.0, nulls[o.lane].per_query(o.score) / others)
         by_pair.setdefault(frozenset((o.query, o.matched)), []).append(max(p, 1e-300))
@@ -224,9 +237,17 @@ class Calibration:
         stored = (meta.get("calibration") or {}).get("lanes") or {}
         size = len(meta.get("recordings", []))
         nulls = {lane: LaneNull.from_dict(data) for lane, data in stored.items()}
-        for lane in config.calibration.priors:
-            nulls.setdefault(lane, tail_fit(lane, [], 0, max(size, 1), config.calibration))
-        return cls(nulls, size, reference_nulls(config.calibration))
+        for lane, prior in config.lanes_calibrated().items():
+            nulls.setdefault(lane, tail_fit(lane, [], 0, max(size, 1), config.calibration, prior))
+        reference = reference_nulls(config.calibration)
+        if config.composition.enabled and config.composition.reference_tail:
+            start, exceed, scale = config.composition.reference_tail
+            reference["composition"] = LaneNull(
+                "composition", 0, config.calibration.query_seconds, config.calibration.reference_catalog_size,
+                (), tail_start=start, tail_exceed=exceed, tail_scale=scale,
+                method="reference (real-tuning negatives)",
+            )  # fmt: skip
+        return cls(nulls, size, reference)
 
 
 def query_plan(index, config: CalibrationConfig) -> list[tuple[int, float]]:
@@ -281,10 +302,12 @@ def calibrate(
     related: set[frozenset] = set()
     for _round in range(5):  # set related pairs aside, fit again, until no new pair turns up
         nulls = {
-            lane: tail_fit(lane, lane_maxima(observed, lane, related), queries, index.n_recordings, cal)
-            for lane in cal.priors
+            lane: tail_fit(
+                lane, lane_maxima(observed, lane, related), queries, index.n_recordings, cal, prior
+            )
+            for lane, prior in config.lanes_calibrated().items()
         }
-        found = related_pairs(observed, nulls, index.n_recordings, cal)
+        found = related_pairs(observed, nulls, index.n_recordings, cal, config.reuse_lanes())
         if found <= related:
             break
         related |= found

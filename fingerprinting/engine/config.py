@@ -4,6 +4,8 @@ Each knob carries its unit in its name, a one-line reason and the data it was fi
 - "synth": the synthesized benchmark catalog (bench/attribution_quality.py --corpus synth --seed 1);
 - "real-tuning": the tuning part of the real-music corpus (bench/real_corpus.py; never the reporting
   part, which only measures);
+- "reperformance-tuning": the tuning part of the re-performance corpus (bench/reperformance_corpus.py;
+  the composition lane's knobs);
 - "design": follows from the method (a unit, a format, a resolution), not fitted.
 
 `EngineConfig.as_dict()` is what an attribution stores; `describe()` adds the reasons (docs and the
@@ -14,6 +16,8 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field, fields, is_dataclass
+
+import numpy as np
 
 
 def knob(value, reason: str, fitted_on: str = "design"):
@@ -213,6 +217,57 @@ class NearDuplicateConfig:
     max_ber: float = knob(0.2, "... and a low bit error rate", "real-tuning")
 
 
+def _geometric(lo: float, hi: float, n: int) -> tuple[float, ...]:
+    return tuple(round(float(x), 4) for x in np.geomspace(lo, hi, n))
+
+
+@dataclass(frozen=True)
+class CompositionConfig:
+    """The composition lane (engine.composition): a catalog work re-performed with new sounds. Off by
+    default: it is not yet shown to keep re-rendered unrelated music under the issue's false-share gate
+    (docs/attribution.md). While off it runs nowhere (not at indexing, calibration or query time) and
+    `EngineConfig.as_dict()` leaves it out, so configs and their digests are those of before."""
+
+    enabled: bool = knob(False, "run the composition lane (query and calibration)")
+    patch_frames: int = knob(24, "chroma frames per 2D-FFT patch (4.5 s: a phrase)")
+    catalog_hop_frames: int = knob(6, "catalog patches every 1.1 s (the magnitude is shift-tolerant)")
+    clip_hop_frames: int = knob(4, "clip patches every 0.74 s")
+    retrieval_tempi: tuple = knob(
+        _geometric(0.8, 1.25, 5), "clip tempo rescalings searched (issue: 0.8-1.25x), 12 % apart"
+    )
+    retrieval_k: int = knob(256, "catalog patches retrieved per clip patch and tempo", "reperformance-tuning")
+    candidates: int = knob(16, "recordings aligned per clip", "reperformance-tuning")
+    alignment_tempi: tuple = knob(
+        _geometric(0.8, 1.25, 15), "tempo factors aligned: 3.2 % apart, a 1.6 % error drifts 1 frame in 12 s"
+    )
+    null_size: int = knob(16, "random catalog recordings the clip is aligned with as its own null")
+    prior_mean: float = knob(
+        0.2, "prior mean whole-clip alignment of unrelated music", "reperformance-tuning"
+    )
+    prior_sd: float = knob(0.05, "prior spread of it", "reperformance-tuning")
+    prior_weight: float = knob(2.0, "pseudo-observations of the prior (small catalogs)")
+    sd_floor: float = knob(0.02, "smallest null spread, so a tight null cannot inflate z")
+    skip_coverage: float = knob(0.9, "not run once verbatim runs cover this much of the clip")
+    auto_accept: bool = knob(
+        False,
+        "composition shares go to review: works sharing material (a theme quoted in another track) split "
+        "a clip between them, and the lane is new (tuning part: 6 of 40 re-performances also paid a "
+        "related piece)",
+    )
+    prior_tail: tuple = knob(
+        (6.0, 1.5), "(tail start, scale) of the best z unrelated clips reach, for uncalibrated catalogs"
+    )
+    # As CalibrationConfig.reference_tail for the verbatim lanes: a floor under the catalog's own
+    # leave-one-out, how unrelated real music scores against a catalog it shares nothing with (tail
+    # start, fraction of clips reaching it, scale), measured by `ENGINE_COMPOSITION_LANE=1
+    # bench/reference_null.py` (200 hedgewars negatives against the supertux catalog of 45; top z 7.07,
+    # 7.44, 7.90). Without it, leave-one-out on that catalog with its related pairs set aside gave
+    # plain tuning negatives at z 5.6-6.7 chances of 2e-4 to 1.4e-3, under the evidence bound.
+    reference_tail: tuple = knob(
+        (3.22, 0.2, 1.081), "the tail of unrelated real music's best z (tuning negatives)", "real-tuning"
+    )
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     chromaprint: ChromaprintConfig = ChromaprintConfig()
@@ -224,9 +279,26 @@ class EngineConfig:
     acceptance: AcceptanceConfig = AcceptanceConfig()
     calibration: CalibrationConfig = CalibrationConfig()
     near_duplicates: NearDuplicateConfig = NearDuplicateConfig()
+    composition: CompositionConfig = CompositionConfig()
 
     def as_dict(self) -> dict:
-        return _values(self)
+        values = _values(self)
+        if not self.composition.enabled:
+            del values["composition"]  # off: the config (and its digest) of engines before the lane
+        return values
+
+    def lanes_calibrated(self) -> dict[str, tuple[float, float]]:
+        """{lane: prior (tail start, scale)} of every lane the calibration models with this config."""
+        priors = dict(self.calibration.priors)
+        if self.composition.enabled:
+            priors["composition"] = tuple(self.composition.prior_tail)
+        return priors
+
+    def reuse_lanes(self) -> tuple[str, ...]:
+        """Lanes whose matches between catalog recordings reveal related pairs (shared material): the
+        composition lane's too when on, so pieces quoting one theme do not set its chance level."""
+        extra = ("composition",) if self.composition.enabled else ()
+        return tuple(self.calibration.reuse_lanes) + extra
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:12]

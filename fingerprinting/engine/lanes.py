@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from fingerprinting.engine import chromaprint, landmarks, spectral, style
+from fingerprinting.engine import chromaprint, composition, landmarks, spectral, style
 from fingerprinting.engine.catalog import CatalogIndex
 from fingerprinting.engine.config import EngineConfig
 from fingerprinting.engine.runs import IDENTITY, Run, Transform, coverage, select_runs
@@ -248,8 +248,26 @@ class TransformGridLane:
         return runs
 
 
+class CompositionLane:
+    """A catalog work re-performed with new sounds (engine.composition), for clips the verbatim lanes
+    left unexplained; off unless `config.composition.enabled`. Its runs implicate the composition
+    only (the shares they give have right `composition`)."""
+
+    name = composition.LANE
+
+    def find(self, context: LaneContext) -> list[Run]:
+        clip, cfg = context.clip, context.config.composition
+        if not cfg.enabled or context.explained(clip.duration) >= cfg.skip_coverage:
+            return []
+        chroma = clip.segments.chroma
+        result = composition.align(context.index, chroma, cfg, context.exclude)
+        return composition.runs_of(result, chroma, context.index, clip.duration)
+
+
 # The lanes run before the style lane (no transform), and the one run after it (it uses the style
 # lane's alignments to decide where a transformed copy is plausible).
 IDENTITY_LANES: tuple[Lane, ...] = (ChromaprintLane(), LandmarkLane(), SpectralLane())
 TRANSFORM_LANES: tuple[Lane, ...] = (TransformGridLane(),)
 VERBATIM_LANES: tuple[Lane, ...] = IDENTITY_LANES + TRANSFORM_LANES
+# Run last, and only when enabled: re-performances (no audio reused).
+COMPOSITION_LANES: tuple[Lane, ...] = (CompositionLane(),)

@@ -21,13 +21,20 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from fingerprinting.engine import acceptance, duplicates
+from fingerprinting.engine import composition as composition_mod
 from fingerprinting.engine import shares as shares_mod
 from fingerprinting.engine import style as style_mod
 from fingerprinting.engine.calibration import Calibration, calibrate
 from fingerprinting.engine.catalog import CatalogIndex
 from fingerprinting.engine.config import DEFAULT_CONFIG, EngineConfig
 from fingerprinting.engine.embedder import ALIGN_FRAME_SECONDS
-from fingerprinting.engine.lanes import IDENTITY_LANES, TRANSFORM_LANES, ClipFeatures, LaneContext
+from fingerprinting.engine.lanes import (
+    COMPOSITION_LANES,
+    IDENTITY_LANES,
+    TRANSFORM_LANES,
+    ClipFeatures,
+    LaneContext,
+)
 from fingerprinting.engine.runs import Run, coverage, select_runs
 
 
@@ -35,9 +42,12 @@ from fingerprinting.engine.runs import Run, coverage, select_runs
 class ShareResult:
     position: int
     share: float
-    lane: str  # "verbatim", "style" or "both"
+    lane: str  # "verbatim", "style", "both" or "composition"
     evidence: dict
     false_alarm: float | None  # of the share's strongest run; None for a style-only share
+    # "composition" when the share's runs are all the composition lane's (a re-performance: the work
+    # only); "recording" otherwise (reused audio, or a style resemblance, as before the lane).
+    right: str = "recording"
 
 
 @dataclass
@@ -120,6 +130,8 @@ def lane_scores(
     found = {lane.name: lane.find(context) for lane in IDENTITY_LANES}
     context.style_result = style = style_evidence(context, [])
     found |= {lane.name: lane.find(context) for lane in TRANSFORM_LANES}
+    if config.composition.enabled:
+        found |= {lane.name: lane.find(context) for lane in COMPOSITION_LANES}
     out: dict[str, dict[int, float]] = {}
     for lane, runs in found.items():
         best = out.setdefault(lane, {})
@@ -246,6 +258,8 @@ def attribute(
     clock.lap("style")
     # The grid tries only the style lane's candidates, so its runs' recordings are aligned already.
     find_verbatim(context, TRANSFORM_LANES, calibration, clock, lane_report)
+    if config.composition.enabled:  # off: not even a line in the lane report (results as before)
+        find_verbatim(context, COMPOSITION_LANES, calibration, clock, lane_report)
     runs = select_runs(name_groups(index, context.found), min_new_seconds=config.shares.min_new_seconds)
     clock.lap("select")
     # Style evidence counts above the window z whose false-alarm chance is the evidence bound.
@@ -266,6 +280,9 @@ def attribute(
         j = candidate_column.get(position)
         has_style = j is not None and style_part.get(position, 0.0) > 0
         lane = "both" if mine and has_style else ("verbatim" if mine else "style")
+        composition_only = bool(mine) and all(run.lane == composition_mod.LANE for run in mine)
+        if composition_only:
+            lane = "composition"
         shares.append(
             ShareResult(
                 position=position,
@@ -283,6 +300,7 @@ def attribute(
                     style_part.get(position, 0.0),
                 ),
                 false_alarm=min((run.false_alarm for run in mine), default=None),
+                right="composition" if composition_only else "recording",
             )
         )
     remainder = max(0.0, 1.0 - sum(s.share for s in shares))
