@@ -217,18 +217,10 @@ def realistic_vectors(real_vectors: np.ndarray, owners: np.ndarray, n: int, per:
     """n synthetic segment embeddings with the statistics of real ones: recording centres drawn from a
     Gaussian fitted to the real recordings' mean vectors, segments scattered around their centre with
     the real within-recording residual covariance (both shrunk towards the diagonal)."""
+    from shard_speed import recording_gaussians
+
     dim = real_vectors.shape[1]
-    labels = np.unique(owners)
-    means = np.stack([real_vectors[owners == o].mean(axis=0) for o in labels])
-    residuals = real_vectors - means[np.searchsorted(labels, owners)]
-
-    def factor(x: np.ndarray) -> np.ndarray:
-        cov = np.cov(x, rowvar=False)
-        cov = 0.9 * cov + 0.1 * np.diag(np.diag(cov)) + 1e-6 * np.eye(dim)
-        return np.linalg.cholesky(cov).astype(np.float32)
-
-    between, within = factor(means), factor(residuals)
-    centre_mean = means.mean(axis=0).astype(np.float32)
+    between, within, centre_mean = recording_gaussians(real_vectors, owners)
     centres = centre_mean + rng.standard_normal((n // per, dim)).astype(np.float32) @ between.T
     data = np.repeat(centres, per, axis=0)
     for start in range(0, n, 100_000):

@@ -54,20 +54,27 @@ def _memory() -> dict:
     return fields
 
 
-def _raw_generator(real_raw: np.ndarray, owners: np.ndarray, rng):
-    """Synthetic raw descriptors with the real recordings' between- and within-recording statistics."""
-    dim = real_raw.shape[1]
+def recording_gaussians(real: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(between, within, centre): Cholesky factors of the covariance of the real recordings' mean
+    vectors and of the segments' residuals around their recording's mean (both shrunk towards the
+    diagonal, so a few dozen recordings give a usable factor), and the mean of the recording means."""
+    dim = real.shape[1]
     labels = np.unique(owners)
-    means = np.stack([real_raw[owners == o].mean(axis=0) for o in labels])
-    residuals = real_raw - means[np.searchsorted(labels, owners)]
+    means = np.stack([real[owners == o].mean(axis=0) for o in labels])
+    residuals = real - means[np.searchsorted(labels, owners)]
 
     def factor(x: np.ndarray) -> np.ndarray:
         cov = np.cov(x, rowvar=False)
         cov = 0.9 * cov + 0.1 * np.diag(np.diag(cov)) + 1e-6 * np.eye(dim)
         return np.linalg.cholesky(cov).astype(np.float32)
 
-    between, within = factor(means), factor(residuals)
-    centre = means.mean(axis=0).astype(np.float32)
+    return factor(means), factor(residuals), means.mean(axis=0).astype(np.float32)
+
+
+def _raw_generator(real_raw: np.ndarray, owners: np.ndarray, rng):
+    """Synthetic raw descriptors with the real recordings' between- and within-recording statistics."""
+    dim = real_raw.shape[1]
+    between, within, centre = recording_gaussians(real_raw, owners)
 
     def block(recordings: int) -> np.ndarray:
         centres = centre + rng.standard_normal((recordings, dim)).astype(np.float32) @ between.T

@@ -291,17 +291,7 @@ def statement_pdf(statement: Statement) -> bytes:
             ]
         )
     widths = [14, 18, 15, 25, 27, 20, 12, 16, 9, 22]  # mm, 178 of A4's 180 between the margins
-    table = Table(data, repeatRows=1, hAlign="LEFT", colWidths=[w * mm for w in widths])
-    table.setStyle(
-        TableStyle(
-            [
-                ("FONTSIZE", (0, 0), (-1, 0), 7),
-                ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("LINEBELOW", (0, 1), (-1, -1), 0.25, colors.lightgrey),
-            ]
-        )
-    )
+    table = _lined_table(data, widths)
     story.append(table)
     story += _held_pdf(statement_held(statement=statement), small, ids, money_style, styles)
     footer = f"{label.name} · statement {statement.number} · {statement.party.name}"
@@ -345,7 +335,14 @@ def _held_pdf(held: list[HeldRow], small, ids, money_style, styles) -> list:
                 _cell(row.currency, small),
             ]
         )
-    table = Table(data, repeatRows=1, hAlign="LEFT", colWidths=[w * mm for w in (32, 50, 18, 48, 20, 10)])
+    table = _lined_table(data, (32, 50, 18, 48, 20, 10))
+    return [*story, table]
+
+
+def _lined_table(data: list, widths_mm) -> Table:
+    """A statement table: the header row repeated on every page, small and shaded, a thin rule under
+    each line, cells aligned at the top (wrapped text makes lines of several heights)."""
+    table = Table(data, repeatRows=1, hAlign="LEFT", colWidths=[w * mm for w in widths_mm])
     table.setStyle(
         TableStyle(
             [
@@ -356,7 +353,7 @@ def _held_pdf(held: list[HeldRow], small, ids, money_style, styles) -> list:
             ]
         )
     )
-    return [*story, table]
+    return table
 
 
 def settlement_csv(settlement: PartnerSettlement) -> str:
