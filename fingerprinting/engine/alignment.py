@@ -43,6 +43,13 @@ class Alignment:
     tempo_step: float  # clip frames per recording frame
     window_cos: np.ndarray  # mean cosine per clip window at this alignment
 
+    @property
+    def clip_semitones(self) -> int:
+        """How far the clip is transposed from the recording, in -5..6 semitones (the recording's shift
+        to match the clip, undone and folded to the nearest octave)."""
+        transpose = (-self.transpose) % 12
+        return transpose - 12 if transpose > 6 else transpose
+
 
 def align_many(
     clip: np.ndarray,

@@ -178,8 +178,7 @@ def runs_of(result: CompositionResult, clip_chroma: np.ndarray, index, duration:
         last = min(length, rec_frames - al.offset_frames)
         if last <= first:
             continue
-        transpose = (-al.transpose) % 12
-        semitones = transpose - 12 if transpose > 6 else transpose
+        semitones = al.clip_semitones
         clip_start = first * al.tempo_step * ALIGN_FRAME_SECONDS
         clip_end = min(duration, last * al.tempo_step * ALIGN_FRAME_SECONDS)
         out.append(

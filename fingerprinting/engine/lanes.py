@@ -202,8 +202,7 @@ class TransformGridLane:
         out: dict[Transform, set[int]] = {}
         for j in chosen:
             al = style.alignments[j]
-            transpose = (-al.transpose) % 12
-            semitones = transpose - 12 if transpose > 6 else transpose
+            semitones = al.clip_semitones
             tempo = 1.0 / al.tempo_step
             for grid_tempo, grid_semitones in cfg.grid:
                 if (

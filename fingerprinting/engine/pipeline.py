@@ -457,7 +457,6 @@ def _style_evidence(index, position, style, j, context, z_threshold) -> dict:
             for a, v in aspects.items():
                 aspect_sum[a] = aspect_sum.get(a, 0.0) + v
         per_window.append(entry)
-    transpose = (-al.transpose) % 12
     return {
         "windows": per_window,
         "mean_z": _r(z.mean()),
@@ -466,7 +465,7 @@ def _style_evidence(index, position, style, j, context, z_threshold) -> dict:
         "alignment": {
             "score": _r(al.score),
             "rec_offset_seconds": _r(al.offset_frames * ALIGN_FRAME_SECONDS, 2),
-            "clip_transpose_semitones": int(transpose - (12 if transpose > 6 else 0)),
+            "clip_transpose_semitones": int(al.clip_semitones),
             "tempo_factor": _r(1.0 / al.tempo_step, 3),
         },
     }
