@@ -3,7 +3,9 @@
 1. `find_verbatim`: the verbatim lanes in order (engine.lanes); each run's score becomes a false-alarm
    chance (engine.calibration) and only runs below the evidence bound are kept;
 2. `name_groups`: runs of near-duplicate recordings (one master under several ISRCs) go to the
-   group's canonical member, so identical audio is not split at random between them;
+   group's canonical member, so identical audio is not split at random between them; then
+   `explain.explain_away` takes from a recording the clip time it owes only to material it shares
+   with a stronger one (a loop of one track under another), which a mix keeps;
 3. `style_evidence`: the style lane (engine.style) for influence without reused audio;
 4. `share_out`: time covered by runs belongs to their recordings (split equally where several
    overlap); uncovered time is split among style evidence by e^2 / (sum e^2 + null_mass^2), e the
@@ -20,10 +22,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fingerprinting.engine import acceptance, duplicates
+from fingerprinting.engine import acceptance, duplicates, explain
 from fingerprinting.engine import composition as composition_mod
 from fingerprinting.engine import shares as shares_mod
 from fingerprinting.engine import style as style_mod
+from fingerprinting.engine.calibration import METHOD_VERSION as CALIBRATION_METHOD
 from fingerprinting.engine.calibration import Calibration, calibrate
 from fingerprinting.engine.catalog import CatalogIndex
 from fingerprinting.engine.config import DEFAULT_CONFIG, EngineConfig
@@ -149,11 +152,16 @@ def finish_index(
     (engine.duplicates), then the false-alarm calibration of every lane (engine.calibration: leave-one-
     out over the catalog's own audio, `audio(position)` giving a recording's samples). A previous
     version's calibration is reused while the catalog changed by less than `reuse_change` of its
-    recordings: each added recording would otherwise cost a whole leave-one-out run, and false-alarm
-    chances scale with the catalog's size anyway."""
+    recordings (and it was made by the current method, `calibration.METHOD_VERSION`): each added
+    recording would otherwise cost a whole leave-one-out run, and false-alarm chances scale with the
+    catalog's size anyway."""
     groups = duplicates.near_duplicate_groups(index, config, previous)
     index.meta["near_duplicates"] = groups
-    if previous is not None and previous.calibration.get("lanes"):
+    if (
+        previous is not None
+        and previous.calibration.get("lanes")
+        and previous.calibration.get("method_version") == CALIBRATION_METHOD
+    ):
         before = previous.calibration.get("catalog_size", previous.n_recordings)
         if abs(index.n_recordings - before) <= config.calibration.reuse_change * max(before, 1):
             return {
@@ -261,6 +269,7 @@ def attribute(
     if config.composition.enabled:  # off: not even a line in the lane report (results as before)
         find_verbatim(context, COMPOSITION_LANES, calibration, clock, lane_report)
     runs = select_runs(name_groups(index, context.found), min_new_seconds=config.shares.min_new_seconds)
+    runs, cuts = explain.explain_away(runs, context)
     clock.lap("select")
     # Style evidence counts above the window z whose false-alarm chance is the evidence bound.
     z_threshold = calibration.score_for(style_mod.LANE, config.evidence.max_false_alarm, clip.duration)
@@ -316,6 +325,7 @@ def attribute(
             "covered_fraction": _r(coverage(runs, clip.duration)),
             "lanes": lane_report,
             "evidence_bound": config.evidence.max_false_alarm,
+            "explained_away": [cut.as_evidence(index) for cut in cuts],
         },
         "style": {
             "z_threshold": _r(z_threshold),

@@ -100,6 +100,64 @@ class PresenceMap:
         )
 
 
+def mapped_peaks(
+    peak_frames: np.ndarray, peak_bins: np.ndarray, offset: int, transform: Transform = IDENTITY
+) -> tuple[np.ndarray, np.ndarray]:
+    """A recording's peaks where they fall in the clip (clip frame, FFT bin) at this alignment: shifted
+    by `offset` frames, then played `tempo` times faster and transposed."""
+    t = peak_frames.astype(np.int64) - offset
+    f = peak_bins.astype(np.int64)
+    if transform.tempo != 1.0:
+        t = np.round(t / transform.tempo).astype(np.int64)
+    if transform.semitones:
+        f = np.round(f * 2.0 ** (transform.semitones / 12.0)).astype(np.int64)
+    return t, f
+
+
+def _hits(
+    presence: PresenceMap, peak_frames, peak_bins, offset: int, transform: Transform
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(clip frame, hit, chance, weight) of each of the recording's peaks inside the clip."""
+    t, f = mapped_peaks(peak_frames, peak_bins, offset, transform)
+    f = f - LOW_BIN
+    inside = (t >= 0) & (t < presence.frames) & (f >= 0) & (f < presence.present.shape[1])
+    t, f = t[inside], f[inside]
+    hit = presence.present[t, f].astype(np.float64)
+    chance = np.clip(presence.frame_density[t] * presence.bin_density[f] / presence.density, 0.0, 1.0)
+    # One frame, one vote: a broadband onset (a drum hit, a click) makes dozens of peaks in one frame,
+    # all present in any clip with an onset there; weighted 1 / (the recording's peaks in that frame),
+    # a shared rhythm counts as the few events it is, not as the hundreds of peaks it spans.
+    weight = 1.0 / np.bincount(t, minlength=presence.frames)[t] if len(t) else np.zeros(0)
+    return t, hit, chance, weight
+
+
+def _statistic(hit: np.ndarray, chance: np.ndarray, weight: np.ndarray) -> tuple[float, float]:
+    """(z, kappa) of weighted hits against their chances (the module docstring)."""
+    hits, expected, total = float((weight * hit).sum()), float((weight * chance).sum()), float(weight.sum())
+    z = (hits - expected) / np.sqrt(max(float((weight * weight * chance * (1.0 - chance)).sum()), 1e-9))
+    return float(z), float((hits - expected) / max(total - expected, 1e-9))
+
+
+def span_evidence(
+    presence: PresenceMap,
+    peak_frames: np.ndarray,
+    peak_bins: np.ndarray,
+    offset: int,
+    frames: tuple[int, int],
+    config: SpectralConfig,
+    transform: Transform = IDENTITY,
+) -> tuple[float, float] | None:
+    """(z, kappa) of the recording's peaks at this alignment over clip frames [a, b), as `verify`
+    scores a run; None where fewer than `min_window_peaks` of them fall there."""
+    if presence.frames == 0 or presence.density <= 0:
+        return None
+    t, hit, chance, weight = _hits(presence, peak_frames, peak_bins, offset, transform)
+    mine = (t >= frames[0]) & (t < frames[1])
+    if int(mine.sum()) < config.min_window_peaks:
+        return None
+    return _statistic(hit[mine], chance[mine], weight[mine])
+
+
 def verify(
     presence: PresenceMap,
     recording: int,
@@ -114,23 +172,9 @@ def verify(
     n_frames = presence.frames
     if n_frames == 0 or presence.density <= 0:
         return []
-    t = peak_frames.astype(np.int64) - offset
-    f = peak_bins.astype(np.int64)
-    if transform.tempo != 1.0:
-        t = np.round(t / transform.tempo).astype(np.int64)
-    if transform.semitones:
-        f = np.round(f * 2.0 ** (transform.semitones / 12.0)).astype(np.int64)
-    f = f - LOW_BIN
-    inside = (t >= 0) & (t < n_frames) & (f >= 0) & (f < presence.present.shape[1])
-    t, f = t[inside], f[inside]
+    t, hit, chance, weight = _hits(presence, peak_frames, peak_bins, offset, transform)
     if len(t) < config.min_window_peaks:
         return []
-    hit = presence.present[t, f].astype(np.float64)
-    chance = np.clip(presence.frame_density[t] * presence.bin_density[f] / presence.density, 0.0, 1.0)
-    # One frame, one vote: a broadband onset (a drum hit, a click) makes dozens of peaks in one frame,
-    # all present in any clip with an onset there; weighted 1 / (the recording's peaks in that frame),
-    # a shared rhythm counts as the few events it is, not as the hundreds of peaks it spans.
-    weight = 1.0 / np.bincount(t, minlength=n_frames)[t]
     half = int(round(config.smooth_seconds / FRAME_SECONDS)) // 2
     frames = np.arange(n_frames)
     lo, hi = np.clip(frames - half, 0, n_frames), np.clip(frames + half + 1, 0, n_frames)
@@ -149,10 +193,8 @@ def verify(
     runs = []
     for a, b in _segments(kappa_w >= config.run_kappa, config):
         mine = (t >= a) & (t < b)
-        n, w, p, h = int(mine.sum()), weight[mine], chance[mine], hit[mine]
-        hits, expected, total = float((w * h).sum()), float((w * p).sum()), float(w.sum())
-        z = (hits - expected) / np.sqrt(max(float((w * w * p * (1.0 - p)).sum()), 1e-9))
-        kappa = float((hits - expected) / max(total - expected, 1e-9))
+        n, h = int(mine.sum()), hit[mine]
+        z, kappa = _statistic(h, chance[mine], weight[mine])
         if z < MIN_SCORE or kappa < config.min_kappa:
             continue
         start, end = a * FRAME_SECONDS, b * FRAME_SECONDS
