@@ -121,9 +121,7 @@ def _without(run: Run, start: float, end: float, min_seconds: float) -> list[Run
 def explain_away(runs: list[Run], context) -> tuple[list[Run], list[Cut]]:
     """`runs` with the clip time each weaker recording owes only to material it shares with a stronger
     one taken out, and the cuts made."""
-    config = context.config
-    presence, peaks_of = context.clip.presence, context.index.peaks
-    min_overlap = config.spectral.smooth_seconds
+    min_overlap = context.config.spectral.smooth_seconds
     kept, cuts = list(runs), []
     for weaker in sorted(runs, key=lambda r: (r.clip_start, r.recording, r.lane)):
         if weaker.lane == COMPOSITION_LANE:
@@ -131,26 +129,33 @@ def explain_away(runs: list[Run], context) -> tuple[list[Run], list[Cut]]:
         others = [r for r in kept if r.recording != weaker.recording and r.lane != COMPOSITION_LANE]
         for stronger in sorted(others, key=lambda r: (-_seconds(_overlap(weaker, r)), r.recording)):
             start, end = _overlap(weaker, stronger)
-            if end - start < min_overlap or weaker not in kept:
+            if end - start < min_overlap:
                 continue
-            frames = (int(start / FRAME_SECONDS), int(np.ceil(end / FRAME_SECONDS)))
-            mine = _evidence_at(presence, peaks_of(weaker.recording), weaker, frames, config)
-            theirs = _evidence_at(presence, peaks_of(stronger.recording), stronger, frames, config)
-            if mine is None or theirs is None or theirs[1] <= mine[1]:
-                continue
-            if not _reused(mine, config):
-                continue  # the spectrogram does not see this recording here: nothing to decide
-            their_peaks = spectral.mapped_peaks(*peaks_of(stronger.recording), theirs[2], stronger.transform)
-            rest = presence.without([their_peaks], config.spectral)
-            alone = spectral.span_evidence(
-                rest, *peaks_of(weaker.recording), mine[2], frames, config.spectral, weaker.transform
-            )
-            if alone is not None and _reused(alone, config):
-                continue  # peaks of its own: both are in the clip (a mix)
-            left = alone if alone is not None else (0.0, 0.0)
-            cuts.append(Cut(weaker, stronger.recording, start, end, mine[:2], theirs[:2], left[:2]))
-            kept.remove(weaker)
-            pieces = _without(weaker, start, end, config.spectral.min_run_seconds)
-            kept.extend(pieces)
-            break
+            cut = _explained_by(weaker, stronger, start, end, context)
+            if cut is not None:
+                cuts.append(cut)
+                kept.remove(weaker)
+                kept.extend(_without(weaker, start, end, context.config.spectral.min_run_seconds))
+                break
     return kept, cuts
+
+
+def _explained_by(weaker: Run, stronger: Run, start: float, end: float, context) -> Cut | None:
+    """The cut, if over clip time [start, end) `weaker` is there only through `stronger`'s peaks."""
+    config, presence, peaks_of = context.config, context.clip.presence, context.index.peaks
+    frames = (int(start / FRAME_SECONDS), int(np.ceil(end / FRAME_SECONDS)))
+    mine = _evidence_at(presence, peaks_of(weaker.recording), weaker, frames, config)
+    theirs = _evidence_at(presence, peaks_of(stronger.recording), stronger, frames, config)
+    if mine is None or theirs is None or theirs[1] <= mine[1]:
+        return None  # not the weaker of the two here
+    if not _reused(mine, config):
+        return None  # the spectrogram does not see this recording here: nothing to decide
+    their_peaks = spectral.mapped_peaks(*peaks_of(stronger.recording), theirs[2], stronger.transform)
+    rest = presence.without([their_peaks], config.spectral)
+    alone = spectral.span_evidence(
+        rest, *peaks_of(weaker.recording), mine[2], frames, config.spectral, weaker.transform
+    )
+    if alone is not None and _reused(alone, config):
+        return None  # peaks of its own: both are in the clip (a mix)
+    left = alone if alone is not None else (0.0, 0.0)
+    return Cut(weaker, stronger.recording, start, end, mine[:2], theirs[:2], left[:2])
