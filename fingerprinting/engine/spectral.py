@@ -75,6 +75,26 @@ class PresenceMap:
             density=float(present.mean(dtype=np.float64)),
         )
 
+    @classmethod
+    def of_peaks(
+        cls, peaks: tuple[np.ndarray, np.ndarray], shape: tuple[int, int], config: SpectralConfig
+    ) -> "PresenceMap":
+        """A map of where a recording's peaks (clip frame, FFT bin) fall, within the tolerance: to ask
+        whether another recording's peaks are this one's, as `verify` asks it of the clip's."""
+        frames, bins = shape
+        present = explained_mask(
+            [(peaks[0], peaks[1] - LOW_BIN)],
+            frames=frames,
+            bins=bins,
+            reach=(config.tolerance_frames // 2, config.tolerance_bins // 2),
+        )
+        return cls(
+            present=present,
+            frame_density=present.mean(axis=1, dtype=np.float64),
+            bin_density=present.mean(axis=0, dtype=np.float64),
+            density=float(present.mean(dtype=np.float64)),
+        )
+
     @property
     def frames(self) -> int:
         return int(self.present.shape[0])

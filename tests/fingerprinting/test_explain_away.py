@@ -62,6 +62,7 @@ def test_a_track_reusing_the_original_under_new_material_is_explained_away(medle
     assert {cut["explained_by"] for cut in cuts} == {index.recordings[positions["piece-0"]]["isrc"]}
     for cut in cuts:  # the medley's own peaks are not in the clip once the original's are taken out
         assert cut["kappa_without"] < cut["kappa"] < cut["explained_by_kappa"]
+        assert cut["shared_z"] >= 3.0  # and the two recordings hold the same material there
 
 
 def test_a_clip_of_the_medley_itself_keeps_the_medley_first(medley_catalog):
