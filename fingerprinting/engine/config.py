@@ -235,6 +235,12 @@ class CompositionConfig:
     retrieval_tempi: tuple = knob(
         _geometric(0.8, 1.25, 5), "clip tempo rescalings searched (issue: 0.8-1.25x), 12 % apart"
     )
+    whitening_floor: float = knob(
+        0.01,
+        "patch descriptors whitened over the catalog, each direction's variance floored at this share of "
+        "the largest (raw cosines are all 0.93-0.95; 0.01: candidates for key+tempo 0.5 -> 0.7)",
+        "reperformance-tuning",
+    )
     retrieval_k: int = knob(256, "catalog patches retrieved per clip patch and tempo", "reperformance-tuning")
     candidates: int = knob(16, "recordings aligned per clip", "reperformance-tuning")
     alignment_tempi: tuple = knob(
