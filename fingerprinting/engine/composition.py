@@ -177,8 +177,17 @@ class CompositionResult:
 def align(
     index, clip_chroma: np.ndarray, config: CompositionConfig, exclude: frozenset[int]
 ) -> CompositionResult:
-    """Candidates aligned, and their alignment as a z against the clip's own null."""
-    candidates = retrieve(index, clip_chroma, config, exclude)
+    """Candidates retrieved and aligned, and their alignment as a z against the clip's own null."""
+    return align_candidates(
+        index, clip_chroma, retrieve(index, clip_chroma, config, exclude), config, exclude
+    )
+
+
+def align_candidates(
+    index, clip_chroma: np.ndarray, candidates: list[int], config: CompositionConfig, exclude: frozenset[int]
+) -> CompositionResult:
+    """`candidates` aligned with the clip, as z's against the clip's alignments with `null_size`
+    recordings drawn at random (neither candidates nor excluded)."""
     if not candidates:
         return CompositionResult([], [], np.zeros(0), 0.0, 1.0)
     null = null_positions(index, set(candidates) | set(exclude), config.null_size)
