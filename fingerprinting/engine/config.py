@@ -243,6 +243,12 @@ class CompositionConfig:
     retrieval_tempi: tuple = knob(
         _geometric(0.8, 1.25, 5), "clip tempo rescalings searched (issue: 0.8-1.25x), 12 % apart"
     )
+    whitening_floor: float = knob(
+        0.01,
+        "patch descriptors whitened over the catalog, each direction's variance floored at this share of "
+        "the largest (raw cosines are all 0.93-0.95; 0.01: candidates for key+tempo 0.5 -> 0.7)",
+        "reperformance-tuning",
+    )
     retrieval_k: int = knob(256, "catalog patches retrieved per clip patch and tempo", "reperformance-tuning")
     candidates: int = knob(16, "recordings aligned per clip", "reperformance-tuning")
     alignment_tempi: tuple = knob(
@@ -271,6 +277,10 @@ class CompositionConfig:
     # bench/reference_null.py` (200 hedgewars negatives against the supertux catalog of 45; top z 7.07,
     # 7.44, 7.90). Without it, leave-one-out on that catalog with its related pairs set aside gave
     # plain tuning negatives at z 5.6-6.7 chances of 2e-4 to 1.4e-3, under the evidence bound.
+    # Kept after the whitened retrieval although a refit gave a lighter tail, (2.858, 0.2, 0.742), top
+    # z 5.13-5.35: a clip's z moves by about +-1.5 with its null draw (seeded by the index version), so
+    # on the next index version one of those same 200 negatives reached z 6.85 and got a composition
+    # share at 9e-4 with the refit tail. A tail fitted on one draw understates the spread.
     reference_tail: tuple = knob(
         (3.22, 0.2, 1.081), "the tail of unrelated real music's best z (tuning negatives)", "real-tuning"
     )
