@@ -68,6 +68,11 @@ class PresenceMap:
         present = maximum_filter(
             maxima, size=(config.tolerance_frames, config.tolerance_bins), mode="constant", cval=False
         )
+        return cls.of_present(present)
+
+    @classmethod
+    def of_present(cls, present: np.ndarray) -> "PresenceMap":
+        """The map of `present` (bool [frames, bins]) with its densities counted."""
         return cls(
             present=present,
             frame_density=present.mean(axis=1, dtype=np.float64),
@@ -88,12 +93,7 @@ class PresenceMap:
             bins=bins,
             reach=(config.tolerance_frames // 2, config.tolerance_bins // 2),
         )
-        return cls(
-            present=present,
-            frame_density=present.mean(axis=1, dtype=np.float64),
-            bin_density=present.mean(axis=0, dtype=np.float64),
-            density=float(present.mean(dtype=np.float64)),
-        )
+        return cls.of_present(present)
 
     @property
     def frames(self) -> int:
@@ -112,12 +112,7 @@ class PresenceMap:
             reach=(config.tolerance_frames // 2, config.tolerance_bins // 2),
         )
         present = self.present & ~taken
-        return PresenceMap(
-            present=present,
-            frame_density=present.mean(axis=1, dtype=np.float64),
-            bin_density=present.mean(axis=0, dtype=np.float64),
-            density=float(present.mean(dtype=np.float64)),
-        )
+        return PresenceMap.of_present(present)
 
 
 def mapped_peaks(
