@@ -33,8 +33,8 @@ ENGINE_NAME = "stemma-attribution"
 # transform grid limited to plausible recordings, no Chromaprint resampling grid. 2.0.1: a window's FAISS
 # neighbours in canonical order (ties by segment id, not FAISS's heap order), so an index split in
 # shards (engine.shards) gives the same attributions as the whole index; otherwise unchanged. 2.1.0:
-# explaining away (engine.explain: a recording that shares a stronger one's material loses the overlap)
-# and calibration method 2 (engine.calibration.METHOD_VERSION; the analysis and index are unchanged).
+# explaining away (engine.explain: a recording that shares a stronger one's material loses the overlap);
+# the analysis, the index and its calibration are unchanged.
 ENGINE_VERSION = "2.1.0"
 # The version of what an index version holds (analysis, inverted indexes, calibration); its name is
 # derived from it. 2.0.0 adds near-duplicate groups and per-lane calibration.

@@ -29,15 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import binom, gamma
+from scipy.stats import chi2
 
 from fingerprinting.engine.config import CalibrationConfig, EngineConfig
 from fingerprinting.engine.signal import ANALYSIS_SR
-
-# What a stored calibration was made by; a new index version recalibrates rather than keep a parent's
-# calibration of another method. 2: 600 queries whatever the catalog's size, related pairs by the
-# truncated product method (1: up to 3 per recording, Fisher over the matches alone).
-METHOD_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -159,59 +154,27 @@ def related_pairs(
     catalog_size: int,
     config: CalibrationConfig,
     reuse_lanes: tuple[str, ...] | None = None,
-    opportunities: dict[int, int] | None = None,
 ) -> set[frozenset]:
     """Pairs of recordings whose queries keep matching each other beyond chance, in the lanes that
-    find reused audio (`reuse_lanes`): the pair is related when, in some lane, the chance of matches
-    as many and as strong as its own, among all the queries the pair had (`opportunities`: queries
-    cut from each position), times the lanes and the number of pairs, is below `related_alpha`.
-
-    Each match's chance, under its lane's null, that a query's best run reaches its score against
-    this particular recording is p = P(best >= score) / (catalog size - 1). Only queries whose lane
-    found a run on the other recording are observed at all, so the matches are those of the pair's
-    queries with p below tau = P(any run) / (catalog size - 1): the truncated product method
-    (`_truncated_product`) gives the chance of their product being this small, counting the queries
-    that found nothing. Fisher's method over the matches alone made any pair that met two or three
-    times by chance look related (every match is a small p by selection), and a larger calibration
-    then set more of the null's own tail aside. Without `opportunities`, the pair's matches are its
-    only queries."""
+    find reused audio (`reuse_lanes`). Each observation's
+    chance, under its lane's null, that a query's best run reaches its score against this particular
+    recording, p = P(best >= score) / (catalog size - 1), is combined over the pair's observations
+    (Fisher: -2 sum ln p is chi-squared with 2k degrees of freedom); the pair is related when that
+    chance, times the number of pairs, is below `related_alpha`."""
     lanes = config.reuse_lanes if reuse_lanes is None else reuse_lanes
-    by_pair: dict[frozenset, dict[str, list[float]]] = {}
+    by_pair: dict[frozenset, list[float]] = {}
     others = max(catalog_size - 1, 1)
     for o in observations:
         if o.lane not in lanes:
             continue  # the style lane measures resemblance, which recurs between similar pieces by nature
         p = min(1.0, nulls[o.lane].per_query(o.score) / others)
-        by_pair.setdefault(frozenset((o.query, o.matched)), {}).setdefault(o.lane, []).append(max(p, 1e-300))
+        by_pair.setdefault(frozenset((o.query, o.matched)), []).append(max(p, 1e-300))
     n_pairs = max(1.0, catalog_size * (catalog_size - 1) / 2)
-    related = set()
-    for pair, per_lane in by_pair.items():
-        asked = sum(opportunities.get(position, 0) for position in pair) if opportunities else 0
-        chance = min(
-            _truncated_product(ps, max(asked, len(ps)), _any_run_rate(nulls[lane]) / others)
-            for lane, ps in per_lane.items()
-        )
-        if chance * len(per_lane) * n_pairs < config.related_alpha:
-            related.add(pair)
-    return related
-
-
-def _any_run_rate(null: LaneNull) -> float:
-    """The fraction of leave-one-out queries in which the lane found any run (plus one: never zero)."""
-    return min(1.0, (len(null.maxima) + 1.0) / (null.queries + 1.0))
-
-
-def _truncated_product(chances: list[float], tries: int, tau: float) -> float:
-    """P(the product of the p-values at most tau among `tries` independent uniform p-values is at
-    most the product of `chances`) (Zaykin et al. 2002, the truncated product method). Given k of
-    them below tau, -ln(p / tau) are k unit exponentials, so the product is small when their sum, a
-    Gamma(k), is large; k itself is binomial(tries, tau)."""
-    tau = float(np.clip(tau, 1e-300, 1.0))
-    clipped = np.minimum(np.asarray(chances, dtype=np.float64), tau)
-    log_w = float(np.sum(np.log(clipped)))
-    ks = np.arange(1, tries + 1)
-    excess = np.maximum(0.0, ks * np.log(tau) - log_w)
-    return float(min(1.0, np.sum(binom.pmf(ks, tries, tau) * gamma.sf(excess, ks))))
+    return {
+        pair
+        for pair, ps in by_pair.items()
+        if chi2.sf(-2.0 * float(np.sum(np.log(ps))), 2 * len(ps)) * n_pairs < config.related_alpha
+    }
 
 
 def reference_nulls(config: CalibrationConfig) -> dict[str, LaneNull]:
@@ -288,36 +251,29 @@ class Calibration:
 
 
 def query_plan(index, config: CalibrationConfig) -> list[tuple[int, float]]:
-    """(position, start seconds) of the leave-one-out queries: `max_queries` excerpts (fewer when the
-    catalog is too short to hold them), from recordings in a seeded order, each giving at least
-    `per_recording` and at most its fair part of `max_queries`, its excerpts spread over it about
-    `min_query_spacing` apart. A small catalog is asked as often as a large one: a lane's tail rests
-    on the few queries that produce any run, and 3 x 45 queries left the evidence threshold moving
-    by a factor of two between two builds of one catalog (docs/attribution.md)."""
+    """(position, start seconds) of the leave-one-out queries: `per_recording` excerpts from each of a
+    seeded sample of recordings, spread over each recording."""
     n = index.n_recordings
-    fair = max(config.per_recording, -(-config.max_queries // max(n, 1)))
+    wanted = min(config.max_queries, config.per_recording * n)
     seed = int(hashlib.sha256(index.version.encode()).hexdigest()[:8], 16)
     rng = np.random.default_rng(seed)
-    plan: list[tuple[int, float]] = []
-    for position in rng.permutation(n):
-        if len(plan) >= config.max_queries:
-            break
+    plan = []
+    for position in rng.permutation(n)[: max(1, wanted // config.per_recording)]:
         duration = float(index.recordings[int(position)]["duration"])
         room = max(0.0, duration - config.query_seconds)
-        fits = max(config.per_recording, min(fair, 1 + int(room // config.min_query_spacing)))
-        for k in range(fits):
-            plan.append((int(position), room * (k + rng.uniform(0.1, 0.9)) / fits))
-    return plan[: config.max_queries]
+        for k in range(config.per_recording):
+            plan.append((int(position), room * (k + rng.uniform(0.1, 0.9)) / config.per_recording))
+    return plan[:wanted]
 
 
 def observe(index, *, config: EngineConfig, audio: Callable[[int], np.ndarray], lane_scores: Callable):
-    """(queries run per position, observations) of the leave-one-out plan: per query and lane, the
-    best score against each recording the lane found."""
+    """(queries run, observations) of the leave-one-out plan: per query and lane, the best score
+    against each recording the lane found."""
     cal = config.calibration
     plan = query_plan(index, cal) if index.n_recordings >= 2 else []
     observed: list[Observation] = []
     loaded: dict[int, np.ndarray] = {}
-    queries: dict[int, int] = {}
+    queries = 0
     for position, start in plan:
         if position not in loaded:
             loaded = {position: audio(position)}  # one recording in memory at a time
@@ -325,7 +281,7 @@ def observe(index, *, config: EngineConfig, audio: Callable[[int], np.ndarray], 
         excerpt = loaded[position][a : a + int(cal.query_seconds * ANALYSIS_SR)]
         if len(excerpt) < ANALYSIS_SR:
             continue
-        queries[position] = queries.get(position, 0) + 1
+        queries += 1
         for lane, best in lane_scores(index, excerpt, frozenset(index.group_members(position))).items():
             observed.extend(
                 Observation(lane, position, start, matched, score) for matched, score in best.items()
@@ -342,8 +298,7 @@ def calibrate(
     `audio(position)` returns a recording's samples at ANALYSIS_SR; `lane_scores(index, samples,
     exclude)` runs the lanes on a clip and returns {lane: {recording: best score}}."""
     cal = config.calibration
-    asked, observed = observe(index, config=config, audio=audio, lane_scores=lane_scores)
-    queries = sum(asked.values())
+    queries, observed = observe(index, config=config, audio=audio, lane_scores=lane_scores)
     related: set[frozenset] = set()
     for _round in range(5):  # set related pairs aside, fit again, until no new pair turns up
         nulls = {
@@ -352,12 +307,11 @@ def calibrate(
             )
             for lane, prior in config.lanes_calibrated().items()
         }
-        found = related_pairs(observed, nulls, index.n_recordings, cal, config.reuse_lanes(), asked)
+        found = related_pairs(observed, nulls, index.n_recordings, cal, config.reuse_lanes())
         if found <= related:
             break
         related |= found
     return {
-        "method_version": METHOD_VERSION,
         "lanes": {lane: null.as_dict() for lane, null in nulls.items()},
         "queries": queries,
         "related": [_related_entry(index, pair, observed) for pair in sorted(sorted(p) for p in related)],

@@ -157,16 +157,8 @@ class AcceptanceConfig:
 @dataclass(frozen=True)
 class CalibrationConfig:
     query_seconds: float = knob(20.0, "leave-one-out query length: a typical generated clip")
-    per_recording: int = knob(3, "queries per sampled recording at least, spread over it")
-    max_queries: int = knob(
-        600,
-        "queries per index version, whatever the catalog's size (~60 s of CPU): 240 left a lane's tail "
-        "resting on ~10 queries that fire, its evidence threshold moving 2x between builds",
-        "real-tuning",
-    )
-    min_query_spacing: float = knob(
-        10.0, "a recording's excerpts start this far apart on average (half a query: overlap at most half)"
-    )
+    per_recording: int = knob(3, "queries per sampled recording, spread over it")
+    max_queries: int = knob(240, "queries per index version (~20 s of CPU)")
     reuse_change: float = knob(
         0.1, "a new index version keeps its parent's calibration while the catalog changed less than this"
     )

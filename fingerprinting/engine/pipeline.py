@@ -26,7 +26,6 @@ from fingerprinting.engine import acceptance, duplicates, explain
 from fingerprinting.engine import composition as composition_mod
 from fingerprinting.engine import shares as shares_mod
 from fingerprinting.engine import style as style_mod
-from fingerprinting.engine.calibration import METHOD_VERSION as CALIBRATION_METHOD
 from fingerprinting.engine.calibration import Calibration, calibrate
 from fingerprinting.engine.catalog import CatalogIndex
 from fingerprinting.engine.config import DEFAULT_CONFIG, EngineConfig
@@ -152,16 +151,11 @@ def finish_index(
     (engine.duplicates), then the false-alarm calibration of every lane (engine.calibration: leave-one-
     out over the catalog's own audio, `audio(position)` giving a recording's samples). A previous
     version's calibration is reused while the catalog changed by less than `reuse_change` of its
-    recordings (and it was made by the current method, `calibration.METHOD_VERSION`): each added
-    recording would otherwise cost a whole leave-one-out run, and false-alarm chances scale with the
-    catalog's size anyway."""
+    recordings: each added recording would otherwise cost a whole leave-one-out run, and false-alarm
+    chances scale with the catalog's size anyway."""
     groups = duplicates.near_duplicate_groups(index, config, previous)
     index.meta["near_duplicates"] = groups
-    if (
-        previous is not None
-        and previous.calibration.get("lanes")
-        and previous.calibration.get("method_version") == CALIBRATION_METHOD
-    ):
+    if previous is not None and previous.calibration.get("lanes"):
         before = previous.calibration.get("catalog_size", previous.n_recordings)
         if abs(index.n_recordings - before) <= config.calibration.reuse_change * max(before, 1):
             return {

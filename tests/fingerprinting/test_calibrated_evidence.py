@@ -17,7 +17,7 @@ from demo.synth import write_wav
 from fingerprinting import engine, services
 from fingerprinting import index as catalog_index
 from fingerprinting.engine import chromaprint
-from fingerprinting.engine.calibration import Calibration, LaneNull
+from fingerprinting.engine.calibration import Calibration
 from fingerprinting.engine.signal import ANALYSIS_SR, resample
 from fingerprinting.models import IndexVersion, ReviewState
 from fingerprinting.services import catalog_index_update, clip_attribute
@@ -229,6 +229,8 @@ def test_a_lane_that_rarely_fires_has_a_small_chance_of_any_run_at_all():
     """The chance of any run on an unrelated clip is the fraction of leave-one-out queries that
     produced one (plus one, so never zero), grown with the clip's length as every chance is; a lane
     never calibrated (no queries) is assumed to fire on every clip."""
+    from fingerprinting.engine.calibration import LaneNull
+
     null = LaneNull(
         "landmark", queries=99, query_seconds=10.0, catalog_size=50, maxima=(20.0, 25.0, 30.0, 40.0),
         tail_start=25.0, tail_exceed=0.03, tail_scale=4.0, method="test",
@@ -239,59 +241,3 @@ def test_a_lane_that_rarely_fires_has_a_small_chance_of_any_run_at_all():
     assert calibration.any_run_chance("landmark", 20.0) == pytest.approx(1 - (1 - per_query) ** 2)
     assert calibration.any_run_chance("landmark", 20.0) >= calibration.false_alarm("landmark", 20.0, 20.0)
     assert calibration.any_run_chance("spectral", 20.0) == 1.0
-
-
-def _null(lane: str, queries: int, fired: int) -> LaneNull:
-    maxima = tuple(float(x) for x in np.linspace(1.0, 3.0, fired))
-    return LaneNull(
-        lane, queries=queries, query_seconds=20.0, catalog_size=45, maxima=maxima,
-        tail_start=2.0, tail_exceed=fired / 2 / queries, tail_scale=1.0, method="test",
-    )  # fmt: skip
-
-
-def test_a_pair_that_met_by_chance_twice_is_not_set_aside_as_related():
-    """Two modest matches among the dozen queries each recording had are what chance gives some pair
-    of a 45-recording catalog; setting such pairs aside would thin the null (every match is a small
-    chance by selection, so counting only the matches made them look related)."""
-    from fingerprinting.engine.calibration import Observation, related_pairs
-
-    nulls = {"chromaprint": _null("chromaprint", 540, 30)}
-    config = engine.DEFAULT_CONFIG.calibration
-    chance = [Observation("chromaprint", 3, 20.0, 7, 2.6), Observation("chromaprint", 7, 80.0, 3, 2.5)]
-    assert related_pairs(chance, nulls, 45, config, ("chromaprint",), {3: 12, 7: 12}) == set()
-
-
-def test_a_pair_that_keeps_matching_is_related_even_when_each_match_is_modest():
-    """A theme arranged again in another track: most queries of either find the other, each only a
-    little above chance; the recurrence alone sets the pair aside. A pair matched once, very strongly
-    (a shared passage), is related by its strength."""
-    from fingerprinting.engine.calibration import Observation, related_pairs
-
-    nulls = {"chromaprint": _null("chromaprint", 540, 30)}
-    config = engine.DEFAULT_CONFIG.calibration
-    recurring = [Observation("chromaprint", 3, 10.0 * k, 7, 1.2) for k in range(8)]
-    strong = [Observation("chromaprint", 11, 40.0, 12, 40.0)]
-    found = related_pairs(
-        recurring + strong, nulls, 45, config, ("chromaprint",), {3: 12, 7: 12, 11: 12, 12: 12}
-    )
-    assert found == {frozenset((3, 7)), frozenset((11, 12))}
-
-
-def test_a_small_catalog_gets_as_many_leave_one_out_queries_as_its_length_allows():
-    """The tail is fitted on the few queries that produce any run, so a catalog of 45 recordings is
-    asked `max_queries` times, not 3 x 45; a recording's excerpts stay `min_query_spacing` apart on
-    average, and every sampled recording gives at least `per_recording`."""
-    from types import SimpleNamespace
-
-    from fingerprinting.engine.calibration import query_plan
-
-    config = engine.DEFAULT_CONFIG.calibration
-    long_catalog = SimpleNamespace(version="v-test", n_recordings=45, recordings=[{"duration": 600.0}] * 45)
-    assert len(query_plan(long_catalog, config)) == config.max_queries
-    short_catalog = SimpleNamespace(version="v-test", n_recordings=45, recordings=[{"duration": 50.0}] * 45)
-    plan = query_plan(short_catalog, config)
-    per_recording = max(
-        config.per_recording, 1 + int((50.0 - config.query_seconds) // config.min_query_spacing)
-    )
-    assert len(plan) == 45 * per_recording
-    assert all(0.0 <= start <= 30.0 for _position, start in plan)
