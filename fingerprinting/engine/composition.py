@@ -160,6 +160,7 @@ def retrieve(index, clip_chroma: np.ndarray, config: CompositionConfig, exclude:
 
 
 def null_positions(index, avoid: set[int], size: int) -> list[int]:
+    """`size` recordings not in `avoid`, drawn by the index version; all of them if fewer remain."""
     seed = int(hashlib.sha256(f"{index.version}/composition".encode()).hexdigest()[:8], 16)
     order = np.random.default_rng(seed).permutation(index.n_recordings)
     return [int(p) for p in order if int(p) not in avoid][:size]

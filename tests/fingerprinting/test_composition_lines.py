@@ -131,3 +131,17 @@ def test_unrelated_material_does_not_stand_out_from_the_null():
             clip = chroma(render(seed, lines, (1.0, 0.0, 0.6, 0.0, 0.4), seconds=20.0))
             result = composition.align(index, clip, CONFIG, frozenset())
             assert float(np.max(result.z)) < 4.0, (seed, lines, result.z)
+
+
+def test_the_null_is_at_most_the_rest_of_the_catalog():
+    # `null_size` (64) is larger than a small catalog: the null is then every recording that is neither
+    # a candidate nor excluded, each once, whatever the index version's draw.
+    index = MemoryIndex([np.zeros((4, 12), np.float32)] * 45)
+    avoid = set(range(16)) | {30}
+    null = composition.null_positions(index, avoid, CompositionConfig().null_size)
+    assert sorted(null) == [p for p in range(45) if p not in avoid]
+    # A large catalog: `null_size` recordings drawn by the index version, none avoided, none twice.
+    index = MemoryIndex([np.zeros((4, 12), np.float32)] * 200)
+    null = composition.null_positions(index, avoid, 64)
+    assert len(null) == len(set(null)) == 64 and not set(null) & avoid
+    assert null == composition.null_positions(index, avoid, 64)
