@@ -161,7 +161,7 @@ def _explained_by(weaker: Run, stronger: Run, start: float, end: float, context)
     if not _reused(mine, config):
         return None  # the spectrogram does not see this recording here: nothing to decide
     their_peaks = spectral.mapped_peaks(*peaks_of(stronger.recording), theirs[2], stronger.transform)
-    theirs_only = spectral.PresenceMap.of_peaks(their_peaks, presence.present.shape, config.spectral)
+    theirs_only = spectral.PresenceMap.of_peaks([their_peaks], presence.present.shape, config.spectral)
     shared = spectral.span_evidence(
         theirs_only, *peaks_of(weaker.recording), mine[2], frames, config.spectral, weaker.transform
     )

@@ -3,15 +3,17 @@
 1. `find_verbatim`: the verbatim lanes in order (engine.lanes); each run's score becomes a false-alarm
    chance (engine.calibration) and only runs below the evidence bound are kept;
 2. `name_groups`: runs of near-duplicate recordings (one master under several ISRCs) go to the
-   group's canonical member, so identical audio is not split at random between them; then
-   `explain.explain_away` takes from a recording the clip time it owes only to material it shares
-   with a stronger one (a loop of one track under another), which a mix keeps;
-3. `style_evidence`: the style lane (engine.style) for influence without reused audio;
-4. `share_out`: time covered by runs belongs to their recordings (split equally where several
+   group's canonical member, so identical audio is not split at random between them;
+3. `style_evidence`: the style lane (engine.style) for influence without reused audio (the transform
+   grid runs after it, on its candidates);
+4. `explain.explain_away`: once every verbatim lane has run, a recording loses the clip time it owes
+   only to material it shares with a stronger one (a loop of one track under another), which a mix
+   partner keeps;
+5. `share_out`: time covered by runs belongs to their recordings (split equally where several
    overlap); uncovered time is split among style evidence by e^2 / (sum e^2 + null_mass^2), e the
    window z above the calibrated threshold, so the "no attribution" mass keeps weak evidence from
    taking much. At most `max_shares` recordings, none below `min_share`;
-5. `confidence` and `declared_report`, then the review decision (engine.acceptance).
+6. `confidence` and `declared_report`, then the review decision (engine.acceptance).
 
 Deterministic: the same samples, index version and config give the same result bit for bit (timings
 aside).

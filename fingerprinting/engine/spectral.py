@@ -82,13 +82,14 @@ class PresenceMap:
 
     @classmethod
     def of_peaks(
-        cls, peaks: tuple[np.ndarray, np.ndarray], shape: tuple[int, int], config: SpectralConfig
+        cls, peaks: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, int], config: SpectralConfig
     ) -> "PresenceMap":
-        """A map of where a recording's peaks (clip frame, FFT bin) fall, within the tolerance: to ask
-        whether another recording's peaks are this one's, as `verify` asks it of the clip's."""
+        """A map of where recordings' peaks (clip frame, FFT bin) fall, within the tolerance: to ask
+        whether another recording's peaks are these, as `verify` asks it of the clip's, or to clear
+        them from the clip's map (`without`)."""
         frames, bins = shape
         present = explained_mask(
-            [(peaks[0], peaks[1] - LOW_BIN)],
+            [(t, f - LOW_BIN) for t, f in peaks],
             frames=frames,
             bins=bins,
             reach=(config.tolerance_frames // 2, config.tolerance_bins // 2),
@@ -104,13 +105,7 @@ class PresenceMap:
     ) -> "PresenceMap":
         """The map with the neighbourhood of known sources' peaks (clip frame, FFT bin) cleared, and its
         densities counted again: what is left belongs to the other sources in the clip."""
-        frames, bins = self.present.shape
-        taken = explained_mask(
-            [(t, f - LOW_BIN) for t, f in explained],
-            frames=frames,
-            bins=bins,
-            reach=(config.tolerance_frames // 2, config.tolerance_bins // 2),
-        )
+        taken = PresenceMap.of_peaks(explained, self.present.shape, config).present
         present = self.present & ~taken
         return PresenceMap.of_present(present)
 
