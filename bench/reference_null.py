@@ -49,7 +49,7 @@ def main() -> None:
         for name in negatives:
             samples = load_for_analysis(part / name, min_seconds=1.0, max_seconds=600.0)
             for lane, scores in pipeline.lane_scores(index, samples, frozenset(), ENGINE_CONFIG).items():
-                best.setdefault(lane, []).append(max(scores.values(), default=-np.inf))
+                best.setdefault(lane, []).append(max((s.best for s in scores.values()), default=-np.inf))
         print(
             f"tuning part: {len(negatives)} unrelated clips against {index.n_recordings} catalog recordings"
         )

@@ -34,11 +34,14 @@ ENGINE_NAME = "stemma-attribution"
 # neighbours in canonical order (ties by segment id, not FAISS's heap order), so an index split in
 # shards (engine.shards) gives the same attributions as the whole index; otherwise unchanged. 2.1.0:
 # explaining away (engine.explain: a recording that shares a stronger one's material loses the overlap);
-# the analysis, the index and its calibration are unchanged.
-ENGINE_VERSION = "2.1.0"
+# the analysis, the index and its calibration are unchanged. 2.2.0: weak spectral runs (a recording
+# showing 0.2-0.3 of its peaks beyond chance, as a source deep under uncatalogued louder music does),
+# evidence only where no full-strength run of another recording explains the clip.
+ENGINE_VERSION = "2.2.0"
 # The version of what an index version holds (analysis, inverted indexes, calibration); its name is
-# derived from it. 2.0.0 adds near-duplicate groups and per-lane calibration.
-INDEX_ENGINE_VERSION = "2.0.0"
+# derived from it. 2.0.0 adds near-duplicate groups and per-lane calibration. 2.2.0: the calibration
+# counts weak spectral runs in the lane's tail, and finds related pairs from full-strength runs only.
+INDEX_ENGINE_VERSION = "2.2.0"
 
 __all__ = [
     "ANALYSIS_SR",

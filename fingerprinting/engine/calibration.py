@@ -27,6 +27,7 @@ query_seconds) (chances grow with the clip's length and the catalog's size).
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy.stats import chi2
@@ -127,6 +128,14 @@ def tail_fit(
     )  # fmt: skip
 
 
+class LaneScore(NamedTuple):
+    """A lane's best score against one recording in one clip, and its best full-strength run's (None
+    when it found weak runs only)."""
+
+    best: float
+    best_full: float | None
+
+
 @dataclass(frozen=True)
 class Observation:
     """A lane's best score against one recording, in one leave-one-out query."""
@@ -136,6 +145,9 @@ class Observation:
     start: float  # where in it
     matched: int
     score: float
+    # the best score of a full-strength run (None: weak runs only, spectral.is_weak): weak runs count
+    # in the lane's tail, but only full-strength ones reveal shared material
+    full_score: float | None = None
 
 
 def lane_maxima(observations: list[Observation], lane: str, related: set[frozenset]) -> list[float]:
@@ -165,9 +177,9 @@ def related_pairs(
     by_pair: dict[frozenset, list[float]] = {}
     others = max(catalog_size - 1, 1)
     for o in observations:
-        if o.lane not in lanes:
+        if o.lane not in lanes or o.full_score is None:
             continue  # the style lane measures resemblance, which recurs between similar pieces by nature
-        p = min(1.0, nulls[o.lane].per_query(o.score) / others)
+        p = min(1.0, nulls[o.lane].per_query(o.full_score) / others)
         by_pair.setdefault(frozenset((o.query, o.matched)), []).append(max(p, 1e-300))
     n_pairs = max(1.0, catalog_size * (catalog_size - 1) / 2)
     return {
@@ -284,7 +296,8 @@ def observe(index, *, config: EngineConfig, audio: Callable[[int], np.ndarray], 
         queries += 1
         for lane, best in lane_scores(index, excerpt, frozenset(index.group_members(position))).items():
             observed.extend(
-                Observation(lane, position, start, matched, score) for matched, score in best.items()
+                Observation(lane, position, start, matched, score.best, score.best_full)
+                for matched, score in best.items()
             )
     return queries, observed
 
@@ -296,7 +309,7 @@ def calibrate(
     catalog's related pairs.
 
     `audio(position)` returns a recording's samples at ANALYSIS_SR; `lane_scores(index, samples,
-    exclude)` runs the lanes on a clip and returns {lane: {recording: best score}}."""
+    exclude)` runs the lanes on a clip and returns {lane: {recording: LaneScore}}."""
     cal = config.calibration
     queries, observed = observe(index, config=config, audio=audio, lane_scores=lane_scores)
     related: set[frozenset] = set()

@@ -175,3 +175,57 @@ def _explained_by(weaker: Run, stronger: Run, start: float, end: float, context)
         return None  # peaks of its own: both are in the clip (a mix)
     left = alone if alone is not None else (0.0, 0.0)
     return Cut(weaker, stronger.recording, start, end, mine[:2], theirs[:2], left[:2], shared)
+
+
+@dataclass(frozen=True)
+class WeakCut:
+    """Clip time taken from a weak spectral run because a full-strength run of another recording
+    covers it."""
+
+    run: Run
+    by: int
+    clip_start: float
+    clip_end: float
+
+    def as_evidence(self, index) -> dict:
+        return {
+            "isrc": index.recordings[self.run.recording]["isrc"],
+            "explained_by": index.recordings[self.by]["isrc"],
+            "clip_start": round(self.clip_start, 2),
+            "clip_end": round(self.clip_end, 2),
+            "method": self.run.lane,
+            "kappa": round(float(self.run.detail.get("kappa", 0.0)), 3),
+            "reason": "weak run under a full-strength run of another recording",
+        }
+
+
+def weak_where_unexplained(runs: list[Run], min_seconds: float) -> tuple[list[Run], list[WeakCut]]:
+    """`runs` with every weak spectral run (spectral.is_weak) cut where a full-strength run of another
+    recording covers the clip, keeping the pieces at least `min_seconds` long, and the cuts made.
+
+    A weak run is a recording showing a fifth to a third of its peaks beyond chance. Alone in the clip,
+    that is a source under louder music nobody catalogued, and the calibration says whether chance
+    explains it. Beside a recording the lanes found in full, it is as likely to be material the two
+    share (a loop, a theme) as a quieter partner, and the spectrogram cannot tell them apart at that
+    strength (explaining away needs the full run test to keep a partner), so it is not paid there."""
+    full = [r for r in runs if not spectral.is_weak(r) and r.lane != COMPOSITION_LANE]
+    kept, cuts = [], []
+    for run in runs:
+        if not spectral.is_weak(run):
+            kept.append(run)
+            continue
+        pieces = [run]
+        for other in sorted(full, key=lambda r: (r.clip_start, r.recording)):
+            if other.recording == run.recording:
+                continue
+            next_pieces = []
+            for piece in pieces:
+                start, end = _overlap(piece, other)
+                if end <= start:
+                    next_pieces.append(piece)
+                    continue
+                cuts.append(WeakCut(run, other.recording, start, end))
+                next_pieces.extend(_without(piece, start, end, min_seconds))
+            pieces = next_pieces
+        kept.extend(pieces)
+    return kept, cuts

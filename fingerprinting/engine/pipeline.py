@@ -24,11 +24,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from fingerprinting.engine import acceptance, duplicates, explain
+from fingerprinting.engine import acceptance, duplicates, explain, spectral
 from fingerprinting.engine import composition as composition_mod
 from fingerprinting.engine import shares as shares_mod
 from fingerprinting.engine import style as style_mod
-from fingerprinting.engine.calibration import Calibration, calibrate
+from fingerprinting.engine.calibration import Calibration, LaneScore, calibrate
 from fingerprinting.engine.catalog import CatalogIndex
 from fingerprinting.engine.config import DEFAULT_CONFIG, EngineConfig
 from fingerprinting.engine.embedder import ALIGN_FRAME_SECONDS
@@ -127,22 +127,30 @@ def find_verbatim(
 def lane_scores(
     index: CatalogIndex, samples: np.ndarray, exclude: frozenset[int], config: EngineConfig
 ) -> dict:
-    """{lane: {recording: the best score it gives the clip}} with `exclude` absent from the catalog:
-    what the calibration measures (the style lane's score is a candidate's best window z). Nothing is
-    explained for the lanes that follow (a null clip has no source)."""
+    """{lane: {recording: LaneScore}} with `exclude` absent from the catalog: the best score the lane
+    gives the clip against each recording, and its best full-strength run's (a weak spectral run counts
+    in the lane's tail but does not reveal shared material): what the calibration measures (the style
+    lane's score is a candidate's best window z). Nothing is explained for the lanes that follow (a
+    null clip has no source)."""
     context = LaneContext(ClipFeatures(samples, config, index.embedder), index, config, exclude=exclude)
     found = {lane.name: lane.find(context) for lane in IDENTITY_LANES}
     context.style_result = style = style_evidence(context, [])
     found |= {lane.name: lane.find(context) for lane in TRANSFORM_LANES}
     if config.composition.enabled:
         found |= {lane.name: lane.find(context) for lane in COMPOSITION_LANES}
-    out: dict[str, dict[int, float]] = {}
+    out: dict[str, dict[int, LaneScore]] = {}
     for lane, runs in found.items():
-        best = out.setdefault(lane, {})
+        best: dict[int, float] = {}
+        best_full: dict[int, float] = {}
         for run in runs:
             best[run.recording] = max(best.get(run.recording, -np.inf), float(run.score))
+            if not spectral.is_weak(run):
+                best_full[run.recording] = max(best_full.get(run.recording, -np.inf), float(run.score))
+        out[lane] = {p: LaneScore(score, best_full.get(p)) for p, score in best.items()}
     window_best = style.z.max(axis=0) if style.z.size else np.zeros(0)
-    out[style_mod.LANE] = {p: float(z) for p, z in zip(style.candidates, window_best, strict=True)}
+    out[style_mod.LANE] = {
+        p: LaneScore(float(z), float(z)) for p, z in zip(style.candidates, window_best, strict=True)
+    }
     return out
 
 
@@ -266,6 +274,7 @@ def attribute(
         find_verbatim(context, COMPOSITION_LANES, calibration, clock, lane_report)
     runs = select_runs(name_groups(index, context.found), min_new_seconds=config.shares.min_new_seconds)
     runs, cuts = explain.explain_away(runs, context)
+    runs, weak_cuts = explain.weak_where_unexplained(runs, config.spectral.min_run_seconds)
     clock.lap("select")
     # Style evidence counts above the window z whose false-alarm chance is the evidence bound.
     z_threshold = calibration.score_for(style_mod.LANE, config.evidence.max_false_alarm, clip.duration)
@@ -322,6 +331,7 @@ def attribute(
             "lanes": lane_report,
             "evidence_bound": config.evidence.max_false_alarm,
             "explained_away": [cut.as_evidence(index) for cut in cuts],
+            "weak_cut": [cut.as_evidence(index) for cut in weak_cuts],
         },
         "style": {
             "z_threshold": _r(z_threshold),
