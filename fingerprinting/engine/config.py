@@ -203,7 +203,7 @@ class CalibrationConfig:
         (
             ("chromaprint", 0.043, 0.1, 0.788),
             ("landmark", 4.0, 0.005, 2.0),
-            ("spectral", 4.014, 0.045, 1.113),
+            ("spectral", 4.534, 0.2, 0.8),  # engine 2.2.0, weak runs included (was 4.014, 0.045, 1.113)
             ("spectral_grid", 3.2, 0.005, 1.4),
             ("style", 2.287, 0.2, 0.643),
         ),

@@ -150,6 +150,19 @@ def explain_away(runs: list[Run], context) -> tuple[list[Run], list[Cut]]:
     return kept, cuts
 
 
+def _shared(weaker: Run, offset: int, their_peaks, frames: tuple[int, int], context):
+    """(z, kappa) of the weaker recording's catalog peaks (at `offset`) against the stronger one's
+    (`their_peaks`, where they fall in the clip) over clip frames [a, b): the catalog's own word on
+    whether the two hold the same material there, whatever the clip. None: too few peaks to say."""
+    config, peaks_of = context.config, context.index.peaks
+    theirs_only = spectral.PresenceMap.of_peaks(
+        [their_peaks], context.clip.presence.present.shape, config.spectral
+    )
+    return spectral.span_evidence(
+        theirs_only, *peaks_of(weaker.recording), offset, frames, config.spectral, weaker.transform
+    )
+
+
 def _explained_by(weaker: Run, stronger: Run, start: float, end: float, context) -> Cut | None:
     """The cut, if over clip time [start, end) `weaker` is there only through `stronger`'s peaks."""
     config, presence, peaks_of = context.config, context.clip.presence, context.index.peaks
@@ -161,10 +174,7 @@ def _explained_by(weaker: Run, stronger: Run, start: float, end: float, context)
     if not _reused(mine, config):
         return None  # the spectrogram does not see this recording here: nothing to decide
     their_peaks = spectral.mapped_peaks(*peaks_of(stronger.recording), theirs[2], stronger.transform)
-    theirs_only = spectral.PresenceMap.of_peaks([their_peaks], presence.present.shape, config.spectral)
-    shared = spectral.span_evidence(
-        theirs_only, *peaks_of(weaker.recording), mine[2], frames, config.spectral, weaker.transform
-    )
+    shared = _shared(weaker, mine[2], their_peaks, frames, context)
     if shared is None or shared[0] < spectral.MIN_SCORE:
         return None  # the two recordings hold different material here, whatever the clip: a mix
     rest = presence.without([their_peaks], config.spectral)
@@ -199,15 +209,19 @@ class WeakCut:
         }
 
 
-def weak_where_unexplained(runs: list[Run], min_seconds: float) -> tuple[list[Run], list[WeakCut]]:
+def weak_where_unexplained(runs: list[Run], context) -> tuple[list[Run], list[WeakCut]]:
     """`runs` with every weak spectral run (spectral.is_weak) cut where a full-strength run of another
-    recording covers the clip, keeping the pieces at least `min_seconds` long, and the cuts made.
+    recording that shares its material covers the clip, keeping the pieces at least a run long, and
+    the cuts made.
 
     A weak run is a recording showing a fifth to a third of its peaks beyond chance. Alone in the clip,
     that is a source under louder music nobody catalogued, and the calibration says whether chance
-    explains it. Beside a recording the lanes found in full, it is as likely to be material the two
-    share (a loop, a theme) as a quieter partner, and the spectrogram cannot tell them apart at that
-    strength (explaining away needs the full run test to keep a partner), so it is not paid there."""
+    explains it. Beside a recording found in full whose catalog peaks it shares (explaining away's
+    catalog test), it is as likely to be that material as a quieter partner, and at that strength the
+    spectrogram cannot tell them apart (explaining away needs the full run test to keep a partner), so
+    it is not paid there. Beside a recording it shares nothing with, it is the quieter partner of a
+    mix."""
+    min_seconds = context.config.spectral.min_run_seconds
     full = [r for r in runs if not spectral.is_weak(r) and r.lane != COMPOSITION_LANE]
     kept, cuts = [], []
     for run in runs:
@@ -221,7 +235,7 @@ def weak_where_unexplained(runs: list[Run], min_seconds: float) -> tuple[list[Ru
             next_pieces = []
             for piece in pieces:
                 start, end = _overlap(piece, other)
-                if end <= start:
+                if end <= start or not _share_material(piece, other, start, end, context):
                     next_pieces.append(piece)
                     continue
                 cuts.append(WeakCut(run, other.recording, start, end))
@@ -229,3 +243,15 @@ def weak_where_unexplained(runs: list[Run], min_seconds: float) -> tuple[list[Ru
             pieces = next_pieces
         kept.extend(pieces)
     return kept, cuts
+
+
+def _share_material(weak: Run, full: Run, start: float, end: float, context) -> bool:
+    """Do the two recordings' catalog peaks agree beyond chance over clip time [start, end), each at
+    its run's alignment? True where too few peaks fall there to tell (the weak run is not paid on a
+    guess)."""
+    frames = (int(start / FRAME_SECONDS), int(np.ceil(end / FRAME_SECONDS)))
+    their_peaks = spectral.mapped_peaks(
+        *context.index.peaks(full.recording), offset_frames(full), full.transform
+    )
+    shared = _shared(weak, offset_frames(weak), their_peaks, frames, context)
+    return shared is None or shared[0] >= spectral.MIN_SCORE

@@ -274,7 +274,7 @@ def attribute(
         find_verbatim(context, COMPOSITION_LANES, calibration, clock, lane_report)
     runs = select_runs(name_groups(index, context.found), min_new_seconds=config.shares.min_new_seconds)
     runs, cuts = explain.explain_away(runs, context)
-    runs, weak_cuts = explain.weak_where_unexplained(runs, config.spectral.min_run_seconds)
+    runs, weak_cuts = explain.weak_where_unexplained(runs, context)
     clock.lap("select")
     # Style evidence counts above the window z whose false-alarm chance is the evidence bound.
     z_threshold = calibration.score_for(style_mod.LANE, config.evidence.max_false_alarm, clip.duration)

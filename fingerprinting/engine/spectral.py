@@ -20,11 +20,11 @@ Two stages:
    count only if at least `min_kappa` of the recording's peaks are there beyond chance over the whole
    run: reused audio brings its own signal, most of its peaks (0.35 and up even 6 dB under other
    music), while unrelated music in the same key and tempo shares a fraction of note events (0.15-0.25).
-   A run from `weak_kappa` up to `min_kappa` is kept as *weak*: a source deep under louder music that
-   is not in the catalog shows no more (0.22-0.26), and neither does material a recording shares with
-   another one found in full, so a weak run counts only where no full-strength run of another
-   recording explains the clip (explain.weak_where_unexplained); the calibration measures weak runs
-   like any other.
+   Without a transform, a run from `weak_kappa` up to `min_kappa` is kept as *weak*: a source deep
+   under louder music that is not in the catalog shows no more (0.22-0.26), and neither does material
+   a recording shares with another one found in full, so a weak run counts only where no full-strength
+   run of another recording explains the clip (explain.weak_where_unexplained); the calibration
+   measures weak runs like any other.
    A run's score is how far its weighted hits exceed chance, z = sum w (hit - p) / sqrt(sum w^2 p (1 - p)). Unrelated music in the same key and tempo shares some
    peak positions, so z is not compared with a normal table: the calibration (engine.calibration)
    measures how high it gets on unrelated catalog music and turns it into a false-alarm chance.
@@ -205,12 +205,16 @@ def verify(
         (hits_w - chance_w) / np.maximum(count_w - chance_w, 1e-9),
         -1.0,
     )
+    # Weak runs only without a transform: they are there for a source under louder music; the grid
+    # looks for a transformed copy, which shows in full, and tries 16 transforms on each candidate,
+    # 16 times the chances for a weak coincidence.
+    least_kappa = config.weak_kappa if transform.is_identity else config.min_kappa
     runs = []
     for a, b in _segments(kappa_w >= config.run_kappa, config):
         mine = (t >= a) & (t < b)
         n, h = int(mine.sum()), hit[mine]
         z, kappa = _statistic(h, chance[mine], weight[mine])
-        if z < MIN_SCORE or kappa < config.weak_kappa:
+        if z < MIN_SCORE or kappa < least_kappa:
             continue
         start, end = a * FRAME_SECONDS, b * FRAME_SECONDS
         shift = offset * FRAME_SECONDS

@@ -1,7 +1,8 @@
 """Weak spectral runs (fingerprinting.engine.spectral, explain.weak_where_unexplained): a recording that
 shows only a fifth to a third of its peaks beyond chance (a source deep under louder uncatalogued
 music) gives a run marked weak, and a weak run counts only over clip time that no full-strength run
-of another recording explains (there it is as likely to be material the two share)."""
+of another recording that shares its material explains (there it is as likely to be that material);
+beside a recording it shares nothing with, it is the quieter partner of a mix."""
 
 from types import SimpleNamespace
 
@@ -9,8 +10,8 @@ import numpy as np
 
 from fingerprinting import engine
 from fingerprinting.engine import calibration, explain, spectral
-from fingerprinting.engine.runs import Run
-from fingerprinting.engine.signal import LOW_BIN
+from fingerprinting.engine.runs import Run, Transform
+from fingerprinting.engine.signal import FRAME_SECONDS, LOW_BIN
 
 CONFIG = engine.DEFAULT_CONFIG.spectral
 FRAMES, BINS = 1000, 400  # 23 s of spectrogram
@@ -54,11 +55,25 @@ def test_a_recording_showing_a_quarter_of_its_peaks_gives_a_weak_run():
     assert runs[0].as_evidence()["weak"] is True
 
 
+def test_a_transformed_copy_must_show_in_full():
+    """The transform grid looks for a transformed copy (tempo, pitch), which shows in full; weak runs
+    are for a source under louder music, without a transform."""
+    frames, bins = recording_peaks(0)
+    up = Transform(tempo=1.0, semitones=0.5)
+    source = np.round(bins / 2.0 ** (0.5 / 12)).astype(np.int32)  # transposed up, these land on `bins`
+    landing = spectral.mapped_peaks(frames, source, 0, up)[1]
+    assert np.abs(landing - bins).max() <= 1
+    source = source + (bins - landing)  # exactly on the shown positions
+    assert spectral.verify(clip_showing(0.7), 7, frames, source, 0, CONFIG, up)  # in full: found
+    assert spectral.verify(clip_showing(0.25), 7, frames, source, 0, CONFIG, up) == []
+
+
 def test_a_recording_showing_little_beyond_chance_gives_no_run():
     assert runs_at(0.05) == []
 
 
 def run(recording: int, start: float, end: float, *, weak: bool, lane: str = "spectral") -> Run:
+    """A run of `recording` over clip seconds [start, end), 30 s into the recording."""
     return Run(
         lane=lane,
         recording=recording,
@@ -73,8 +88,26 @@ def run(recording: int, start: float, end: float, *, weak: bool, lane: str = "sp
     )
 
 
+def catalog(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Catalog peaks over a recording's first 60 s: one every 5 frames, at random bins."""
+    rng = np.random.default_rng(seed)
+    frames = np.arange(0, int(60 / FRAME_SECONDS), 5)
+    return frames.astype(np.int32), (rng.integers(20, BINS - 20, len(frames)) + LOW_BIN).astype(np.int32)
+
+
+# Recordings 3 and 5 hold the same material (a loop one reuses from the other); 4 shares nothing with
+# either.
+PEAKS = {3: catalog(1), 5: catalog(1), 4: catalog(2)}
+
+
 def kept_and_cut(runs: list[Run]) -> tuple[list[Run], list[explain.WeakCut]]:
-    return explain.weak_where_unexplained(runs, CONFIG.min_run_seconds)
+    clip_frames = int(20 / FRAME_SECONDS) + 1
+    context = SimpleNamespace(
+        config=engine.DEFAULT_CONFIG,
+        index=SimpleNamespace(peaks=PEAKS.__getitem__),
+        clip=SimpleNamespace(presence=spectral.PresenceMap.of_present(np.zeros((clip_frames, BINS), bool))),
+    )
+    return explain.weak_where_unexplained(runs, context)
 
 
 def test_a_weak_run_alone_in_the_clip_is_kept_whole():
@@ -83,7 +116,7 @@ def test_a_weak_run_alone_in_the_clip_is_kept_whole():
     assert kept == [alone] and cuts == []
 
 
-def test_a_weak_run_under_a_full_run_of_another_recording_keeps_only_the_time_it_explains_alone():
+def test_a_weak_run_under_a_full_run_sharing_its_material_keeps_only_the_time_it_explains_alone():
     weak, full = run(3, 0.0, 20.0, weak=True), run(5, 6.0, 12.0, weak=False, lane="chromaprint")
     kept, cuts = kept_and_cut([weak, full])
     pieces = sorted((r.clip_start, r.clip_end) for r in kept if r.recording == 3)
@@ -94,6 +127,12 @@ def test_a_weak_run_under_a_full_run_of_another_recording_keeps_only_the_time_it
     assert [(c.run.recording, c.by, c.clip_start, c.clip_end) for c in cuts] == [(3, 5, 6.0, 12.0)]
     index = SimpleNamespace(recordings={3: {"isrc": "A"}, 5: {"isrc": "B"}})
     assert cuts[0].as_evidence(index)["explained_by"] == "B"
+
+
+def test_a_weak_run_under_a_full_run_it_shares_nothing_with_is_a_quieter_partner_and_kept():
+    weak, full = run(4, 0.0, 20.0, weak=True), run(5, 0.0, 20.0, weak=False)
+    kept, cuts = kept_and_cut([weak, full])
+    assert kept == [weak, full] and cuts == []
 
 
 def test_pieces_shorter_than_a_run_are_dropped():
@@ -110,13 +149,13 @@ def test_a_weak_run_beside_a_full_run_of_its_own_recording_is_kept():
 
 
 def test_weak_runs_of_two_recordings_do_not_cut_each_other():
-    a, b = run(3, 0.0, 20.0, weak=True), run(4, 0.0, 20.0, weak=True)
+    a, b = run(3, 0.0, 20.0, weak=True), run(5, 0.0, 20.0, weak=True)
     kept, cuts = kept_and_cut([a, b])
     assert kept == [a, b] and cuts == []
 
 
 def test_full_runs_that_overlap_are_left_to_explaining_away():
-    a, b = run(3, 0.0, 20.0, weak=False), run(4, 5.0, 15.0, weak=False)
+    a, b = run(3, 0.0, 20.0, weak=False), run(5, 5.0, 15.0, weak=False)
     kept, cuts = kept_and_cut([a, b])
     assert kept == [a, b] and cuts == []
 
