@@ -64,11 +64,7 @@ class Cut:
 
     def as_evidence(self, index) -> dict:
         return {
-            "isrc": index.recordings[self.run.recording]["isrc"],
-            "explained_by": index.recordings[self.by]["isrc"],
-            "clip_start": round(self.clip_start, 2),
-            "clip_end": round(self.clip_end, 2),
-            "method": self.run.lane,
+            **_where(index, self.run, self.by, self.clip_start, self.clip_end),
             "z": round(self.weaker_evidence[0], 3),
             "kappa": round(self.weaker_evidence[1], 3),
             "explained_by_z": round(self.stronger_evidence[0], 3),
@@ -77,6 +73,17 @@ class Cut:
             "kappa_without": round(self.left[1], 3),
             "shared_z": round(self.shared[0], 3),
         }
+
+
+def _where(index, run: Run, by: int, clip_start: float, clip_end: float) -> dict:
+    """The evidence every cut starts with: whose run, explained by whom, over which clip time."""
+    return {
+        "isrc": index.recordings[run.recording]["isrc"],
+        "explained_by": index.recordings[by]["isrc"],
+        "clip_start": round(clip_start, 2),
+        "clip_end": round(clip_end, 2),
+        "method": run.lane,
+    }
 
 
 def offset_frames(run: Run) -> int:
@@ -189,8 +196,8 @@ def _explained_by(weaker: Run, stronger: Run, start: float, end: float, context)
 
 @dataclass(frozen=True)
 class WeakCut:
-    """Clip time taken from a weak spectral run because a full-strength run of another recording
-    covers it."""
+    """Clip time taken from a weak spectral run because a full-strength run of another recording that
+    shares its material covers it."""
 
     run: Run
     by: int
@@ -199,13 +206,9 @@ class WeakCut:
 
     def as_evidence(self, index) -> dict:
         return {
-            "isrc": index.recordings[self.run.recording]["isrc"],
-            "explained_by": index.recordings[self.by]["isrc"],
-            "clip_start": round(self.clip_start, 2),
-            "clip_end": round(self.clip_end, 2),
-            "method": self.run.lane,
+            **_where(index, self.run, self.by, self.clip_start, self.clip_end),
             "kappa": round(float(self.run.detail.get("kappa", 0.0)), 3),
-            "reason": "weak run under a full-strength run of another recording",
+            "reason": "weak run under a full-strength run of a recording sharing its material",
         }
 
 
