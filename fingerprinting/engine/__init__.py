@@ -36,7 +36,7 @@ ENGINE_NAME = "stemma-attribution"
 # explaining away (engine.explain: a recording that shares a stronger one's material loses the overlap);
 # the analysis, the index and its calibration are unchanged. 2.2.0: weak spectral runs (a recording
 # showing 0.2-0.3 of its peaks beyond chance, as a source deep under uncatalogued louder music does),
-# evidence only where no full-strength run of another recording explains the clip.
+# cut where a full-strength run of a recording sharing its material lies.
 ENGINE_VERSION = "2.2.0"
 # The version of what an index version holds (analysis, inverted indexes, calibration); its name is
 # derived from it. 2.0.0 adds near-duplicate groups and per-lane calibration. 2.2.0: the calibration

@@ -84,9 +84,9 @@ class SpectralConfig:
     )
     weak_kappa: float = knob(
         0.2,
-        "a run with kappa from this up to min_kappa is evidence only over clip time no full-strength run "
-        "of another recording explains (a source under unknown louder music keeps 0.22-0.26 of its "
-        "peaks beyond chance; material shared with a recording found in full shows 0.2-0.3)",
+        "a run with kappa from this up to min_kappa is cut where a full-strength run of a recording "
+        "sharing its material lies (a source under unknown louder music keeps 0.22-0.26 of its peaks "
+        "beyond chance; material shared with a recording found in full shows 0.2-0.3)",
         "real-tuning",
     )
     second_pass_min_score: float = knob(

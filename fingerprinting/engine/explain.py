@@ -224,28 +224,30 @@ def weak_where_unexplained(runs: list[Run], context) -> tuple[list[Run], list[We
     spectrogram cannot tell them apart (explaining away needs the full run test to keep a partner), so
     it is not paid there. Beside a recording it shares nothing with, it is the quieter partner of a
     mix."""
-    min_seconds = context.config.spectral.min_run_seconds
     full = [r for r in runs if not spectral.is_weak(r) and r.lane != COMPOSITION_LANE]
     kept, cuts = [], []
     for run in runs:
-        if not spectral.is_weak(run):
-            kept.append(run)
-            continue
         pieces = [run]
-        for other in sorted(full, key=lambda r: (r.clip_start, r.recording)):
-            if other.recording == run.recording:
-                continue
-            next_pieces = []
-            for piece in pieces:
-                start, end = _overlap(piece, other)
-                if end <= start or not _share_material(piece, other, start, end, context):
-                    next_pieces.append(piece)
-                    continue
-                cuts.append(WeakCut(run, other.recording, start, end))
-                next_pieces.extend(_without(piece, start, end, min_seconds))
-            pieces = next_pieces
+        if spectral.is_weak(run):
+            for other in sorted(full, key=lambda r: (r.clip_start, r.recording)):
+                if other.recording != run.recording:
+                    pieces = _cut_where_shared(pieces, run, other, context, cuts)
         kept.extend(pieces)
     return kept, cuts
+
+
+def _cut_where_shared(pieces: list[Run], run: Run, other: Run, context, cuts: list[WeakCut]) -> list[Run]:
+    """The pieces of weak `run` with the time `other` covers taken out where the two share material;
+    each cut is appended to `cuts`."""
+    left = []
+    for piece in pieces:
+        start, end = _overlap(piece, other)
+        if end <= start or not _share_material(piece, other, start, end, context):
+            left.append(piece)
+            continue
+        cuts.append(WeakCut(run, other.recording, start, end))
+        left.extend(_without(piece, start, end, context.config.spectral.min_run_seconds))
+    return left
 
 
 def _share_material(weak: Run, full: Run, start: float, end: float, context) -> bool:

@@ -22,9 +22,9 @@ Two stages:
    music), while unrelated music in the same key and tempo shares a fraction of note events (0.15-0.25).
    Without a transform, a run from `weak_kappa` up to `min_kappa` is kept as *weak*: a source deep
    under louder music that is not in the catalog shows no more (0.22-0.26), and neither does material
-   a recording shares with another one found in full, so a weak run counts only where no full-strength
-   run of another recording explains the clip (explain.weak_where_unexplained); the calibration
-   measures weak runs like any other.
+   a recording shares with another one found in full, so a weak run is cut where a full-strength run
+   of a recording sharing its material lies (explain.weak_where_unexplained); the calibration measures
+   weak runs like any other.
    A run's score is how far its weighted hits exceed chance, z = sum w (hit - p) / sqrt(sum w^2 p (1 - p)). Unrelated music in the same key and tempo shares some
    peak positions, so z is not compared with a normal table: the calibration (engine.calibration)
    measures how high it gets on unrelated catalog music and turns it into a false-alarm chance.
@@ -243,7 +243,8 @@ def verify(
 
 def is_weak(run: Run) -> bool:
     """A run whose recording shows fewer of its peaks than reused audio in full does (`weak_kappa` up
-    to `min_kappa`): evidence only where nothing stronger explains the clip (explain.weak_where_unexplained)."""
+    to `min_kappa`): cut where a recording sharing its material is found in full
+    (explain.weak_where_unexplained)."""
     return bool(run.detail.get("weak", False))
 
 
