@@ -104,8 +104,13 @@ SINGLE_EDITS = [
     "mp3_64k", "ogg_q0", "lowpass_3k", "reverb", "noise_10db", "noise_0db",
     "tempo_+5", "tempo_-5", "tempo_+10", "tempo_-10", "pitch_+1", "pitch_-1", "pitch_+2", "pitch_-2",
 ]  # fmt: skip
+# The second partner's level (dB RMS against the first) of each mix kind. mix_-10db is a stress kind with
+# no target: past the issue's -6 dB, so that the tuning part, whose -6 dB mixes are all found, still shows
+# where detecting a quieter partner gives out. Appended after the others so that their clips keep their
+# plans (each kind's draws are seeded by its place in KINDS).
+MIX_LEVELS = {"mix_0db": 0.0, "mix_-6db": -6.0, "mix_-10db": -10.0}
 KINDS = ["excerpt", "excerpt_5s", *SINGLE_EDITS, "mix_0db", "mix_-6db", "under_music", "sequence", "negative",
-         "negative_edited"]  # fmt: skip
+         "negative_edited", "mix_-10db"]  # fmt: skip
 NEGATIVE_KINDS = ("negative", "negative_edited")
 EXCERPT_SECONDS = (10.0, 15.0, 20.0, 20.0, 20.0, 25.0, 30.0)  # "10-30 s, mostly 20 s"
 CLIP_SECONDS = 20.0
@@ -556,10 +561,9 @@ def plan_clip(kind: str, number: int, catalog: list[dict], unrelated: list[dict]
         layers = [layer(catalog[a], float(rng.choice(EXCERPT_SECONDS)))]
     elif kind == "excerpt_5s":
         layers = [layer(catalog[a], 5.0)]
-    elif kind in ("mix_0db", "mix_-6db"):
+    elif kind in MIX_LEVELS:
         b = other_than(a)
-        level = 0.0 if kind == "mix_0db" else -6.0
-        layers = [layer(catalog[a], CLIP_SECONDS), layer(catalog[b], CLIP_SECONDS, level_db=level)]
+        layers = [layer(catalog[a], CLIP_SECONDS), layer(catalog[b], CLIP_SECONDS, level_db=MIX_LEVELS[kind])]
     elif kind == "sequence":
         b = other_than(a)
         layers = [layer(catalog[a], 10.0), layer(catalog[b], 10.0, clip_start=10.0)]

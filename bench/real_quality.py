@@ -30,7 +30,7 @@ SINGLE_SOURCE = (
     "tempo_+5", "tempo_-5", "tempo_+10", "tempo_-10", "pitch_+1", "pitch_-1", "pitch_+2", "pitch_-2",
 )  # fmt: skip
 NEGATIVE_KINDS = ("negative", "negative_edited")
-PAIR_KINDS = ("mix_0db", "mix_-6db", "sequence")
+PAIR_KINDS = ("mix_0db", "mix_-6db", "mix_-10db", "sequence")
 MAE_TARGET = 0.03  # share MAE over all clips
 
 
@@ -276,6 +276,9 @@ def run_part(part: str, workdir: Path, kinds: set[str], limit: int) -> dict:
         "header": header,
         "engine": real_engine.engine_version(index),
         "catalog": loaded,
+        # the index version's stored calibration (per-lane leave-one-out maxima and tails), so the
+        # false-alarm chances in `clips` can be studied against the null they came from
+        "calibration": index.meta.get("calibration"),
         "rows": rows,
         "clips": clips,
     }
