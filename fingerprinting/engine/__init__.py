@@ -36,16 +36,12 @@ ENGINE_NAME = "stemma-attribution"
 # explaining away (engine.explain: a recording that shares a stronger one's material loses the overlap);
 # the analysis, the index and its calibration are unchanged. 2.2.0: weak spectral runs (a recording
 # showing 0.2-0.3 of its peaks beyond chance, as a source deep under uncatalogued louder music does),
-# cut where a full-strength run of a recording sharing its material lies. 2.3.0: the spectral lane's
-# second pass proposes alignments from the clip's small local maxima, paired more widely, so the
-# quieter partner of a mix 10 dB down is proposed at its offset (its landmark peaks are the louder
-# source's).
-ENGINE_VERSION = "2.3.0"
+# cut where a full-strength run of a recording sharing its material lies.
+ENGINE_VERSION = "2.2.0"
 # The version of what an index version holds (analysis, inverted indexes, calibration); its name is
 # derived from it. 2.0.0 adds near-duplicate groups and per-lane calibration. 2.2.0: the calibration
 # counts weak spectral runs in the lane's tail, and finds related pairs from full-strength runs only.
-# 2.3.0: the calibration runs the lanes, and the spectral lane's second pass changed (engine 2.3.0).
-INDEX_ENGINE_VERSION = "2.3.0"
+INDEX_ENGINE_VERSION = "2.2.0"
 
 __all__ = [
     "ANALYSIS_SR",

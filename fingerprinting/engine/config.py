@@ -92,13 +92,6 @@ class SpectralConfig:
     second_pass_min_score: float = knob(
         15.0, "a first-pass run this strong is a known source the second pass explains away", "real-tuning"
     )
-    second_pass_fanout: int = knob(
-        32,
-        "pairs per anchor when the second pass proposes alignments from the clip's small maxima: they are "
-        "several times denser than the catalog's peaks, so a quieter source's catalog pair is rarely among "
-        "an anchor's 4 nearest (tuning part, -10 dB mixes: the partner proposed at its offset 23 -> 29 of 30)",
-        "real-tuning",
-    )
     merge_gap_seconds: float = knob(
         2.0, "stretches of one alignment closer than this are one run (a masked source dips)", "real-tuning"
     )

@@ -43,14 +43,6 @@ class ClipFeatures:
         return spectral_peaks(self.log, (lm.peak_frames, lm.peak_bins))
 
     @cached_property
-    def small_maxima(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The spectrogram's small local maxima (the presence map's neighbourhood), where a source under
-        louder music still shows most of its peaks; the landmark peaks above dominate wider
-        neighbourhoods, which the louder source takes."""
-        sp = self.config.spectral
-        return spectral_peaks(self.log, (sp.local_max_frames, sp.local_max_bins))
-
-    @cached_property
     def presence(self) -> spectral.PresenceMap:
         return spectral.PresenceMap.of(self.log, self.config.spectral)
 
@@ -124,13 +116,9 @@ class LandmarkLane:
 class SpectralLane:
     """The spectral lane without a transform: recordings mixed under louder music. Two passes, as the
     landmark lane: all of the clip's peaks first; then, when sources are known (from the lanes before
-    or this lane's first pass), the peaks they explain are taken out of the clip's presence map and of
-    its small local maxima, and what is left is searched again: the quieter partner of a mix
-    surfaces there, its peaks no longer outvoted and its hits no longer diluted by the louder
-    source's. The second pass proposes alignments from the small maxima, paired more widely
-    (`second_pass_fanout`): the landmark peaks dominate neighbourhoods the louder source takes, so a
-    partner 10 dB down keeps about one landmark pair at its offset, against tens of small-maxima
-    pairs."""
+    or this lane's first pass), the peaks they explain are taken out of the clip's peaks and of its
+    presence map, and what is left is searched again: the quieter partner of a mix surfaces there,
+    its peaks no longer outvoted and its hits no longer diluted by the louder source's."""
 
     name = spectral.LANE
 
@@ -141,24 +129,17 @@ class SpectralLane:
         if not known:
             return first
         explained = [(frames - offset, bins) for (frames, bins), offset in known.values()]
-        rest = landmarks.without_explained(*clip.small_maxima, explained)
+        rest = landmarks.without_explained(*clip.peaks, explained)
         second = self._search(
             context,
             spectral.select_clip_peaks(rest, cfg.spectral),
             clip.presence.without(explained, cfg.spectral),
             exclude=frozenset(known),
-            fanout=cfg.spectral.second_pass_fanout,
         )
         return first + second
 
     @staticmethod
-    def _search(
-        context: LaneContext,
-        peaks,
-        presence,
-        exclude: frozenset[int] = frozenset(),
-        fanout: int | None = None,
-    ) -> list[Run]:
+    def _search(context: LaneContext, peaks, presence, exclude: frozenset[int] = frozenset()) -> list[Run]:
         cfg = context.config
         return spectral.verified_runs(
             context.index.landmarks,
@@ -167,7 +148,7 @@ class SpectralLane:
             peaks,
             transform=IDENTITY,
             recordings=cfg.spectral.candidate_recordings,
-            landmark=cfg.landmark if fanout is None else replace(cfg.landmark, fanout=fanout),
+            landmark=cfg.landmark,
             config=cfg.spectral,
             exclude=context.exclude | exclude,
         )

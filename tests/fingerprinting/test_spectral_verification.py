@@ -2,7 +2,6 @@
 unrelated music is found by checking candidate alignments against the clip's spectrogram, and
 unrelated music is not; over the transform grid, tempo and pitch edits are found with their transform."""
 
-from dataclasses import replace
 from decimal import Decimal
 
 import numpy as np
@@ -15,7 +14,7 @@ from fingerprinting.engine import landmarks, spectral
 from fingerprinting.engine.runs import IDENTITY, Transform
 from fingerprinting.engine.signal import ANALYSIS_SR, FRAME_SECONDS, log_spectrogram, resample
 from fingerprinting.engine.signal import spectral_peaks as _spectral_peaks
-from fingerprinting.engine.votes import best_alignments, offset_votes
+from fingerprinting.engine.votes import best_alignments
 from fingerprinting.services import clip_attribute
 from tests.fingerprinting.conftest import SR, recording_audio, unrelated_audio
 from tests.fingerprinting.test_clip_attribute import make_clip
@@ -84,68 +83,6 @@ def test_candidates_keep_few_offsets_per_recording():
     assert len({r for r, _o, _v in found}) <= 2
     assert all(sum(r == rec for r, _o, _v in found) <= 2 for rec in range(3))
     assert [v for _r, _o, v in found] == sorted((v for _r, _o, v in found), reverse=True)
-
-
-def second_pass_votes(
-    index: landmarks.LandmarkIndex, peaks, fanout: int, recording: int
-) -> list[tuple[int, int, int]]:
-    """The alignments of `recording` the spectral lane would verify for these clip peaks."""
-    landmark = replace(CONFIG.landmark, fanout=fanout)
-    hashes, times = landmarks.pair_hashes(*spectral.select_clip_peaks(peaks, CONFIG.spectral), landmark)
-    q, rec, t, _repeats, _counts = index.postings(hashes, landmark.max_postings)
-    sp = CONFIG.spectral
-    found = best_alignments(
-        offset_votes(times[q], rec, t),
-        min_votes=sp.candidate_min_votes,
-        max_recordings=sp.candidate_recordings,
-        per_recording=sp.candidate_offsets,
-        scan=sp.candidate_scan,
-    )
-    return [(r, o, v) for r, o, v in found if r == recording]
-
-
-@pytest.mark.parametrize(
-    ("loud", "quiet", "loud_start", "quiet_start"), [(1, 2, 4.0, 9.0), (3, 5, 2.0, 12.0)]
-)
-def test_the_second_pass_proposes_a_partner_10db_down_from_the_small_maxima(
-    loud, quiet, loud_start, quiet_start
-):
-    """With the louder source's peaks taken out, the quieter partner's alignment is proposed from the
-    clip's small local maxima paired widely: the landmark peaks (larger neighbourhoods) are mostly the
-    louder source's, so far fewer of the quiet one's pairs survive there."""
-    hashes = [
-        landmarks.catalog_hashes(log_spectrogram(analysis(recording_audio(n))), CONFIG.landmark)
-        for n in range(8)
-    ]
-    index = landmarks.LandmarkIndex.build(hashes)
-    seconds = 12.0
-    mix = T.mix(
-        recording_audio(loud)[int(loud_start * SR) : int((loud_start + seconds) * SR)],
-        recording_audio(quiet)[int(quiet_start * SR) : int((quiet_start + seconds) * SR)],
-        -10.0,
-    )
-    log = log_spectrogram(analysis(mix))
-    loud_frames, loud_bins = landmarks.peaks_of_hashes(*hashes[loud])
-    explained = [(loud_frames - round(loud_start / FRAME_SECONDS), loud_bins)]
-    lm, sp = CONFIG.landmark, CONFIG.spectral
-    landmark_peaks = landmarks.without_explained(
-        *_spectral_peaks(log, (lm.peak_frames, lm.peak_bins)), explained
-    )
-    small_maxima = landmarks.without_explained(
-        *_spectral_peaks(log, (sp.local_max_frames, sp.local_max_bins)), explained
-    )
-
-    true_offset = round(quiet_start / FRAME_SECONDS)
-    proposed = second_pass_votes(index, small_maxima, sp.second_pass_fanout, quiet)
-    assert proposed, "the quiet partner is proposed"
-    recording, offset, votes = proposed[0]
-    assert abs(offset - true_offset) <= 1, "its best alignment is its true offset"
-    from_landmark_peaks = [
-        v
-        for _r, o, v in second_pass_votes(index, landmark_peaks, lm.fanout, quiet)
-        if abs(o - true_offset) <= 1
-    ]
-    assert votes >= 2 * max(from_landmark_peaks, default=0)
 
 
 @pytest.mark.django_db
