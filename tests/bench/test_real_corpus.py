@@ -51,9 +51,12 @@ def test_plan_truth_and_determinism(kind):
         assert layer["source_start"] >= 9.0  # not in the silent intro
         factor = (plan["edit"] or {}).get("source_factor", 1.0)
         assert layer["source_seconds"] == pytest.approx(layer["clip_seconds"] * factor, abs=1e-3)
-    if kind in ("mix_0db", "mix_-6db", "sequence"):
+    if kind in (*real_corpus.MIX_LEVELS, "sequence"):
         # two sources that are not the same audio: one of them is t3, the only track outside the group
         assert CATALOG[2]["isrc"] in plan["truth"] and len(plan["truth"]) == 2
+    if kind in real_corpus.MIX_LEVELS:
+        assert [layer["level_db"] for layer in plan["layers"]] == [0.0, real_corpus.MIX_LEVELS[kind]]
+        assert plan["truth"] == {layer["isrc"]: 0.5 for layer in plan["layers"]}
     if kind == "under_music":
         assert [layer["level_db"] for layer in plan["layers"]] == [0.0, -6.0]
         assert "unrelated" in plan["layers"][0]
