@@ -26,7 +26,7 @@ import numpy as np
 from fingerprinting.engine.config import ChromaprintConfig
 from fingerprinting.engine.runs import Run
 from fingerprinting.engine.signal import ANALYSIS_SR, resample
-from fingerprinting.engine.votes import best_alignments, lookup, offset_votes, posting_counts
+from fingerprinting.engine.votes import best_alignments, lookup, offset_votes
 
 ITEM_SECONDS = 4096 / 3 / ANALYSIS_SR
 ITEM_SPAN_SECONDS = 19 * ITEM_SECONDS + 4096 / ANALYSIS_SR
@@ -103,8 +103,8 @@ class ChromaprintIndex:
         """(query index, recording, item index) of every posting of the query keys (`lookup`), and
         each query key's posting count (sharded indexes add them up before the `max_postings` test:
         fingerprinting.engine.shards)."""
-        q, post = lookup(self.keys, query, max_postings)
-        return q, self.post_rec[post], self.post_pos[post], posting_counts(self.keys, query)
+        q, post, counts = lookup(self.keys, query, max_postings)
+        return q, self.post_rec[post], self.post_pos[post], counts
 
     def candidates(
         self, clip_fp: np.ndarray, config: ChromaprintConfig, exclude: frozenset[int] = frozenset()

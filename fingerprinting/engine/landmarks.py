@@ -23,7 +23,7 @@ from scipy.stats import poisson
 from fingerprinting.engine.config import LandmarkConfig
 from fingerprinting.engine.runs import Run
 from fingerprinting.engine.signal import FRAME_SECONDS, spectral_peaks, strongest_per_second
-from fingerprinting.engine.votes import Votes, best_alignments, lookup, offset_votes, posting_counts
+from fingerprinting.engine.votes import Votes, best_alignments, lookup, offset_votes
 
 LANE = "landmark"
 # A prefilter, not the evidence threshold: alignments scoring below this (-log10 p) are not turned
@@ -183,14 +183,8 @@ class LandmarkIndex:
         """(query index, recording, anchor frame, repeats) of every posting of the query hashes
         (`lookup`), and each query hash's posting count (sharded indexes add them up before the
         `max_postings` test: fingerprinting.engine.shards)."""
-        q, post = lookup(self.keys, hashes, max_postings)
-        return (
-            q,
-            self.post_rec[post],
-            self.post_t[post],
-            self.post_repeats[post],
-            posting_counts(self.keys, hashes),
-        )
+        q, post, counts = lookup(self.keys, hashes, max_postings)
+        return q, self.post_rec[post], self.post_t[post], self.post_repeats[post], counts
 
 
 def _alignment_scores(votes: Votes, candidates: list[tuple[int, int, int]]) -> list[float]:

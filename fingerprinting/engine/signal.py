@@ -10,7 +10,7 @@ clip's median level.
 
 import numpy as np
 import soxr
-from scipy.ndimage import maximum_filter
+from scipy.fft import rfft
 
 # Everything downstream (Chromaprint, the embedder, landmarks) works at 11025 Hz: Chromaprint resamples
 # to it anyway, and the descriptors use nothing above 5 kHz.
@@ -38,7 +38,9 @@ def log_spectrogram(samples: np.ndarray) -> np.ndarray:
     frames = np.lib.stride_tricks.sliding_window_view(samples.astype(np.float32, copy=False), N_FFT)[::HOP][
         :n
     ]
-    spectrum = np.abs(np.fft.rfft(frames * np.hanning(N_FFT).astype(np.float32), axis=1))
+    # scipy's FFT transforms the frames together (SIMD across frames): 5x numpy's frame by frame, the
+    # same float32 arithmetic to rounding (magnitudes agree to ~1e-6 of their size).
+    spectrum = np.abs(rfft(frames * np.hanning(N_FFT).astype(np.float32), axis=1))
     return np.log(spectrum[:, LOW_BIN:512] + 1e-6).astype(np.float32)
 
 
@@ -50,10 +52,49 @@ def spectral_peaks(
     if len(log) == 0:
         empty = np.zeros(0, np.int32)
         return empty, empty, np.zeros(0, np.float32)
-    local = maximum_filter(log, size=neighbourhood, mode="constant", cval=-np.inf)
+    local = sliding_maximum(log, neighbourhood, fill=-np.inf)
     floor = np.median(log) + 1.0
     t, f = np.nonzero((log == local) & (log > floor))
     return t.astype(np.int32), (f + LOW_BIN).astype(np.int32), log[t, f].astype(np.float32)
+
+
+def sliding_maximum(values: np.ndarray, size: tuple[int, int], fill=None) -> np.ndarray:
+    """scipy.ndimage.maximum_filter(values, size) with mode "constant" (cval `fill`) or, without
+    `fill`, mode "nearest": the same values exactly, each window's maximum taken by doubling (a
+    window of k is two overlapping windows of the largest power of two <= k), a few whole-array
+    maxima per axis. scipy filters line by line, and its pass down the frame axis strides across
+    the spectrogram: about a tenth of an attribution's CPU went to these filters."""
+    out = values
+    for axis, k in enumerate(size):
+        out = _sliding_maximum_1d(out, int(k), axis, fill)
+    return out
+
+
+def _sliding_maximum_1d(values: np.ndarray, k: int, axis: int, fill) -> np.ndarray:
+    n = values.shape[axis]
+    if k <= 1 or n == 0:
+        return values
+    before, after = k // 2, k - 1 - k // 2  # scipy's centre for a window of k (origin 0)
+    widths = [(0, 0)] * values.ndim
+    widths[axis] = (before, after)
+    if fill is None:
+        padded = np.pad(values, widths, mode="edge")
+    else:
+        padded = np.pad(values, widths, mode="constant", constant_values=fill)
+
+    def part(array: np.ndarray, start: int, stop: int) -> np.ndarray:
+        index = [slice(None)] * array.ndim
+        index[axis] = slice(start, stop)
+        return array[tuple(index)]
+
+    width = 1
+    while width * 2 <= k:  # padded[j] becomes the maximum of the `width` values from j
+        padded = np.maximum(part(padded, 0, -width), part(padded, width, None))
+        width *= 2
+    shift = k - width
+    if shift:
+        padded = np.maximum(part(padded, 0, padded.shape[axis] - shift), part(padded, shift, None))
+    return np.ascontiguousarray(part(padded, 0, n))
 
 
 def strongest_per_second(

@@ -39,12 +39,12 @@ presence map.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import maximum_filter, uniform_filter
+from scipy.ndimage import uniform_filter
 
 from fingerprinting.engine.config import LandmarkConfig, SpectralConfig
 from fingerprinting.engine.landmarks import LandmarkIndex, explained_mask, pair_hashes
 from fingerprinting.engine.runs import IDENTITY, Run, Transform
-from fingerprinting.engine.signal import FRAME_SECONDS, LOW_BIN, strongest_per_second
+from fingerprinting.engine.signal import FRAME_SECONDS, LOW_BIN, sliding_maximum, strongest_per_second
 from fingerprinting.engine.votes import best_alignments, offset_votes
 
 LANE = "spectral"
@@ -68,11 +68,9 @@ class PresenceMap:
         if len(log) == 0:
             return cls(np.zeros(log.shape, bool), np.zeros(0), np.zeros(log.shape[1]), 0.0)
         background = uniform_filter(log, size=(1, config.background_bins), mode="nearest")
-        local = maximum_filter(log, size=(config.local_max_frames, config.local_max_bins), mode="nearest")
+        local = sliding_maximum(log, (config.local_max_frames, config.local_max_bins))
         maxima = (log == local) & (log > background)
-        present = maximum_filter(
-            maxima, size=(config.tolerance_frames, config.tolerance_bins), mode="constant", cval=False
-        )
+        present = sliding_maximum(maxima, (config.tolerance_frames, config.tolerance_bins), fill=False)
         return cls.of_present(present)
 
     @classmethod

@@ -13,28 +13,34 @@ import numpy as np
 _OFFSET_BIAS = 1 << 31  # offsets are stored unsigned in the low 32 bits of an alignment code
 
 
-def lookup(sorted_keys: np.ndarray, query: np.ndarray, max_postings: int) -> tuple[np.ndarray, np.ndarray]:
+def key_ranges(sorted_keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[lo, hi) of each query key's postings in `sorted_keys` (int64, in query order). The keys are
+    looked up in sorted order and put back: sorted needles walk the haystack (millions of keys, a
+    memory map) front to back, about 3x faster than a clip's hashes in their own order."""
+    order = np.argsort(query, kind="stable")
+    needles = query[order]
+    lo, hi = np.empty(len(query), np.int64), np.empty(len(query), np.int64)
+    lo[order] = np.searchsorted(sorted_keys, needles, side="left")
+    hi[order] = np.searchsorted(sorted_keys, needles, side="right")
+    return lo, hi
+
+
+def lookup(
+    sorted_keys: np.ndarray, query: np.ndarray, max_postings: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(query index, posting index) of every posting whose key equals a query key, skipping keys with
-    more than `max_postings` postings (silence, drones: they carry no information)."""
+    more than `max_postings` postings (silence, drones: they carry no information), and how many
+    postings each query key has (int64, one per query key, skipped ones included)."""
     if len(query) == 0 or len(sorted_keys) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    lo = np.searchsorted(sorted_keys, query, side="left")
-    hi = np.searchsorted(sorted_keys, query, side="right")
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(len(query), np.int64)
+    lo, hi = key_ranges(sorted_keys, query)
     counts = hi - lo
     keep = (counts > 0) & (counts <= max_postings)
     reps = counts[keep]
     query_index = np.repeat(np.nonzero(keep)[0], reps)
     starts = np.repeat(lo[keep], reps)
     posting = starts + np.arange(len(starts)) - np.repeat(np.cumsum(reps) - reps, reps)
-    return query_index.astype(np.int64), posting.astype(np.int64)
-
-
-def posting_counts(sorted_keys: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """How many postings each query key has (int64, one per query key)."""
-    if len(query) == 0 or len(sorted_keys) == 0:
-        return np.zeros(len(query), np.int64)
-    lo = np.searchsorted(sorted_keys, query, side="left")
-    return (np.searchsorted(sorted_keys, query, side="right") - lo).astype(np.int64)
+    return query_index.astype(np.int64), posting.astype(np.int64), counts
 
 
 @dataclass(frozen=True)
