@@ -1,0 +1,203 @@
+"""Where the composition lane (issue 12) loses a re-performance: retrieval or alignment. A diagnostic on
+the re-performance corpus (bench/reperformance_corpus.py), not a quality table: it changes nothing in
+the engine and calls the lane's own steps (engine.composition) with the lane's configuration.
+
+For every positive clip of a source (`synth`, `real`) of the part, with its true source S:
+1. *Retrieval*: S's rank among `retrieve`'s candidates (the `candidates` the lane aligns; at most half
+   the catalog), or "not retrieved";
+2. *Alignment*: S aligned with the clip as the lane aligns its candidates, as a z against the clip's own
+   null (`align_candidates`, S first among them, so S is scored whether or not retrieval found it);
+3. *Ranking*: whether S's z is the best among the retrieved candidates' (S added when missing), and
+   its lead over the best other one.
+For every re-performed unrelated clip (`unrelated_reperformed`), the lane as it runs: its best
+candidate's z and that z's lead over the second best.
+A clip is lost at retrieval when S is not retrieved, and at alignment when S's z, once aligned, is not
+the best. The lane's calibration needs an index built with the lane on; this probe reports S's z
+against the lane's reference floor alone (`CalibrationConfig.reference_tail`, a lower bound on the
+evidence threshold), and the z's median per kind.
+
+    DEBUG=1 .venv/bin/python bench/composition_probe.py --workdir DIR [--part tuning] [--source synth|real|all]
+
+The default and intended part is tuning; never tune on `--part reporting`.
+"""
+
+import argparse
+import json
+import shutil
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import real_engine  # noqa: E402
+
+POSITIVE_KINDS = ("same_key_tempo", "key_tempo_changed", "melody_only", "bass_only")
+NEGATIVE_KIND = "unrelated_reperformed"
+
+
+def reference_bound(config, seconds: float = 20.0) -> float:
+    """The lowest composition z (0.1 steps) whose chance under the lane's reference floor alone
+    (`CompositionConfig.reference_tail`) is within the evidence bound."""
+    from fingerprinting.engine.calibration import LaneNull
+
+    start, exceed, scale = config.composition.reference_tail
+    null = LaneNull(
+        lane="composition",
+        queries=0,
+        query_seconds=20.0,
+        catalog_size=config.calibration.reference_catalog_size,
+        maxima=(),
+        tail_start=start,
+        tail_exceed=exceed,
+        tail_scale=scale,
+        method="reference",
+    )
+    for z in np.arange(start, 40.0, 0.1):
+        if (
+            null.false_alarm(float(z), duration=seconds, catalog_size=null.catalog_size)
+            <= config.evidence.max_false_alarm
+        ):
+            return float(round(z, 1))
+    return float("nan")
+
+
+def probe_clip(path: Path, clip: dict, index, config, positions: dict[str, int]) -> dict:
+    from fingerprinting.audio import decode
+    from fingerprinting.engine import composition
+    from fingerprinting.engine.lanes import ClipFeatures
+
+    chroma = ClipFeatures(decode(path), config, index.embedder).segments.chroma
+    lane = config.composition
+    source = positions[clip["source"]["isrc"]]
+    retrieved = composition.retrieve(index, chroma, lane, frozenset())
+    pool = [source] + [p for p in retrieved if p != source]
+    aligned = composition.align_candidates(index, chroma, pool, lane, frozenset())
+    z = dict(zip(aligned.candidates, aligned.z.tolist(), strict=True))
+    others = [v for p, v in z.items() if p != source]
+    return {
+        "kind": clip["kind"],
+        "retrieved_rank": retrieved.index(source) + 1 if source in retrieved else None,
+        "z": z[source],
+        "best_after_alignment": all(z[source] > v for v in others),
+        # S's lead over the best other candidate (negative when another aligns better)
+        "margin": z[source] - max(others, default=float("nan")),
+        "transform": clip.get("transform"),
+    }
+
+
+def probe_negative(path: Path, clip: dict, index, config) -> dict:
+    """The best candidate's z and its lead over the second, for a clip with no catalog source."""
+    from fingerprinting.audio import decode
+    from fingerprinting.engine import composition
+    from fingerprinting.engine.lanes import ClipFeatures
+
+    chroma = ClipFeatures(decode(path), config, index.embedder).segments.chroma
+    aligned = composition.align(index, chroma, config.composition, frozenset())
+    z = np.sort(aligned.z)[::-1]
+    return {
+        "kind": clip["kind"],
+        "top_z": float(z[0]) if len(z) else float("nan"),
+        "margin": float(z[0] - z[1]) if len(z) > 1 else float("nan"),
+    }
+
+
+def report(source: str, rows: list[dict], bound: float, candidates: int) -> None:
+    print(f"\n{source}: the true source S per positive clip (lane: {candidates} candidates aligned)")
+    print(
+        "kind                n  retrieved  rank-1@retrieval  S best once aligned  lost@retrieval  lost@alignment  z(S) median  z(S)>=floor"
+    )
+    for kind in POSITIVE_KINDS:
+        mine = [r for r in rows if r["kind"] == kind]
+        if not mine:
+            continue
+        retrieved = [r for r in mine if r["retrieved_rank"] is not None]
+        best = [r for r in mine if r["best_after_alignment"]]
+        lost_retrieval = len(mine) - len(retrieved)
+        lost_alignment = sum(1 for r in retrieved if not r["best_after_alignment"])
+        z = np.array([r["z"] for r in mine])
+        print(
+            f"{kind:18s} {len(mine):2d}  {len(retrieved):9d}  {sum(r['retrieved_rank'] == 1 for r in retrieved):16d}  "
+            f"{len(best):19d}  {lost_retrieval:14d}  {lost_alignment:14d}  {np.median(z):11.2f}  {int((z >= bound).sum()):11d}"
+        )
+    negatives = [r for r in rows if r["kind"] == NEGATIVE_KIND]
+    if negatives:
+        top, margin = np.array([r["top_z"] for r in negatives]), np.array([r["margin"] for r in negatives])
+        print(
+            f"{NEGATIVE_KIND}: {len(negatives)} clips, best candidate z median {np.median(top):.2f}, max "
+            f"{top.max():.2f}, >= floor {int((top >= bound).sum())}; its lead over the second: median "
+            f"{np.median(margin):.2f}, p95 {np.quantile(margin, 0.95):.2f}, max {margin.max():.2f}"
+        )
+    for kind in POSITIVE_KINDS:
+        margins = np.array([r["margin"] for r in rows if r["kind"] == kind])
+        if len(margins):
+            print(f"  {kind}: S's lead over the best other candidate: median {np.median(margins):.2f}, "
+                  f"p10 {np.quantile(margins, 0.1):.2f}")  # fmt: skip
+    print(
+        f"floor: the z at which the lane's reference tail alone reaches the evidence bound ({bound}); the index's\n"
+        "own leave-one-out tail (lane on) can only raise it. lost@alignment: retrieved, but another\n"
+        "candidate aligns with a higher z."
+    )
+
+
+def run_source(workdir: Path, part: str, source: str, scratch: Path | None) -> list[dict]:
+    base = workdir / "reperformance" / part / source
+    manifest = json.loads((base / "manifest.json").read_text())
+    from catalog.models import Label
+
+    slug = f"composition-probe-{source}"
+    label = Label.objects.filter(slug=slug).first()
+    if label is None:
+        label = real_engine.label_create(slug)
+        real_engine.catalog_load(
+            label=label,
+            csv_path=workdir / manifest["catalog_csv"],
+            audio_dir=workdir / manifest["catalog_audio"],
+        )
+    index = real_engine.current_index(label)
+    from fingerprinting import engine
+
+    config = engine.DEFAULT_CONFIG
+    config = replace(config, composition=replace(config.composition, enabled=True))
+    positions = {r["isrc"]: i for i, r in enumerate(index.recordings)}
+    rows = [
+        {"file": file, **probe_clip(base / file, clip, index, config, positions)}
+        for file, clip in manifest["clips"].items()
+        if clip["kind"] in POSITIVE_KINDS
+    ]
+    rows += [
+        {"file": file, **probe_negative(base / file, clip, index, config)}
+        for file, clip in manifest["clips"].items()
+        if clip["kind"] == NEGATIVE_KIND
+    ]
+    limit = min(config.composition.candidates, max(1, index.n_recordings // 2))
+    report(f"{part} part, {source} ({index.n_recordings} recordings)", rows, reference_bound(config), limit)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--part", choices=("tuning", "reporting"), default="tuning")
+    parser.add_argument("--source", choices=("synth", "real", "all"), default="all")
+    parser.add_argument("--scratch", type=Path, help="keep the imported catalogs here, and reuse them")
+    parser.add_argument("--json", type=Path, help="write the per-clip figures here")
+    args = parser.parse_args()
+    workdir = args.workdir.resolve()
+    folder = real_engine.scratch_django("stemma-composition-probe-", args.scratch)
+    try:
+        results = {}
+        for source in ("synth", "real") if args.source == "all" else (args.source,):
+            results[source] = run_source(workdir, args.part, source, args.scratch)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
+    finally:
+        if args.scratch is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
