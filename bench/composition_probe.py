@@ -1,6 +1,7 @@
-"""Where the composition lane (issue 12) loses a re-performance: retrieval or alignment. A diagnostic on
-the re-performance corpus (bench/reperformance_corpus.py), not a quality table: it changes nothing in
-the engine and calls the lane's own steps (engine.composition) with the lane's configuration.
+"""Where the composition lane (issue 12) loses a re-performance: retrieval, alignment or the evidence
+floor. A diagnostic on the re-performance corpus (bench/reperformance_corpus.py), not a quality table:
+it changes nothing in the engine and calls the lane's own steps (engine.composition) with the lane's
+configuration.
 
 For every positive clip of a source (`synth`, `real`) of the part, with its true source S:
 1. *Retrieval*: S's rank among `retrieve`'s candidates (the `candidates` the lane aligns; at most half
@@ -13,7 +14,7 @@ For every re-performed unrelated clip (`unrelated_reperformed`), the lane as it 
 candidate's z and that z's lead over the second best.
 A clip is lost at retrieval when S is not retrieved, and at alignment when S's z, once aligned, is not
 the best. The lane's calibration needs an index built with the lane on; this probe reports S's z
-against the lane's reference floor alone (`CalibrationConfig.reference_tail`, a lower bound on the
+against the lane's reference floor alone (`CompositionConfig.reference_tail`, a lower bound on the
 evidence threshold), and the z's median per kind.
 
     DEBUG=1 .venv/bin/python bench/composition_probe.py --workdir DIR [--part tuning] [--source synth|real|all]

@@ -66,6 +66,7 @@ def evidence_bound(index, config, seconds: float = 20.0) -> float:
 def vote_offsets(presence, peaks, count: int) -> list[int]:
     """The `count` offsets at which most of the recording's catalog peaks land on present cells."""
     from fingerprinting.engine.signal import LOW_BIN
+    from fingerprinting.engine.votes import expand_ranges
 
     frames, bins = peaks[0].astype(np.int64), peaks[1].astype(np.int64) - LOW_BIN
     inside = (bins >= 0) & (bins < presence.present.shape[1])
@@ -78,8 +79,7 @@ def vote_offsets(presence, peaks, count: int) -> list[int]:
     reps = per_bin[clip_f]
     if reps.sum() == 0:
         return []
-    which = np.repeat(first[clip_f], reps) + np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)
-    offsets = frames[which] - np.repeat(clip_t, reps)
+    offsets = frames[expand_ranges(first[clip_f], reps)] - np.repeat(clip_t, reps)
     low = int(offsets.min())
     votes = np.bincount(offsets - low)
     return [int(o) + low for o in np.argsort(-votes, kind="stable")[:count]]
@@ -98,22 +98,23 @@ def best_run(presence, recording: int, peaks, offsets, config) -> tuple[float, f
 
 
 def proposed_near(features, index, config, known: tuple[int, int], partner: int, offset: int) -> bool:
-    """Whether the second pass's candidate alignments hold the partner within OFFSET_SLACK."""
+    """Whether the second pass's candidate alignments (`spectral.candidate_alignments` on the clip's
+    peaks with the known source's taken out, as `SpectralLane` calls it) hold the partner within
+    OFFSET_SLACK."""
     from fingerprinting.engine import landmarks, spectral
-    from fingerprinting.engine.votes import best_alignments, offset_votes
+    from fingerprinting.engine.runs import IDENTITY
 
     source, source_offset = known
     frames, bins = index.peaks(source)
     rest = landmarks.without_explained(*features.peaks, [(frames - source_offset, bins)])
-    hashes, times = landmarks.pair_hashes(*spectral.select_clip_peaks(rest, config.spectral), config.landmark)
-    q, rec, t, _repeats, _counts = index.landmarks.postings(hashes, config.landmark.max_postings)
-    votes = offset_votes(times[q], rec, t, exclude=frozenset([source]))
-    candidates = best_alignments(
-        votes,
-        min_votes=config.spectral.candidate_min_votes,
-        max_recordings=config.spectral.candidate_recordings,
-        per_recording=config.spectral.candidate_offsets,
-        scan=config.spectral.candidate_scan,
+    candidates = spectral.candidate_alignments(
+        index.landmarks,
+        spectral.select_clip_peaks(rest, config.spectral),
+        transform=IDENTITY,
+        recordings=config.spectral.candidate_recordings,
+        landmark=config.landmark,
+        config=config.spectral,
+        exclude=frozenset([source]),
     )
     return any(r == partner and abs(o - offset) <= OFFSET_SLACK for r, o, _v in candidates)
 

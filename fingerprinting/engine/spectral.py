@@ -291,6 +291,35 @@ class RecordingPeaks:
         return peaks
 
 
+def candidate_alignments(
+    index: LandmarkIndex,
+    clip_peaks: tuple[np.ndarray, np.ndarray],
+    *,
+    transform: Transform,
+    recordings: int,
+    landmark: LandmarkConfig,
+    config: SpectralConfig,
+    exclude: frozenset[int] = frozenset(),
+    only: frozenset[int] | None = None,
+) -> list[tuple[int, int, int]]:
+    """(recording, offset, votes) of the best-voted alignments of the clip's peaks under `transform`
+    (only among `only` recordings when given), without any significance test: what `verified_runs`
+    verifies."""
+    hashes, times = pair_hashes(*to_catalog_coordinates(*clip_peaks, transform), landmark)
+    q, rec, t, _repeats, _counts = index.postings(hashes, landmark.max_postings)
+    if only is not None:
+        keep = np.isin(rec, np.fromiter(only, np.int64, len(only)))
+        q, rec, t = q[keep], rec[keep], t[keep]
+    votes = offset_votes(times[q], rec, t, exclude=exclude)
+    return best_alignments(
+        votes,
+        min_votes=config.candidate_min_votes,
+        max_recordings=recordings,
+        per_recording=config.candidate_offsets,
+        scan=config.candidate_scan,
+    )
+
+
 def verified_runs(
     index: LandmarkIndex,
     peaks_of: RecordingPeaks,
@@ -304,20 +333,17 @@ def verified_runs(
     exclude: frozenset[int] = frozenset(),
     only: frozenset[int] | None = None,
 ) -> list[Run]:
-    """Propose alignments for the clip's peaks under `transform` (only among `only` recordings when
-    given) and verify each against the presence map."""
-    hashes, times = pair_hashes(*to_catalog_coordinates(*clip_peaks, transform), landmark)
-    q, rec, t, _repeats, _counts = index.postings(hashes, landmark.max_postings)
-    if only is not None:
-        keep = np.isin(rec, np.fromiter(only, np.int64, len(only)))
-        q, rec, t = q[keep], rec[keep], t[keep]
-    votes = offset_votes(times[q], rec, t, exclude=exclude)
-    candidates = best_alignments(
-        votes,
-        min_votes=config.candidate_min_votes,
-        max_recordings=recordings,
-        per_recording=config.candidate_offsets,
-        scan=config.candidate_scan,
+    """Propose alignments for the clip's peaks under `transform` (`candidate_alignments`) and verify
+    each against the presence map."""
+    candidates = candidate_alignments(
+        index,
+        clip_peaks,
+        transform=transform,
+        recordings=recordings,
+        landmark=landmark,
+        config=config,
+        exclude=exclude,
+        only=only,
     )
     runs: list[Run] = []
     for recording, offset, _votes in candidates:

@@ -38,9 +38,15 @@ def lookup(
     keep = (counts > 0) & (counts <= max_postings)
     reps = counts[keep]
     query_index = np.repeat(np.nonzero(keep)[0], reps)
-    starts = np.repeat(lo[keep], reps)
-    posting = starts + np.arange(len(starts)) - np.repeat(np.cumsum(reps) - reps, reps)
-    return query_index.astype(np.int64), posting.astype(np.int64), counts
+    return query_index.astype(np.int64), expand_ranges(lo[keep], reps), counts
+
+
+def expand_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The indices start, start + 1, ..., start + count - 1 of every (start, count), concatenated
+    (int64): the postings of each matched key, without a Python loop."""
+    counts = np.asarray(counts, np.int64)
+    first = np.repeat(np.asarray(starts, np.int64), counts)
+    return first + np.arange(len(first)) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 @dataclass(frozen=True)
