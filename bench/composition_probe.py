@@ -8,14 +8,15 @@ For every positive clip of a source (`synth`, `real`) of the part, with its true
    the catalog), or "not retrieved";
 2. *Alignment*: S aligned with the clip as the lane aligns its candidates, as a z against the clip's own
    null (`align_candidates`, S first among them, so S is scored whether or not retrieval found it);
-3. *Ranking*: whether S's z is the best among the retrieved candidates' (S added when missing), and
-   its lead over the best other one.
-For every re-performed unrelated clip (`unrelated_reperformed`), the lane as it runs: its best
-candidate's z and that z's lead over the second best.
+3. *Ranking*: whether S's z is the best among the retrieved candidates' (S added when missing); S's
+   lead, its z over the best z of every other recording aligned (composition.lead_of); and the lane's
+   score, z + `lead_weight` x lead.
+For every re-performed unrelated clip (`unrelated_reperformed`), the lane as it runs: its best z, best
+lead and best score.
 A clip is lost at retrieval when S is not retrieved, and at alignment when S's z, once aligned, is not
-the best. The lane's calibration needs an index built with the lane on; this probe reports S's z
+the best. The lane's calibration needs an index built with the lane on; this probe reports S's score
 against the lane's reference floor alone (`CompositionConfig.reference_tail`, a lower bound on the
-evidence threshold), and the z's median per kind.
+evidence threshold), and the medians per kind.
 
     DEBUG=1 .venv/bin/python bench/composition_probe.py --workdir DIR [--part tuning] [--source synth|real|all]
 
@@ -39,7 +40,7 @@ NEGATIVE_KIND = "unrelated_reperformed"
 
 
 def reference_bound(config, seconds: float = 20.0) -> float:
-    """The lowest composition z (0.1 steps) whose chance under the lane's reference floor alone
+    """The lowest composition score (0.1 steps) whose chance under the lane's reference floor alone
     (`CompositionConfig.reference_tail`) is within the evidence bound."""
     from fingerprinting.engine.calibration import LaneNull
 
@@ -84,6 +85,9 @@ def probe_clip(path: Path, clip: dict, index, config, positions: dict[str, int])
         "best_after_alignment": all(z[source] > v for v in others),
         # S's lead over the best other candidate (negative when another aligns better)
         "margin": z[source] - max(others, default=float("nan")),
+        # the lane's score: S's z over every other recording aligned, candidates and null
+        "lead": float(aligned.lead[0]),
+        "score": float(aligned.z[0] + lane.lead_weight * aligned.lead[0]),
         "transform": clip.get("transform"),
     }
 
@@ -101,13 +105,18 @@ def probe_negative(path: Path, clip: dict, index, config) -> dict:
         "kind": clip["kind"],
         "top_z": float(z[0]) if len(z) else float("nan"),
         "margin": float(z[0] - z[1]) if len(z) > 1 else float("nan"),
+        "top_lead": float(aligned.lead.max()) if len(aligned.lead) else float("nan"),
+        "top_score": float((aligned.z + config.composition.lead_weight * aligned.lead).max())
+        if len(aligned.z)
+        else float("nan"),
     }
 
 
 def report(source: str, rows: list[dict], bound: float, candidates: int) -> None:
     print(f"\n{source}: the true source S per positive clip (lane: {candidates} candidates aligned)")
     print(
-        "kind                n  retrieved  rank-1@retrieval  S best once aligned  lost@retrieval  lost@alignment  z(S) median  z(S)>=floor"
+        "kind                n  retrieved  rank-1@retrieval  S best once aligned  lost@retrieval  lost@alignment  "
+        "z(S) median  lead(S) median  score(S) median  score(S)>=floor"
     )
     for kind in POSITIVE_KINDS:
         mine = [r for r in rows if r["kind"] == kind]
@@ -118,27 +127,28 @@ def report(source: str, rows: list[dict], bound: float, candidates: int) -> None
         lost_retrieval = len(mine) - len(retrieved)
         lost_alignment = sum(1 for r in retrieved if not r["best_after_alignment"])
         z = np.array([r["z"] for r in mine])
+        lead = np.array([r["lead"] for r in mine])
+        score = np.array([r["score"] for r in mine])
         print(
             f"{kind:18s} {len(mine):2d}  {len(retrieved):9d}  {sum(r['retrieved_rank'] == 1 for r in retrieved):16d}  "
-            f"{len(best):19d}  {lost_retrieval:14d}  {lost_alignment:14d}  {np.median(z):11.2f}  {int((z >= bound).sum()):11d}"
+            f"{len(best):19d}  {lost_retrieval:14d}  {lost_alignment:14d}  {np.median(z):11.2f}  "
+            f"{np.median(lead):14.2f}  {np.median(score):15.2f}  {int((score >= bound).sum()):15d}"
         )
     negatives = [r for r in rows if r["kind"] == NEGATIVE_KIND]
     if negatives:
-        top, margin = np.array([r["top_z"] for r in negatives]), np.array([r["margin"] for r in negatives])
+        top, lead = np.array([r["top_z"] for r in negatives]), np.array([r["top_lead"] for r in negatives])
+        score = np.array([r["top_score"] for r in negatives])
         print(
-            f"{NEGATIVE_KIND}: {len(negatives)} clips, best candidate z median {np.median(top):.2f}, max "
-            f"{top.max():.2f}, >= floor {int((top >= bound).sum())}; its lead over the second: median "
-            f"{np.median(margin):.2f}, p95 {np.quantile(margin, 0.95):.2f}, max {margin.max():.2f}"
+            f"{NEGATIVE_KIND}: {len(negatives)} clips, best z median {np.median(top):.2f}, max {top.max():.2f}; "
+            f"best lead median {np.median(lead):.2f}, max {lead.max():.2f}; best score median "
+            f"{np.median(score):.2f}, p95 {np.quantile(score, 0.95):.2f}, max {score.max():.2f}, >= floor "
+            f"{int((score >= bound).sum())}"
         )
-    for kind in POSITIVE_KINDS:
-        margins = np.array([r["margin"] for r in rows if r["kind"] == kind])
-        if len(margins):
-            print(f"  {kind}: S's lead over the best other candidate: median {np.median(margins):.2f}, "
-                  f"p10 {np.quantile(margins, 0.1):.2f}")  # fmt: skip
     print(
-        f"floor: the z at which the lane's reference tail alone reaches the evidence bound ({bound}); the index's\n"
-        "own leave-one-out tail (lane on) can only raise it. lost@alignment: retrieved, but another\n"
-        "candidate aligns with a higher z."
+        f"floor: the score at which the lane's reference tail alone reaches the evidence bound ({bound}); the\n"
+        "index's own leave-one-out tail (lane on) can only raise it. lost@alignment: retrieved, but another\n"
+        "candidate aligns with a higher z. lead: z over the best z of every other recording aligned; score\n"
+        "(the lane's): z + lead_weight x lead."
     )
 
 

@@ -39,8 +39,10 @@ ENGINE_NAME = "stemma-attribution"
 # cut where a full-strength run of a recording sharing its material lies. 2.2.1: faster primitives (scipy's
 # FFT, maxima by doubling windows, sorted hash lookups): the same method and decisions, scores and shares
 # equal to 2.2.0's up to float32 rounding (on the real tuning part: the same recordings, review states
-# and table, shares within 4e-6).
-ENGINE_VERSION = "2.2.1"
+# and table, shares within 4e-6). 2.2.2: the composition lane (off by default) scores a run z + lead, its
+# z over the best other recording aligned (engine.composition.lead_of); with the lane off, attributions
+# are 2.2.1's. An index calibrated with the lane's former score keeps the lane's prior until rebuilt.
+ENGINE_VERSION = "2.2.2"
 # The version of what an index version holds (analysis, inverted indexes, calibration); its name is
 # derived from it. 2.0.0 adds near-duplicate groups and per-lane calibration. 2.2.0: the calibration
 # counts weak spectral runs in the lane's tail, and finds related pairs from full-strength runs only.

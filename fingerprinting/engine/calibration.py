@@ -32,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.stats import chi2
 
+from fingerprinting.engine.composition import score_name as composition_score_name
 from fingerprinting.engine.config import CalibrationConfig, EngineConfig
 from fingerprinting.engine.signal import ANALYSIS_SR
 
@@ -246,9 +247,14 @@ class Calibration:
 
     @classmethod
     def of(cls, meta: dict, config: EngineConfig) -> "Calibration":
-        stored = (meta.get("calibration") or {}).get("lanes") or {}
+        calibration = meta.get("calibration") or {}
+        stored = calibration.get("lanes") or {}
         size = len(meta.get("recordings", []))
         nulls = {lane: LaneNull.from_dict(data) for lane, data in stored.items()}
+        if config.composition.enabled and calibration.get("composition_score") != composition_score_name(
+            config.composition
+        ):
+            nulls.pop("composition", None)  # a tail of another score, in other units: the prior instead
         for lane, prior in config.lanes_calibrated().items():
             nulls.setdefault(lane, tail_fit(lane, [], 0, max(size, 1), config.calibration, prior))
         reference = reference_nulls(config.calibration)

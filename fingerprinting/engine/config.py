@@ -266,6 +266,15 @@ class CompositionConfig:
     prior_sd: float = knob(0.05, "prior spread of it", "reperformance-tuning")
     prior_weight: float = knob(2.0, "pseudo-observations of the prior (small catalogs)")
     sd_floor: float = knob(0.02, "smallest null spread, so a tight null cannot inflate z")
+    lead_weight: float = knob(
+        1.0,
+        "a run's score is z + this x its lead over the best other recording aligned (composition.lead_of); "
+        "tuning part, bench/composition_probe.py, of 30 same-key, key+tempo and melody clips each, "
+        "passing a floor just above the tuning negatives' top (z 8.2, lead 4.2, z + lead 10): z alone "
+        "9/9/9 synthesized and 22/16/8 real, the lead alone 14/7/8 and 19/17/10, z + lead 17/14/15 "
+        "and 23/19/10 (2026-12-02)",
+        "reperformance-tuning",
+    )
     skip_coverage: float = knob(0.9, "not run once verbatim runs cover this much of the clip")
     auto_accept: bool = knob(
         False,
@@ -274,23 +283,25 @@ class CompositionConfig:
         "related piece)",
     )
     prior_tail: tuple = knob(
-        (6.0, 1.5), "(tail start, scale) of the best z unrelated clips reach, for uncalibrated catalogs"
+        (3.25, 1.4),
+        "(tail start, scale) of the best score (z + lead) unrelated clips reach, for uncalibrated catalogs: "
+        "the reference tail's",
+        "real-tuning",
     )
     # As CalibrationConfig.reference_tail for the verbatim lanes: a floor under the catalog's own
     # leave-one-out, how unrelated real music scores against a catalog it shares nothing with (tail
     # start, fraction of clips reaching it, scale), measured by `ENGINE_COMPOSITION_LANE=1
-    # bench/reference_null.py` (200 hedgewars negatives against the supertux catalog of 45; top z 7.07,
-    # 7.44, 7.90). Without it, leave-one-out on that catalog with its related pairs set aside gave
-    # plain tuning negatives at z 5.6-6.7 chances of 2e-4 to 1.4e-3, under the evidence bound.
-    # Kept after the whitened retrieval although a refit gave a lighter tail, (2.858, 0.2, 0.742), top
-    # z 5.13-5.35: a clip's z moves by about +-1.5 with its null draw (seeded by the index version), so
-    # on the next index version one of those same 200 negatives reached z 6.85 and got a composition
-    # share at 9e-4 with the refit tail. A tail fitted on one draw understates the spread.
-    # Kept again with `null_size` 64 (on that catalog of 45 the null is then every recording but the 16
-    # candidates, so no longer a draw): the refit gave (2.846, 0.2, 0.544), top z 5.18, 6.51, 6.84, whose
-    # exponential puts the top clip at a chance of 1.3e-4 where it is 1 in 200; this floor gives it 7e-3.
+    # bench/reference_null.py` (200 hedgewars negatives against the supertux catalog of 45).
+    # The score is z + lead (lead_weight) since 2026-12-02: the refit gave (3.246, 0.2, 0.917), top
+    # scores 7.94, 7.97, 8.38, whose exponential puts the top clip at a chance of 7e-4 where it is 1 in
+    # 200 (the heavy top every refit of this lane has shown: with z alone, top z 6.51 and 6.84 at 2e-4
+    # and 1.3e-4). The scale is therefore set so that the top clip sits at its rank, 0.2 exp(-(8.38 -
+    # 3.246) / s) = 1 / 200, s = 1.392, as the z floor before it was (3.22, 0.2, 1.081): it gave the
+    # top z's 7e-3 and 9.5e-3. At the evidence bound a 20 s clip needs a score of about 9.7.
     reference_tail: tuple = knob(
-        (3.22, 0.2, 1.081), "the tail of unrelated real music's best z (tuning negatives)", "real-tuning"
+        (3.246, 0.2, 1.392),
+        "the tail of unrelated real music's best score (tuning negatives), its top at its rank",
+        "real-tuning",
     )
 
 

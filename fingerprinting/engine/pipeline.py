@@ -161,13 +161,18 @@ def finish_index(
     (engine.duplicates), then the false-alarm calibration of every lane (engine.calibration: leave-one-
     out over the catalog's own audio, `audio(position)` giving a recording's samples). A previous
     version's calibration is reused while the catalog changed by less than `reuse_change` of its
-    recordings: each added recording would otherwise cost a whole leave-one-out run, and false-alarm
-    chances scale with the catalog's size anyway."""
+    recordings (and, with the composition lane on, it modelled the lane's present score): each added
+    recording would otherwise cost a whole leave-one-out run, and false-alarm chances scale with the
+    catalog's size anyway."""
     groups = duplicates.near_duplicate_groups(index, config, previous)
     index.meta["near_duplicates"] = groups
+    score = composition_mod.score_name(config.composition) if config.composition.enabled else None
     if previous is not None and previous.calibration.get("lanes"):
         before = previous.calibration.get("catalog_size", previous.n_recordings)
-        if abs(index.n_recordings - before) <= config.calibration.reuse_change * max(before, 1):
+        same_score = score is None or previous.calibration.get("composition_score") == score
+        if same_score and abs(index.n_recordings - before) <= config.calibration.reuse_change * max(
+            before, 1
+        ):
             return {
                 "near_duplicates": groups,
                 "calibration": {**previous.calibration, "reused_from": previous.version},
@@ -178,6 +183,8 @@ def finish_index(
         audio=audio,
         lane_scores=lambda idx, samples, exclude: lane_scores(idx, samples, exclude, config),
     )
+    if score is not None:
+        calibrated["composition_score"] = score  # Calibration.of ignores a composition tail of another score
     return {"near_duplicates": groups, "calibration": {**calibrated, "catalog_size": index.n_recordings}}
 
 

@@ -90,6 +90,8 @@ def test_a_reperformed_work_is_found_with_right_composition_when_the_lane_is_on(
     run = runs[0]
     assert run["false_alarm"] <= ON.evidence.max_false_alarm
     assert run["semitones"] == 2 and run["tempo"] == pytest.approx(1.08, abs=0.04)
+    # The run's score is its z plus its lead over every other recording aligned (lead_weight 1).
+    assert run["lead"] > 0 and run["score"] == pytest.approx(run["z"] + run["lead"], abs=2e-3)
     assert result.evidence["verbatim"]["lanes"]["composition"]["kept"] >= 1
     # A person confirms a composition share (config.composition.auto_accept is off).
     assert result.review.state == "needs_review"
@@ -121,3 +123,36 @@ def test_with_the_lane_off_index_and_attribution_are_unchanged(index_off, monkey
     excerpt = piece(SEEDS[5])[10 * SR : 25 * SR]
     verbatim = engine.attribute(index_off, excerpt, config=engine.DEFAULT_CONFIG)
     assert verbatim.shares[0].position == 5 and verbatim.shares[0].right == "recording"
+
+
+def test_the_lead_is_a_candidates_z_over_the_best_other_recording_outside_its_group():
+    # positions 0-2 are candidates, 3-5 the clip's null; 0 and 4 are near-duplicates (one group)
+    groups = {0: [0, 4], 4: [0, 4]}
+    z = np.array([9.0, 4.0, 3.0, 1.0, 8.5, 2.0])
+    lead = composition.lead_of(z, [0, 1, 2, 3, 4, 5], 3, lambda p: groups.get(p, [p]))
+    # 0's own near-duplicate (z 8.5) does not count against it; its lead is over 1 (z 4)
+    assert lead.tolist() == pytest.approx([5.0, 4.0 - 9.0, 3.0 - 9.0])
+    # a lone candidate keeps its z
+    assert composition.lead_of(np.array([2.5]), [7], 1, lambda p: [p]).tolist() == [2.5]
+
+
+def test_a_clip_aligning_equally_with_two_works_leads_with_neither():
+    z = np.array([8.0, 7.6, 0.5, -0.3])
+    lead = composition.lead_of(z, [10, 11, 12, 13], 2, lambda p: [p])
+    assert lead.max() == pytest.approx(0.4)
+
+
+def test_a_calibration_of_another_composition_score_is_not_used(index_on):
+    from fingerprinting.engine.calibration import Calibration
+
+    assert index_on.calibration["composition_score"] == composition.score_name(ON.composition)
+    current = Calibration.of(index_on.meta, ON)
+    assert current.nulls["composition"].method.startswith("leave-one-out")
+    # An index calibrated when the lane's score was the z alone (no composition_score stored): its
+    # composition tail is in other units, so the lane's prior stands in for it until the next build.
+    older = {
+        **index_on.meta,
+        "calibration": {k: v for k, v in index_on.calibration.items() if k != "composition_score"},
+    }
+    assert Calibration.of(older, ON).nulls["composition"].method.startswith("prior")
+    assert Calibration.of(older, ON).nulls["chromaprint"] == current.nulls["chromaprint"]

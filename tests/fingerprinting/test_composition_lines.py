@@ -71,7 +71,8 @@ def render(seed: int, lines: tuple[str, ...], partials: tuple[float, ...], start
 
 
 class MemoryIndex:
-    """What the lane reads of a catalog index: each recording's alignment chroma."""
+    """What the lane reads of a catalog index: each recording's alignment chroma and near-duplicate
+    group (none here)."""
 
     version = "test-composition-lines"
 
@@ -81,6 +82,9 @@ class MemoryIndex:
 
     def recording_chroma(self, position: int) -> np.ndarray:
         return self.chromas[position]
+
+    def group_members(self, position: int) -> list[int]:
+        return [position]
 
 
 def chroma(samples: np.ndarray) -> np.ndarray:
@@ -120,6 +124,7 @@ def test_the_melody_alone_aligns_with_its_source_above_the_clips_null():
     best = int(np.argmax(result.z))
     assert result.candidates[best] == source
     assert result.z[best] >= 4.0 and float(np.sort(result.z)[-2]) < 3.0
+    assert int(np.argmax(result.lead)) == best and result.lead[best] > 1.0 and np.sum(result.lead > 0) == 1
     assert abs(result.alignments[best].offset_frames * 0.186 - 8.0) < 1.0  # where in the source
     assert result.alignments[best].clip_semitones == 0
 
