@@ -231,9 +231,11 @@ def _geometric(lo: float, hi: float, n: int) -> tuple[float, ...]:
 @dataclass(frozen=True)
 class CompositionConfig:
     """The composition lane (engine.composition): a catalog work re-performed with new sounds. Off by
-    default: it is not yet shown to keep re-rendered unrelated music under the issue's false-share gate
-    (docs/attribution.md). While off it runs nowhere (not at indexing, calibration or query time) and
-    `EngineConfig.as_dict()` leaves it out, so configs and their digests are those of before."""
+    default: its recall is below issue 12's targets on every row of the reporting part, although
+    re-rendered unrelated music stays under the false-share gate there (1 of 100 real clips;
+    docs/attribution.md, "Fourth pass"). While off it runs nowhere (not at indexing, calibration or
+    query time) and `EngineConfig.as_dict()` leaves it out, so configs and their digests are those of
+    before."""
 
     enabled: bool = knob(False, "run the composition lane (query and calibration)")
     patch_frames: int = knob(24, "chroma frames per 2D-FFT patch (4.5 s: a phrase)")
