@@ -87,7 +87,7 @@ def probe_clip(path: Path, clip: dict, index, config, positions: dict[str, int])
         "margin": z[source] - max(others, default=float("nan")),
         # the lane's score: S's z over every other recording aligned, candidates and null
         "lead": float(aligned.lead[0]),
-        "score": float(aligned.z[0] + lane.lead_weight * aligned.lead[0]),
+        "score": float(aligned.score[0]),
         "transform": clip.get("transform"),
     }
 
@@ -106,9 +106,7 @@ def probe_negative(path: Path, clip: dict, index, config) -> dict:
         "top_z": float(z[0]) if len(z) else float("nan"),
         "margin": float(z[0] - z[1]) if len(z) > 1 else float("nan"),
         "top_lead": float(aligned.lead.max()) if len(aligned.lead) else float("nan"),
-        "top_score": float((aligned.z + config.composition.lead_weight * aligned.lead).max())
-        if len(aligned.z)
-        else float("nan"),
+        "top_score": float(aligned.score.max()) if len(aligned.score) else float("nan"),
     }
 
 

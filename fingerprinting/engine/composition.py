@@ -176,6 +176,7 @@ class CompositionResult:
     alignments: list[alignment.Alignment]
     z: np.ndarray  # per candidate
     lead: np.ndarray  # per candidate: its z over the best z of every other recording aligned (lead_of)
+    score: np.ndarray  # per candidate: the run's score, z + lead_weight x lead
     null_mean: float
     null_sd: float
 
@@ -195,7 +196,7 @@ def align_candidates(
     """`candidates` aligned with the clip, as z's against the clip's alignments with `null_size`
     recordings drawn at random (neither candidates nor excluded)."""
     if not candidates:
-        return CompositionResult([], [], np.zeros(0), np.zeros(0), 0.0, 1.0)
+        return CompositionResult([], [], np.zeros(0), np.zeros(0), np.zeros(0), 0.0, 1.0)
     null = null_positions(index, set(candidates) | set(exclude), config.null_size)
     positions = candidates + null
     aligned = alignment.align_many(
@@ -213,9 +214,10 @@ def align_candidates(
     sd = max(float(np.sqrt(var)), config.sd_floor)
     z = (scores - mean) / sd
     lead = lead_of(z, positions, len(candidates), index.group_members)
-    return CompositionResult(
-        candidates, aligned[: len(candidates)], z[: len(candidates)], lead, float(mean), sd
-    )
+    mine = z[: len(candidates)]
+    # Far above the clip's chance level *and* well clear of every other work (config.lead_weight).
+    score = mine + config.lead_weight * lead
+    return CompositionResult(candidates, aligned[: len(candidates)], mine, lead, score, float(mean), sd)
 
 
 def score_name(config: CompositionConfig) -> str:
@@ -230,7 +232,7 @@ def lead_of(z: np.ndarray, positions: list[int], n_candidates: int, group_member
     test of retrieval (a clip of scales or one held chord aligns about as well with several works, a
     re-performance with one far better than with any other). Tuning part (bench/composition_probe.py):
     re-performed unrelated clips lead by at most 2.9-3.1, plain unrelated real music by 3.5, true
-    sources by a median of 2.9-7.3 (same key, key and tempo changed, melody line). With no other
+    sources by a median of 1.8-7.3 (same key, key and tempo changed, melody line). With no other
     recording aligned, the lead is the z itself."""
     out = np.empty(n_candidates, dtype=np.float64)
     for i in range(n_candidates):
@@ -240,15 +242,12 @@ def lead_of(z: np.ndarray, positions: list[int], n_candidates: int, group_member
     return out
 
 
-def runs_of(
-    result: CompositionResult, clip_chroma: np.ndarray, index, duration: float, config: CompositionConfig
-) -> list[Run]:
-    """One run per candidate: the clip time its alignment covers, the recording time it maps to. Its
-    score is the candidate's z plus `lead_weight` times its lead (lead_of): a re-performance must align
-    far above the clip's chance level *and* well clear of every other work."""
+def runs_of(result: CompositionResult, clip_chroma: np.ndarray, index, duration: float) -> list[Run]:
+    """One run per candidate: the clip time its alignment covers, the recording time it maps to, and
+    the candidate's score (z + lead_weight x lead)."""
     out = []
-    for position, al, z, lead in zip(
-        result.candidates, result.alignments, result.z, result.lead, strict=True
+    for position, al, z, lead, score in zip(
+        result.candidates, result.alignments, result.z, result.lead, result.score, strict=True
     ):
         length = int(np.floor((len(clip_chroma) - 1) / al.tempo_step)) + 1  # rescaled clip frames
         rec_frames = len(index.recording_chroma(position))
@@ -267,7 +266,7 @@ def runs_of(
                 clip_end=float(clip_end),
                 rec_start=float((first + al.offset_frames) * ALIGN_FRAME_SECONDS),
                 rec_end=float((last + al.offset_frames) * ALIGN_FRAME_SECONDS),
-                score=float(z + config.lead_weight * lead),
+                score=float(score),
                 strength=float(np.clip(al.score, 0.0, 1.0)),
                 # The clip plays 1 / tempo_step times faster than the recording.
                 transform=Transform(tempo=round(1.0 / al.tempo_step, 3), semitones=float(semitones)),

@@ -260,7 +260,7 @@ class CompositionLane:
             return []
         chroma = clip.segments.chroma
         result = composition.align(context.index, chroma, cfg, context.exclude)
-        return composition.runs_of(result, chroma, context.index, clip.duration, cfg)
+        return composition.runs_of(result, chroma, context.index, clip.duration)
 
 
 # The lanes run before the style lane (no transform), and the one run after it (it uses the style

@@ -169,10 +169,9 @@ def finish_index(
     score = composition_mod.score_name(config.composition) if config.composition.enabled else None
     if previous is not None and previous.calibration.get("lanes"):
         before = previous.calibration.get("catalog_size", previous.n_recordings)
+        small_change = abs(index.n_recordings - before) <= config.calibration.reuse_change * max(before, 1)
         same_score = score is None or previous.calibration.get("composition_score") == score
-        if same_score and abs(index.n_recordings - before) <= config.calibration.reuse_change * max(
-            before, 1
-        ):
+        if small_change and same_score:
             return {
                 "near_duplicates": groups,
                 "calibration": {**previous.calibration, "reused_from": previous.version},
