@@ -1,12 +1,15 @@
 """The engine's shared primitives, rewritten for speed, give what the straightforward code gives:
 `signal.sliding_maximum` is scipy's maximum_filter value for value (both boundary modes, float and
-bool), and `votes.lookup` finds every posting of every query key, in query order, with its count."""
+bool), `votes.lookup` finds every posting of every query key, in query order, with its count, and
+`alignment.align_many` (FFT correlation, recordings bucketed by FFT length) finds the best alignment a
+direct search over every offset, transposition and tempo finds."""
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.ndimage import maximum_filter
 
+from fingerprinting.engine import alignment
 from fingerprinting.engine.signal import sliding_maximum
 from fingerprinting.engine.votes import lookup
 
@@ -57,3 +60,60 @@ def test_lookup_finds_every_posting_in_query_order(keys, query, max_postings):
             expected += [(q, p) for p in found]
     assert list(zip(query_index.tolist(), posting.tolist(), strict=True)) == expected
     assert counts.tolist() == [int((sorted_keys == key).sum()) for key in query]
+
+
+def direct_best_alignment(clip, rec, tempo_factors):
+    """(score, offset, transpose, tempo) by trying every offset and transposition: the definition
+    align_many computes with FFTs."""
+    best = None
+    for step in tempo_factors:
+        scaled = alignment.normalise_frames(alignment.rescale_time(clip, step)) if step != 1.0 else clip
+        length = len(scaled)
+        if length < 2:
+            continue
+        min_overlap = int(alignment.MIN_OVERLAP * length)
+        for tau in range(-(length - min_overlap), max(1, len(rec) - min_overlap)):
+            for k in range(12):
+                rotated = np.roll(rec, -k, axis=1)
+                total = sum(
+                    float(scaled[t] @ rotated[t + tau]) for t in range(length) if 0 <= t + tau < len(rec)
+                )
+                if best is None or total / length > best[0] + 1e-6:
+                    best = (total / length, tau, k, step)
+    return best
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    lengths=st.lists(st.integers(3, 90), min_size=1, max_size=5),
+    clip_frames=st.integers(3, 30),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_align_many_finds_the_direct_searchs_best_alignment(lengths, clip_frames, seed):
+    rng = np.random.default_rng(seed)
+    recordings = [alignment.normalise_frames(rng.random((n, 12)) ** 3) for n in lengths]
+    clip = alignment.normalise_frames(rng.random((clip_frames, 12)) ** 3)
+    tempo_factors = (0.9, 1.0, 1.12)
+    found = alignment.align_many(clip, recordings, frame_seconds=0.2, windows=[], tempo_factors=tempo_factors)
+    for rec, got in zip(recordings, found, strict=True):
+        score, tau, k, step = direct_best_alignment(clip, rec, tempo_factors)
+        assert abs(got.score - score) < 1e-4
+        # The same alignment, or another one scoring the same (random frames rarely tie).
+        if (got.offset_frames, got.transpose, got.tempo_step) != (tau, k, step):
+            assert abs(got.score - score) < 1e-6
+
+
+def test_a_planted_excerpt_is_found_among_recordings_of_very_different_lengths():
+    """Recordings of 40 to 2,600 frames fall in different FFT buckets; the excerpt's source is found at
+    its offset and transposition whatever bucket it is in."""
+    rng = np.random.default_rng(7)
+    lengths = [40, 300, 700, 1100, 2600]
+    recordings = [alignment.normalise_frames(rng.random((n, 12)) ** 4) for n in lengths]
+    for source, offset in ((1, 120), (4, 2000)):
+        clip = alignment.normalise_frames(np.roll(recordings[source][offset : offset + 100], 3, axis=1))
+        found = alignment.align_many(clip, recordings, frame_seconds=0.2, windows=[(0.0, 10.0)])
+        best = int(np.argmax([a.score for a in found]))
+        assert best == source
+        assert (found[best].offset_frames, found[best].tempo_step) == (offset, 1.0)
+        assert found[best].clip_semitones == 3
+        assert found[best].score > 0.99 and found[best].window_cos[0] > 0.99
