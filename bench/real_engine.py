@@ -53,11 +53,12 @@ def catalog_load(*, label, csv_path: Path, audio_dir: Path) -> dict:
     from catalog.importer import catalog_import
     from fingerprinting.services import catalog_index_update
 
-    started = time.perf_counter()
+    started, c0, k0 = time.perf_counter(), time.process_time(), children_cpu()
     report = catalog_import(label=label, csv_text=csv_path.read_text(), audio_dir=audio_dir)
     if report.errors:
         raise SystemExit(f"catalog import of {csv_path} failed: {report.errors[:5]}")
     catalog_index_update(label=label)
+    cpu = time.process_time() - c0 + children_cpu() - k0
     from catalog.models import Recording
 
     statuses = dict.fromkeys(["indexed", "failed", "pending", "processing"], 0)
@@ -68,6 +69,14 @@ def catalog_load(*, label, csv_path: Path, audio_dir: Path) -> dict:
         "audio_stored": report.audio_stored,
         "statuses": statuses,
         "seconds": time.perf_counter() - started,
+        # Import, decode, analysis, index writing and calibration, this process and its children (ffmpeg).
+        "cpu_seconds": cpu,
+        "audio_seconds": float(
+            sum(
+                d or 0.0
+                for d in Recording.objects.filter(label=label).values_list("duration_seconds", flat=True)
+            )
+        ),
     }
 
 

@@ -14,6 +14,10 @@ print per kind:
   implicates the work, never the master); "n/a" when the engine reports no right at all;
 - auto: fraction auto-accepted (negatives: false and auto-accepted); cpu s: median CPU per clip (decode +
   engine); the issue-12 target and ok/MISS.
+Below each table, the speed of the whole attribution over all the table's clips (20 s each; decode +
+engine, the composition lane on where `ENGINE_COMPOSITION_LANE=1`): CPU per clip and real time per core,
+median and p90 (issue 12: >= 50x); and in the header, the catalog's import + analysis + index + calibration
+CPU as real time per core (issue 12: catalog analysis >= 20x).
 Then, on the real catalog's index, the real corpus' own negatives (`negative`, `negative_edited` of
 bench/real_corpus.py) in the verbatim table's format, so a composition lane that adds false attributions to
 plain unrelated music shows here; `--baseline FILE` (a --json of this mode or of `--corpus real`) compares
@@ -40,6 +44,8 @@ TARGETS = {  # issue 12, "Done when"
     "bass_only": 0.5,
 }
 NEGATIVE_FALSE_MAX = 0.02
+SPEED_TARGET = 50.0  # issue 12: whole attribution with the composition lane, real time per core
+ANALYSIS_TARGET = 20.0  # issue 12: catalog analysis, real time per core
 SOURCES = ("synth", "real")
 
 
@@ -123,6 +129,7 @@ def print_table(header: str, rows: list[dict], clips: list[dict]) -> None:
             f"  false negatives whose false shares all go to catalog pieces playing the same chords and bass "
             f"line (synth: 14 harmonic patterns): {harmony} of {len(false)}"
         )
+    print_speed(clips)
     positives = [c for c in clips if c["kind"] != NEGATIVE_KIND]
     if positives:
         print(
@@ -132,6 +139,35 @@ def print_table(header: str, rows: list[dict], clips: list[dict]) -> None:
             f"{np.mean([c['metrics']['false'] for c in positives]):6.3f} "
             f"{np.mean([c['metrics']['false_composition'] for c in positives]):6.3f}"
         )
+
+
+def print_speed(clips: list[dict]) -> None:
+    """CPU per clip and real time per core over every clip attributed, median and p90 (the slowest
+    tenth: the 90th percentile of CPU, the 10th of the real-time factor)."""
+    done = [c for c in clips if not c["error"] and c.get("seconds")]
+    if not done:
+        return
+    cpu = np.array([c["cpu_seconds"] for c in done])
+    rtf = np.array([c["seconds"] for c in done]) / cpu
+    ok = "ok" if min(np.median(rtf), np.quantile(rtf, 0.1)) >= SPEED_TARGET else "MISS"
+    print(
+        f"  speed, all {len(done)} clips (decode + engine, one process): CPU per clip median "
+        f"{np.median(cpu):.3f} s, p90 {np.quantile(cpu, 0.9):.3f} s; real time per core median "
+        f"{np.median(rtf):.1f}x, p90 {np.quantile(rtf, 0.1):.1f}x  {ok}  >= {SPEED_TARGET:g}x"
+    )
+
+
+def analysis_line(loaded: dict) -> str:
+    """The catalog's import + analysis + index + calibration as real time per core."""
+    if not loaded.get("cpu_seconds") or not loaded.get("audio_seconds"):
+        return ""
+    rtf = loaded["audio_seconds"] / loaded["cpu_seconds"]
+    ok = "ok" if rtf >= ANALYSIS_TARGET else "MISS"
+    return (
+        f"\n  catalog analysis: {loaded['audio_seconds'] / 3600:.2f} h of audio, {loaded['cpu_seconds']:.0f} s "
+        f"CPU (import, decode, analysis, index, calibration; one process): {rtf:.1f}x real time per core  "
+        f"{ok}  >= {ANALYSIS_TARGET:g}x"
+    )
 
 
 def attribute_clips(label, base: Path, entries: list[tuple[str, dict]], metric, extra) -> list[dict]:
@@ -153,6 +189,7 @@ def attribute_clips(label, base: Path, entries: list[tuple[str, dict]], metric, 
                 "evidence": outcome.evidence,
                 "timings": outcome.timings,
                 "cpu_seconds": outcome.cpu_seconds,
+                "seconds": outcome.duration,
                 "error": outcome.error,
                 "metrics": metric(clip, outcome),
             }
@@ -188,6 +225,7 @@ def run_source(part: str, source: str, workdir: Path, args) -> list[dict]:
     )
     index = real_engine.current_index(label)
     engine = real_engine.engine_version(index)
+    header += analysis_line(loaded)
     print(
         f"{header}\n  catalog: {loaded['recordings']} recordings imported and indexed in {loaded['seconds']:.0f} s "
         f"({loaded['statuses']}); engine {engine}",
