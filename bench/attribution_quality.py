@@ -332,6 +332,12 @@ def main() -> None:
         "--baseline", type=Path, help="reperformance: compare clip by clip with an earlier --json"
     )
     parser.add_argument(
+        "--source",
+        choices=["synth", "real", "all"],
+        default="all",
+        help="reperformance: which catalog (default both, synthesized first)",
+    )
+    parser.add_argument(
         "--no-verbatim-negatives",
         action="store_true",
         help="reperformance: skip the real corpus' own negatives",

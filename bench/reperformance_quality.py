@@ -345,7 +345,8 @@ def run(args) -> None:
     try:
         for p in parts:
             for source in SOURCES:
-                results.extend(run_source(p, source, workdir, args))
+                if getattr(args, "source", "all") in ("all", source):
+                    results.extend(run_source(p, source, workdir, args))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     if len(results) > 1:
