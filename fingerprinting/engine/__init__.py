@@ -42,7 +42,9 @@ ENGINE_NAME = "stemma-attribution"
 # and table, shares within 4e-6). 2.2.2: the composition lane (off by default) scores a run z + lead, its
 # z over the best other recording aligned (engine.composition.lead_of); with the lane off, attributions
 # are 2.2.1's. An index calibrated with the lane's former score keeps the lane's prior until rebuilt.
-ENGINE_VERSION = "2.2.2"
+# 2.2.3: chroma alignment (style and composition lanes) pads each recording to the FFT length it needs,
+# not to the longest one's: the same alignments, scores equal to 2.2.2's up to float32 rounding.
+ENGINE_VERSION = "2.2.3"
 # The version of what an index version holds (analysis, inverted indexes, calibration); its name is
 # derived from it. 2.0.0 adds near-duplicate groups and per-lane calibration. 2.2.0: the calibration
 # counts weak spectral runs in the lane's tail, and finds related pairs from full-strength runs only.
