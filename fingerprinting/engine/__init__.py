@@ -44,7 +44,9 @@ ENGINE_NAME = "stemma-attribution"
 # are 2.2.1's. An index calibrated with the lane's former score keeps the lane's prior until rebuilt.
 # 2.2.3: chroma alignment (style and composition lanes) pads each recording to the FFT length it needs,
 # not to the longest one's: the same alignments, scores equal to 2.2.2's up to float32 rounding.
-ENGINE_VERSION = "2.2.3"
+# 2.2.4: the alignment pads half a clip less and correlates in cache-sized chunks; the composition lane
+# retrieves in one FAISS search and counts votes in numpy: the same decisions, float32 rounding aside.
+ENGINE_VERSION = "2.2.4"
 # The version of what an index version holds (analysis, inverted indexes, calibration); its name is
 # derived from it. 2.0.0 adds near-duplicate groups and per-lane calibration. 2.2.0: the calibration
 # counts weak spectral runs in the lane's tail, and finds related pairs from full-strength runs only.

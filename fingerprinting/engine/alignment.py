@@ -70,20 +70,26 @@ def align_many(
     }
     longest_clip = max(len(scaled) for scaled in scaled_clips.values())
     results: list[Alignment | None] = [None] * len(recordings)
-    for n, members in fft_buckets([len(r) for r in recordings], longest_clip).items():
-        # A recording's spectrum depends only on the FFT length, which every tempo factor shares: computed
-        # once per bucket (computed per tempo factor, they were most of the style lane's time).
-        rec_spectrum = _spectra([recordings[i] for i in members], n)
-        rec_frames = np.array([len(recordings[i]) for i in members])
-        for step, scaled in scaled_clips.items():
-            if len(scaled) < 2:
-                continue
-            found = _best_offsets(_correlate(scaled, rec_spectrum, n), len(scaled), rec_frames, step)
-            for i, at_step in zip(members, found, strict=True):
-                best = results[i]
-                # Tempo factors in order, the first best kept: ties go to the earlier factor.
-                if at_step is not None and (best is None or at_step.score > best.score + 1e-9):
-                    results[i] = at_step
+    for n, bucket in fft_buckets([len(r) for r in recordings], longest_clip).items():
+        clip_spectra: dict[float, np.ndarray] = {}  # per tempo factor, shared by the bucket's chunks
+        for members in _chunks(bucket, n):
+            # A recording's spectrum depends only on the FFT length, which every tempo factor shares:
+            # computed once (computed per tempo factor, they were most of the style lane's time).
+            rec_spectrum = _spectra([recordings[i] for i in members], n)
+            rec_frames = np.array([len(recordings[i]) for i in members])
+            for step, scaled in scaled_clips.items():
+                if len(scaled) < 2:
+                    continue
+                if step not in clip_spectra:
+                    clip_spectra[step] = _clip_spectrum(scaled, n)
+                corr = _correlate(clip_spectra[step], rec_spectrum, n)
+                for i, at_step in zip(
+                    members, _best_offsets(corr, len(scaled), rec_frames, step), strict=True
+                ):
+                    best = results[i]
+                    # Tempo factors in order, the first best kept: ties go to the earlier factor.
+                    if at_step is not None and (best is None or at_step.score > best.score + 1e-9):
+                        results[i] = at_step
     out = []
     for i, best in enumerate(results):
         if best is None:
@@ -114,13 +120,24 @@ def fft_length(frames: int) -> int:
 
 def fft_buckets(lengths: list[int], clip_frames: int) -> dict[int, list[int]]:
     """Recordings (by position in `lengths`) grouped by the FFT length their correlation with a clip of
-    up to `clip_frames` frames needs (no circular wrap: clip + recording frames). Padding every
-    recording to the longest one's length made the composition lane's alignment about 4x the work on
-    the real catalogs (tuning tracks 35 s to 6.6 min, reporting 34 s to 14 min)."""
+    up to `clip_frames` frames needs (padding every recording to the longest one's length made the
+    composition lane's alignment about 4x the work on the real catalogs: tuning tracks 35 s to 6.6 min,
+    reporting 34 s to 14 min). See `correlation_frames`."""
     buckets: dict[int, list[int]] = {}
     for i, frames in enumerate(lengths):
-        buckets.setdefault(fft_length(clip_frames + frames), []).append(i)
+        buckets.setdefault(fft_length(correlation_frames(frames, clip_frames)), []).append(i)
     return buckets
+
+
+def correlation_frames(rec_frames: int, clip_frames: int) -> int:
+    """The fewest frames a circular correlation of a clip of up to `clip_frames` frames with a recording
+    of `rec_frames` needs to equal the linear one at every offset `_best_offsets` reads. Those offsets
+    start `before` = ceil(clip / 2) frames ahead of the recording (MIN_OVERLAP), so the products that
+    wrap around must land in at least `before` frames of zeros after the recording (clip + recording
+    frames, the no-wrap length, padded half a clip more: 4-5 % of the work on the real reporting
+    catalog); and a recording shorter than half the clip is read at offset 0 only, over the whole clip."""
+    before = clip_frames - int(MIN_OVERLAP * clip_frames)
+    return max(rec_frames + before, clip_frames)
 
 
 def _spectra(recordings: list[np.ndarray], n: int) -> np.ndarray:
@@ -140,14 +157,33 @@ def _spectra(recordings: list[np.ndarray], n: int) -> np.ndarray:
 _PITCH_IDFT = (np.exp(2j * np.pi * np.outer(np.arange(12), np.arange(12)) / 12) / 12).astype(np.complex64)
 
 
-def _correlate(scaled: np.ndarray, rec_spectrum: np.ndarray, n: int) -> np.ndarray:
-    """corr[k, i, tau] = sum_t sum_p clip[t, p] * rec_i[t + tau, p + k] (tau modulo n) for the clip
-    `scaled` [T, 12] against every recording of `rec_spectrum` (_spectra at length n)."""
+# The most spectrum a correlation handles at once: 1 MiB of complex64 (12 pitch rows x recordings x
+# frequencies). The product, its pitch inverse and the time inverse of a chunk stay in the cache, and
+# no array is large enough to be mapped and returned to the system at every call: on buckets of 10
+# recordings of 3,840 frames (a 12-min track's), one correlation took 2.3 ms whole and 1.0 ms in
+# chunks; on buckets of a few short recordings, the same.
+CHUNK_BYTES = 1 << 20
+
+
+def _chunks(members: list[int], n: int) -> list[list[int]]:
+    """`members` split so that each part's spectrum at FFT length n fits CHUNK_BYTES."""
+    size = max(1, CHUNK_BYTES // (12 * (n // 2 + 1) * 8))
+    return [members[a : a + size] for a in range(0, len(members), size)]
+
+
+def _clip_spectrum(scaled: np.ndarray, n: int) -> np.ndarray:
+    """The conjugate 2D spectrum of the clip `scaled` [T, 12] zero-padded to n frames: [12, n // 2 + 1]."""
     clip_pad = np.zeros((12, n), dtype=np.float32)
     clip_pad[:, : len(scaled)] = scaled.T
-    # scipy's FFT (SIMD across rows; numpy's goes row by row): the alignment's largest cost.
-    spectrum = np.conj(scipy.fft.fft(scipy.fft.rfft(clip_pad, axis=1), axis=0))
-    product = (rec_spectrum * spectrum[:, None]).reshape(12, -1)
+    # scipy's FFT (SIMD across rows; numpy's goes row by row).
+    return np.conj(scipy.fft.fft(scipy.fft.rfft(clip_pad, axis=1), axis=0))
+
+
+def _correlate(clip_spectrum: np.ndarray, rec_spectrum: np.ndarray, n: int) -> np.ndarray:
+    """corr[k, i, tau] = sum_t sum_p clip[t, p] * rec_i[t + tau, p + k] (tau modulo n) for the clip of
+    `clip_spectrum` (_clip_spectrum) against every recording of `rec_spectrum` (_spectra at length n):
+    the alignment's largest cost."""
+    product = (rec_spectrum * clip_spectrum[:, None]).reshape(12, -1)
     pitch_inverse = (_PITCH_IDFT @ product).reshape(rec_spectrum.shape)
     return scipy.fft.irfft(pitch_inverse, n=n, axis=2)
 

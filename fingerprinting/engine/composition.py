@@ -144,23 +144,45 @@ def retrieve(index, clip_chroma: np.ndarray, config: CompositionConfig, exclude:
         per_tempo.append(whiten(desc, patches.mean, patches.whitening))
     n_patches = min(len(d) for d in per_tempo)  # a clip patch is compared at every tempo; its best counts
     k = min(config.retrieval_k, total)
-    best: dict[int, np.ndarray] = {}
-    for t, desc in enumerate(per_tempo):
-        sims, ids = patches.faiss_index.search(np.ascontiguousarray(desc[:n_patches]), k)
-        owners = patches.recording[np.maximum(ids, 0)]
-        for row in range(n_patches):
-            for sim, rec, ok in zip(sims[row], owners[row], ids[row] >= 0, strict=True):
-                rec = int(rec)
-                if not ok or rec in exclude:
-                    continue
-                votes = best.setdefault(rec, np.zeros((len(per_tempo), n_patches), np.float32))
-                votes[t, row] = max(votes[t, row], sim)
-    # A recording's vote: at its best tempo, the sum of its best similarity per clip patch (a whitened
-    # cosine below 0 is no resemblance and counts 0).
-    scored = {rec: float(v.sum(axis=1).max()) for rec, v in best.items()}
+    # One search for every tempo (one matrix product in FAISS, not one per tempo), split back per tempo.
+    sims, ids = patches.faiss_index.search(
+        np.ascontiguousarray(np.concatenate([d[:n_patches] for d in per_tempo])), k
+    )
+    hits = [
+        (sims[t * n_patches : (t + 1) * n_patches], ids[t * n_patches : (t + 1) * n_patches])
+        for t in range(len(per_tempo))
+    ]
+    scored = _recording_votes(hits, patches.recording, exclude)
     # At most half the catalog, so a small catalog keeps recordings for the clip's null.
     limit = min(config.candidates, max(1, index.n_recordings // 2))
     return sorted(scored, key=lambda r: (-round(scored[r], 6), r))[:limit]
+
+
+def _recording_votes(
+    hits: list[tuple[np.ndarray, np.ndarray]], owners: np.ndarray, exclude: frozenset[int]
+) -> dict[int, float]:
+    """Per recording with a patch among the hits, its vote: at its best tempo, the sum over the clip's
+    patches of its best similarity (a whitened cosine below 0 is no resemblance and counts 0). `hits`
+    holds FAISS's (similarities, ids) [clip patches, k] per clip tempo; `owners` the recording of each
+    catalog patch. In numpy, not a loop over every hit: the loop was a tenth of the lane's time."""
+    tempo, row, rec, sim = [], [], [], []
+    for t, (sims, ids) in enumerate(hits):
+        valid = ids >= 0
+        rows = np.broadcast_to(np.arange(ids.shape[0])[:, None], ids.shape)[valid]
+        tempo.append(np.full(len(rows), t))
+        row.append(rows)
+        rec.append(owners[ids[valid]])
+        sim.append(sims[valid])
+    recs = np.concatenate(rec) if rec else np.zeros(0, np.int32)
+    keep = ~np.isin(recs, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))
+    unique, which = np.unique(recs[keep], return_inverse=True)
+    n_patches = hits[0][0].shape[0] if hits else 0
+    votes = np.zeros((len(unique), len(hits), n_patches), np.float32)
+    np.maximum.at(
+        votes, (which, np.concatenate(tempo)[keep], np.concatenate(row)[keep]), np.concatenate(sim)[keep]
+    )
+    totals = votes.sum(axis=2).max(axis=1) if len(unique) else np.zeros(0, np.float32)
+    return {int(r): float(v) for r, v in zip(unique, totals, strict=True)}
 
 
 def null_positions(index, avoid: set[int], size: int) -> list[int]:

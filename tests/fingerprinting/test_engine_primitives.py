@@ -1,15 +1,16 @@
 """The engine's shared primitives, rewritten for speed, give what the straightforward code gives:
 `signal.sliding_maximum` is scipy's maximum_filter value for value (both boundary modes, float and
 bool), `votes.lookup` finds every posting of every query key, in query order, with its count, and
-`alignment.align_many` (FFT correlation, recordings bucketed by FFT length) finds the best alignment a
-direct search over every offset, transposition and tempo finds."""
+`alignment.align_many` (FFT correlation, recordings bucketed by FFT length and correlated in chunks) finds
+the best alignment a direct search over every offset, transposition and tempo finds, and the composition
+lane's retrieval votes (`composition._recording_votes`) are the per-hit loop's."""
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.ndimage import maximum_filter
 
-from fingerprinting.engine import alignment
+from fingerprinting.engine import alignment, composition
 from fingerprinting.engine.signal import sliding_maximum
 from fingerprinting.engine.votes import lookup
 
@@ -117,3 +118,57 @@ def test_a_planted_excerpt_is_found_among_recordings_of_very_different_lengths()
         assert (found[best].offset_frames, found[best].tempo_step) == (offset, 1.0)
         assert found[best].clip_semitones == 3
         assert found[best].score > 0.99 and found[best].window_cos[0] > 0.99
+
+
+def test_correlating_one_recording_at_a_time_gives_the_same_alignments(monkeypatch):
+    """Buckets split into chunks (CHUNK_BYTES) align as the whole bucket does: here every chunk holds one
+    recording, so each tempo factor's clip spectrum is reused across chunks."""
+    rng = np.random.default_rng(11)
+    recordings = [alignment.normalise_frames(rng.random((n, 12)) ** 3) for n in (200, 230, 260, 900, 950)]
+    clip = alignment.normalise_frames(np.roll(recordings[3][400:480], 5, axis=1))
+    whole = alignment.align_many(clip, recordings, frame_seconds=0.2, windows=[(0.0, 8.0)])
+    monkeypatch.setattr(alignment, "CHUNK_BYTES", 1)
+    chunked = alignment.align_many(clip, recordings, frame_seconds=0.2, windows=[(0.0, 8.0)])
+    for a, b in zip(whole, chunked, strict=True):
+        assert (a.offset_frames, a.transpose, a.tempo_step) == (b.offset_frames, b.transpose, b.tempo_step)
+        assert abs(a.score - b.score) < 1e-6
+    assert (chunked[3].offset_frames, chunked[3].clip_semitones) == (400, 5)
+
+
+def loop_votes(hits, owners, exclude):
+    """The composition lane's votes as first written: a loop over every hit."""
+    best = {}
+    for t, (sims, ids) in enumerate(hits):
+        for row in range(len(ids)):
+            for sim, i in zip(sims[row], ids[row], strict=True):
+                rec = int(owners[max(int(i), 0)])
+                if i < 0 or rec in exclude:
+                    continue
+                votes = best.setdefault(rec, np.zeros((len(hits), len(ids)), np.float32))
+                votes[t, row] = max(votes[t, row], sim)
+    return {rec: float(v.sum(axis=1).max()) for rec, v in best.items()}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    tempi=st.integers(1, 5),
+    patches=st.integers(1, 6),
+    k=st.integers(1, 9),
+    recordings=st.integers(1, 6),
+    excluded=st.sets(st.integers(0, 5), max_size=3),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_retrieval_votes_are_the_per_hit_loops(tempi, patches, k, recordings, excluded, seed):
+    """Hits of the same recording in one clip patch (its best counts), negative similarities (count 0),
+    FAISS's -1 for a missing neighbour and excluded recordings."""
+    rng = np.random.default_rng(seed)
+    owners = rng.integers(0, recordings, size=12).astype(np.int32)
+    hits = [
+        (
+            rng.uniform(-0.5, 1.0, size=(patches, k)).astype(np.float32),
+            np.where(rng.random((patches, k)) < 0.1, -1, rng.integers(0, 12, size=(patches, k))),
+        )
+        for _ in range(tempi)
+    ]
+    exclude = frozenset(excluded)
+    assert composition._recording_votes(hits, owners, exclude) == loop_votes(hits, owners, exclude)
