@@ -6,6 +6,7 @@ it to fingerprinting/engine/ and renames the acceptance rule), only this file ne
 
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -129,6 +130,16 @@ def share_right(share) -> str | None:
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def fpcalc_cpu(path: Path) -> float:
+    """The CPU seconds `fpcalc -length 0` (Chromaprint over the whole file) takes on `path`: the speed
+    benches' reference for how fast the machine is that hour (it has varied 2x between days here)."""
+    k0 = children_cpu()
+    done = subprocess.run(["fpcalc", "-length", "0", str(path)], capture_output=True)
+    if done.returncode not in (0, 3):  # 3: a decoding error at the very end, fingerprint still printed
+        raise RuntimeError(f"fpcalc {path}: {done.stderr.decode(errors='replace')[-300:]}")
+    return children_cpu() - k0
 
 
 def attribute(*, label, path: Path) -> Outcome:

@@ -23,7 +23,6 @@ import csv
 import io
 import json
 import shutil
-import subprocess
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -47,19 +46,11 @@ def pick_clips(workdir: Path, count: int, seed: int) -> list[Path]:
     return [files[i] for i in sorted(rng.choice(len(files), min(count, len(files)), replace=False))]
 
 
-def fpcalc_cpu(path: Path) -> float:
-    k0 = real_engine.children_cpu()
-    done = subprocess.run(["fpcalc", "-length", "0", str(path)], capture_output=True)
-    if done.returncode not in (0, 3):  # 3: a decoding error at the very end, fingerprint still printed
-        raise RuntimeError(f"fpcalc {path}: {done.stderr.decode(errors='replace')[-300:]}")
-    return real_engine.children_cpu() - k0
-
-
 def measure(label, clips: list[Path]) -> dict:
     real_engine.attribute(label=label, path=clips[0])  # warm-up, not counted
     rows = []
     for path in clips:
-        fp = fpcalc_cpu(path)
+        fp = real_engine.fpcalc_cpu(path)
         outcome = real_engine.attribute(label=label, path=path)
         if outcome.error:
             raise RuntimeError(f"{path} refused: {outcome.error}")

@@ -16,7 +16,8 @@ print per kind:
   engine); the issue-12 target and ok/MISS.
 Below each table, the speed of the whole attribution over all the table's clips (20 s each; decode +
 engine, the composition lane on where `ENGINE_COMPOSITION_LANE=1`): CPU per clip and real time per core,
-median and p90 (issue 12: >= 50x); and in the header, the catalog's import + analysis + index + calibration
+median and p90 (issue 12: >= 50x), with fpcalc's CPU on the same files for the machine's speed that
+hour and the composition stage's median; and in the header, the catalog's import + analysis + index + calibration
 CPU as real time per core (issue 12: catalog analysis >= 20x).
 Then, on the real catalog's index, the real corpus' own negatives (`negative`, `negative_edited` of
 bench/real_corpus.py) in the verbatim table's format, so a composition lane that adds false attributions to
@@ -155,6 +156,16 @@ def print_speed(clips: list[dict]) -> None:
         f"{np.median(cpu):.3f} s, p90 {np.quantile(cpu, 0.9):.3f} s; real time per core median "
         f"{np.median(rtf):.1f}x, p90 {np.quantile(rtf, 0.1):.1f}x  {ok}  >= {SPEED_TARGET:g}x"
     )
+    # The machine's speed has varied 2-3x between hours here: fpcalc on the same files says how fast it
+    # was, and the composition stage (the engine's own wall time) how much of a clip the lane took.
+    fpcalc = np.array([c["fpcalc_cpu_seconds"] for c in done if c.get("fpcalc_cpu_seconds")])
+    lane = [c["timings"]["composition"] for c in done if "composition" in (c.get("timings") or {})]
+    if len(fpcalc):
+        print(
+            f"  for scale: fpcalc -length 0 on the same files, median {np.median(fpcalc) * 1000:.1f} ms CPU "
+            f"(attribution / fpcalc {np.median(cpu) / np.median(fpcalc):.1f}x, medians)"
+            + (f"; composition stage median {np.median(lane):.3f} s" if lane else "")
+        )
 
 
 def analysis_line(loaded: dict) -> str:
@@ -173,6 +184,7 @@ def analysis_line(loaded: dict) -> str:
 def attribute_clips(label, base: Path, entries: list[tuple[str, dict]], metric, extra) -> list[dict]:
     out = []
     for file, clip in entries:
+        fpcalc = real_engine.fpcalc_cpu(base / file)  # the machine's speed this hour, for scale
         outcome = real_engine.attribute(label=label, path=base / file)
         out.append(
             extra(clip)
@@ -189,6 +201,7 @@ def attribute_clips(label, base: Path, entries: list[tuple[str, dict]], metric, 
                 "evidence": outcome.evidence,
                 "timings": outcome.timings,
                 "cpu_seconds": outcome.cpu_seconds,
+                "fpcalc_cpu_seconds": fpcalc,
                 "seconds": outcome.duration,
                 "error": outcome.error,
                 "metrics": metric(clip, outcome),
