@@ -133,9 +133,10 @@ def correlation_frames(rec_frames: int, clip_frames: int) -> int:
     """The fewest frames a circular correlation of a clip of up to `clip_frames` frames with a recording
     of `rec_frames` needs to equal the linear one at every offset `_best_offsets` reads. Those offsets
     start `before` = ceil(clip / 2) frames ahead of the recording (MIN_OVERLAP), so the products that
-    wrap around must land in at least `before` frames of zeros after the recording (clip + recording
-    frames, the no-wrap length, padded half a clip more: 4-5 % of the work on the real reporting
-    catalog); and a recording shorter than half the clip is read at offset 0 only, over the whole clip."""
+    wrap around must land in at least `before` frames of zeros after the recording; and a recording
+    shorter than half the clip is read at offset 0 only, over the whole clip. Against clip + recording
+    frames (no wrap at all), the FFT work of a 20 s clip falls by 2 % on the real reporting catalog
+    (median track 6 min) and 7 % on the tuning one (1.8 min)."""
     before = clip_frames - int(MIN_OVERLAP * clip_frames)
     return max(rec_frames + before, clip_frames)
 
