@@ -250,6 +250,27 @@ class CompositionConfig:
         "the largest (raw cosines are all 0.93-0.95; 0.01: candidates for key+tempo 0.5 -> 0.7)",
         "reperformance-tuning",
     )
+    exact_patches: int = knob(
+        50_000,
+        "catalog patches searched exactly (about 300 three-minute recordings: every patch compared, 1.6 us a "
+        "patch per clip, 80 ms; bench/composition_scale.py); beyond, an inverted file of quantised patches",
+    )
+    approximate_sample: int = knob(
+        2000, "recordings whose patches fit the approximate index's whitening and lists"
+    )
+    approximate_codec: str = knob(
+        "SQ8",
+        "how the approximate index stores a patch (FAISS factory code): 8 bits a dimension, 144 bytes; on a "
+        "test catalog of moving random chroma (80 recordings, 40 transposed excerpts) it ranked sources first "
+        "as often as uncompressed lists (34 of 40, exact search 35), where PQ at 24 bytes ranked 26",
+        "synthetic chroma (tests/fingerprinting/test_composition_retrieval.py)",
+    )
+    ivf_probe: int = knob(
+        128,
+        "inverted lists a clip patch searches at least; 50,000 synthetic recordings (bench/composition_scale.py): "
+        "32 lists 122 ms a clip and 22 of 40 sources among the candidates, 64 191 ms and 30, 128 332 ms and 36",
+        "synthetic chroma (bench/composition_scale.py)",
+    )
     retrieval_k: int = knob(256, "catalog patches retrieved per clip patch and tempo", "reperformance-tuning")
     candidates: int = knob(16, "recordings aligned per clip", "reperformance-tuning")
     alignment_tempi: tuple = knob(
