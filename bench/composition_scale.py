@@ -1,0 +1,142 @@
+"""The composition lane's retrieval at catalog scale (issue 12: indexed, to 50,000 recordings).
+
+A catalog of N recordings of *synthetic* chroma (a few pitch classes at a time, held for four frames,
+changing at random: every recording different, none of it music), lengths drawn around three minutes
+(30 s to 10 min), is put through `composition.PatchIndex.build` as the lane builds it on first use:
+exact search up to `CompositionConfig.exact_patches` patches, an inverted file of quantised patches
+beyond. Then `composition.retrieve` runs on clips that re-perform a catalog excerpt (20 s, transposed
+by -5..6 semitones, tempo x0.9-1.1, noise added). Printed: the build's CPU and the index's memory,
+retrieval's CPU per clip (median, p90) and how often the source is among the candidates and first.
+
+    DEBUG=1 .venv/bin/python bench/composition_scale.py [--recordings 50000] [--clips 40] [--exact-patches N]
+
+`--exact-patches` overrides the configured limit: 0 forces the approximate index, a large number exact
+search (576 bytes a patch, and every patch compared: use it at a few thousand recordings to see what the
+approximate index loses). The content is synthetic: what real
+music loses is measured on the re-performance corpus (docs/attribution.md).
+"""
+
+import argparse
+import dataclasses
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CLIP_FRAMES = 108  # 20 s at the alignment chroma's 0.186 s a frame
+
+
+class SyntheticCatalog:
+    """What the lane reads of a catalog index (its recordings' chroma), made up on demand from a seed
+    per recording, so that 50,000 recordings need no storage."""
+
+    version = "bench-composition-scale"
+
+    def __init__(self, recordings: int, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        seconds = np.exp(rng.normal(np.log(180.0), 0.5, recordings)).clip(30.0, 600.0)
+        self.frames = (seconds / 0.186).astype(int)
+        self.n_recordings = recordings
+        self.seed = seed
+
+    def recording_chroma(self, position: int) -> np.ndarray:
+        from fingerprinting.engine import alignment
+
+        rng = np.random.default_rng((self.seed, position))
+        frames = int(self.frames[position])
+        held = np.repeat(rng.random((frames // 4 + 1, 12)) ** 4, 4, axis=0)[:frames]
+        return alignment.normalise_frames(held.astype(np.float32))
+
+    def group_members(self, position: int) -> list[int]:
+        return [position]
+
+
+def reperformed_clip(catalog: SyntheticCatalog, source: int, rng) -> np.ndarray:
+    from fingerprinting.engine import alignment
+
+    chroma = catalog.recording_chroma(source)
+    tempo = float(rng.uniform(0.9, 1.1))
+    need = int(np.ceil(CLIP_FRAMES * tempo)) + 1
+    start = int(rng.integers(0, max(1, len(chroma) - need)))
+    part = alignment.rescale_time(chroma[start : start + need], tempo)[:CLIP_FRAMES]
+    part = np.roll(part, int(rng.integers(-5, 7)), axis=1) + 0.15 * rng.random(part.shape)
+    return alignment.normalise_frames(part.astype(np.float32))
+
+
+def index_bytes(patches) -> int:
+    """Memory the patch index holds: FAISS's codes and ids (exact: the float32 vectors), the owners."""
+    import faiss
+
+    ivf = faiss.try_extract_index_ivf(patches.faiss_index)
+    # Exact: the float32 vectors; IVF: each list stores a code and a 64-bit id per patch.
+    per_patch = 4 * patches.faiss_index.d if ivf is None else ivf.code_size + 8
+    return int(patches.faiss_index.ntotal) * per_patch + patches.recording.nbytes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--recordings", type=int, default=50_000)
+    parser.add_argument("--clips", type=int, default=40)
+    parser.add_argument("--exact-patches", type=int, help="override CompositionConfig.exact_patches")
+    parser.add_argument("--probe", type=int, help="override CompositionConfig.ivf_probe (lists searched)")
+    args = parser.parse_args()
+
+    import faiss
+    import threadpoolctl
+
+    from fingerprinting.engine import composition
+    from fingerprinting.engine.config import CompositionConfig
+
+    threadpoolctl.threadpool_limits(1, user_api="blas")  # one core, as a worker
+    faiss.omp_set_num_threads(1)
+    config = CompositionConfig(enabled=True)
+    if args.exact_patches is not None:
+        config = dataclasses.replace(config, exact_patches=args.exact_patches)
+    if args.probe is not None:
+        config = dataclasses.replace(config, ivf_probe=args.probe)
+    catalog = SyntheticCatalog(args.recordings)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.process_time()
+    patches = composition.PatchIndex.build(catalog, config)
+    build_cpu = time.process_time() - started
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    catalog._composition_patches = patches  # where composition.patch_index keeps it
+    kind = type(patches.faiss_index).__name__
+    ivf = faiss.try_extract_index_ivf(patches.faiss_index)
+    searched = "every patch" if ivf is None else f"{ivf.nprobe} of {ivf.nlist} lists"
+    hours = catalog.frames.sum() * 0.186 / 3600
+    print(
+        f"{args.recordings} recordings of synthetic chroma ({hours:.0f} h), {patches.faiss_index.ntotal} patches: "
+        f"{kind} (exact search up to {config.exact_patches} patches), a clip patch searches {searched}"
+    )
+    print(
+        f"  build: {build_cpu:.0f} s CPU; index {index_bytes(patches) / 2**20:.0f} MiB "
+        f"({index_bytes(patches) / patches.faiss_index.ntotal:.0f} bytes a patch); peak RSS grew "
+        f"{(rss_after - rss_before) / 1024:.0f} MiB"
+    )
+
+    rng = np.random.default_rng(1)
+    cpu, inside, first = [], 0, 0
+    for source in rng.choice(args.recordings, args.clips, replace=False):
+        clip = reperformed_clip(catalog, int(source), rng)
+        started = time.process_time()
+        candidates = composition.retrieve(catalog, clip, config, frozenset())
+        cpu.append(time.process_time() - started)
+        inside += int(source) in candidates
+        first += bool(candidates) and candidates[0] == int(source)
+    print(
+        f"  retrieval of {args.clips} re-performed excerpts (20 s, transposed, tempo x0.9-1.1, noise): CPU per "
+        f"clip median {np.median(cpu) * 1000:.0f} ms, p90 {np.quantile(cpu, 0.9) * 1000:.0f} ms; source among "
+        f"the {config.candidates} candidates {inside}/{args.clips}, first {first}/{args.clips}"
+    )
+
+
+if __name__ == "__main__":
+    main()
