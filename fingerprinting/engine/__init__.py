@@ -46,6 +46,7 @@ ENGINE_NAME = "stemma-attribution"
 # not to the longest one's: the same alignments, scores equal to 2.2.2's up to float32 rounding.
 # 2.2.4: the alignment pads half a clip less and correlates in cache-sized chunks; the composition lane
 # retrieves in one FAISS search and counts votes in numpy: the same decisions, float32 rounding aside.
+# Past 50,000 catalog patches the lane's patch index is an inverted file (composition.PatchIndex).
 ENGINE_VERSION = "2.2.4"
 # The version of what an index version holds (analysis, inverted indexes, calibration); its name is
 # derived from it. 2.0.0 adds near-duplicate groups and per-lane calibration. 2.2.0: the calibration
