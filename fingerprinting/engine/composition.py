@@ -108,7 +108,7 @@ class PatchIndex:
         """An inverted file of quantised patches (`approximate_codec`): the whitening and the coarse
         quantiser are fitted on the patches of `approximate_sample` recordings drawn at random, then
         every recording's patches are whitened and added one recording at a time, so the raw descriptors
-        of the whole catalog (4.5 GB at 50,000 three-minute recordings) are never held at once."""
+        of the whole catalog (5.1 GB at 50,000 three-minute recordings) are never held at once."""
         dim = 12 * (config.patch_frames // 2)
         rng = np.random.default_rng(0)
         sample = rng.choice(
