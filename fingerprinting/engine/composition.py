@@ -46,6 +46,11 @@ from fingerprinting.engine.runs import Run, Transform
 LANE = "composition"
 
 
+def patch_starts(length: int, *, frames: int, hop: int) -> np.ndarray:
+    """First frame of each patch of a sequence of `length` frames (a shorter one padded to one patch)."""
+    return np.arange(0, max(length, frames) - frames + 1, hop)
+
+
 def patch_descriptors(chroma: np.ndarray, *, frames: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
     """(descriptors [n, 12 * (frames // 2)], first frame of each) of the chroma's patches: the
     magnitude of the 2D FFT (pitch circular, time real) but its time-constant column, square-root
@@ -54,7 +59,7 @@ def patch_descriptors(chroma: np.ndarray, *, frames: int, hop: int) -> tuple[np.
     chroma = np.asarray(chroma, dtype=np.float32)
     if len(chroma) < frames:
         chroma = np.concatenate([chroma, np.zeros((frames - len(chroma), 12), np.float32)])
-    starts = np.arange(0, len(chroma) - frames + 1, hop)
+    starts = patch_starts(len(chroma), frames=frames, hop=hop)
     if not len(starts):
         return np.zeros((0, 12 * (frames // 2)), np.float32), starts
     stack = np.stack([chroma[s : s + frames].T for s in starts])  # [n, 12, frames]
@@ -87,9 +92,16 @@ class PatchIndex:
     def build(cls, index, config: CompositionConfig) -> "PatchIndex":
         """Exact search (every catalog patch compared) up to `config.exact_patches` patches; beyond,
         an inverted file of quantised patches (`_build_approximate`)."""
-        counts = [patch_count(len(index.recording_chroma(p)), config) for p in range(index.n_recordings)]
-        if sum(counts) > config.exact_patches:
-            return cls._build_approximate(index, config, counts)
+        total = sum(
+            len(
+                patch_starts(
+                    len(index.recording_chroma(p)), frames=config.patch_frames, hop=config.catalog_hop_frames
+                )
+            )
+            for p in range(index.n_recordings)
+        )
+        if total > config.exact_patches:
+            return cls._build_approximate(index, config, total)
         dim = 12 * (config.patch_frames // 2)
         parts, owners = [], []
         for position in range(index.n_recordings):
@@ -104,7 +116,7 @@ class PatchIndex:
         return cls(flat, np.concatenate(owners) if owners else np.zeros(0, np.int32), mean, whitening)
 
     @classmethod
-    def _build_approximate(cls, index, config: CompositionConfig, counts: list[int]) -> "PatchIndex":
+    def _build_approximate(cls, index, config: CompositionConfig, total: int) -> "PatchIndex":
         """An inverted file of quantised patches (`approximate_codec`): the whitening and the coarse
         quantiser are fitted on the patches of `approximate_sample` recordings drawn at random, then
         every recording's patches are whitened and added one recording at a time, so the raw descriptors
@@ -117,14 +129,16 @@ class PatchIndex:
         raw = np.concatenate([catalog_patches(index, int(p), config) for p in sorted(sample)])
         mean, whitening = whitening_of(raw, config.whitening_floor)
         # About sqrt(patches) lists (FAISS's rule of thumb), with at least 39 training patches each.
-        lists = max(1, min(int(np.sqrt(sum(counts))), len(raw) // 39))
+        lists = max(1, min(int(np.sqrt(total)), len(raw) // 39))
         ivf = faiss.index_factory(dim, f"IVF{lists},{config.approximate_codec}", faiss.METRIC_INNER_PRODUCT)
         ivf.train(np.ascontiguousarray(whiten(raw, mean, whitening)))
-        faiss.extract_index_ivf(ivf).nprobe = probed_lists(lists, sum(counts), config)
+        faiss.extract_index_ivf(ivf).nprobe = probed_lists(lists, total, config)
+        owners = []
         for position in range(index.n_recordings):
-            ivf.add(np.ascontiguousarray(whiten(catalog_patches(index, position, config), mean, whitening)))
-        owners = np.repeat(np.arange(index.n_recordings, dtype=np.int32), counts)
-        return cls(ivf, owners, mean, whitening)
+            desc = catalog_patches(index, position, config)
+            ivf.add(np.ascontiguousarray(whiten(desc, mean, whitening)))
+            owners.append(np.full(len(desc), position, np.int32))
+        return cls(ivf, np.concatenate(owners) if owners else np.zeros(0, np.int32), mean, whitening)
 
 
 def probed_lists(lists: int, patches: int, config: CompositionConfig) -> int:
@@ -133,13 +147,6 @@ def probed_lists(lists: int, patches: int, config: CompositionConfig) -> int:
     300 synthetic recordings: 32 of 229 lists lost a third of the sources the exact search found)."""
     covering = int(np.ceil(lists * config.exact_patches / max(patches, 1)))
     return max(1, min(lists, max(config.ivf_probe, covering)))
-
-
-def patch_count(frames: int, config: CompositionConfig) -> int:
-    """How many patches `patch_descriptors` cuts from a recording of `frames` chroma frames."""
-    return len(
-        range(0, max(frames, config.patch_frames) - config.patch_frames + 1, config.catalog_hop_frames)
-    )
 
 
 def catalog_patches(index, position: int, config: CompositionConfig) -> np.ndarray:
