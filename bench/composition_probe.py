@@ -19,6 +19,7 @@ against the lane's reference floor alone (`CompositionConfig.reference_tail`, a 
 evidence threshold), and the medians per kind.
 
     DEBUG=1 .venv/bin/python bench/composition_probe.py --workdir DIR [--part tuning] [--source synth|real|all]
+        [--exact-patches 0 --probe LISTS]   (the approximate patch index, forced on a small catalog)
 
 The default and intended part is tuning; never tune on `--part reporting`.
 """
@@ -150,7 +151,7 @@ def report(source: str, rows: list[dict], bound: float, candidates: int) -> None
     )
 
 
-def run_source(workdir: Path, part: str, source: str, scratch: Path | None) -> list[dict]:
+def run_source(workdir: Path, part: str, source: str, overrides: dict) -> list[dict]:
     base = workdir / "reperformance" / part / source
     manifest = json.loads((base / "manifest.json").read_text())
     from catalog.models import Label
@@ -168,7 +169,7 @@ def run_source(workdir: Path, part: str, source: str, scratch: Path | None) -> l
     from fingerprinting import engine
 
     config = engine.DEFAULT_CONFIG
-    config = replace(config, composition=replace(config.composition, enabled=True))
+    config = replace(config, composition=replace(config.composition, enabled=True, **overrides))
     positions = {r["isrc"]: i for i, r in enumerate(index.recordings)}
     rows = [
         {"file": file, **probe_clip(base / file, clip, index, config, positions)}
@@ -194,13 +195,21 @@ def main() -> None:
     parser.add_argument("--source", choices=("synth", "real", "all"), default="all")
     parser.add_argument("--scratch", type=Path, help="keep the imported catalogs here, and reuse them")
     parser.add_argument("--json", type=Path, help="write the per-clip figures here")
+    parser.add_argument(
+        "--exact-patches",
+        type=int,
+        help="override CompositionConfig.exact_patches (0: the approximate index)",
+    )
+    parser.add_argument("--probe", type=int, help="override CompositionConfig.ivf_probe")
     args = parser.parse_args()
     workdir = args.workdir.resolve()
     folder = real_engine.scratch_django("stemma-composition-probe-", args.scratch)
     try:
+        overrides = {"exact_patches": args.exact_patches, "ivf_probe": args.probe}
+        overrides = {name: value for name, value in overrides.items() if value is not None}
         results = {}
         for source in ("synth", "real") if args.source == "all" else (args.source,):
-            results[source] = run_source(workdir, args.part, source, args.scratch)
+            results[source] = run_source(workdir, args.part, source, overrides)
         if args.json:
             args.json.write_text(json.dumps(results, indent=1))
     finally:

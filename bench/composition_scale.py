@@ -9,6 +9,7 @@ by -5..6 semitones, tempo x0.9-1.1, noise added). Printed: the build's CPU and t
 retrieval's CPU per clip (median, p90) and how often the source is among the candidates and first.
 
     DEBUG=1 .venv/bin/python bench/composition_scale.py [--recordings 50000] [--clips 40] [--exact-patches N]
+        [--probe LISTS] [--codec SQ8|PQ24|Flat]
 
 `--exact-patches` overrides the configured limit: 0 forces the approximate index, a large number exact
 search (576 bytes a patch, and every patch compared: use it at a few thousand recordings to see what the
@@ -86,6 +87,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=40)
     parser.add_argument("--exact-patches", type=int, help="override CompositionConfig.exact_patches")
     parser.add_argument("--probe", type=int, help="override CompositionConfig.ivf_probe (lists searched)")
+    parser.add_argument("--codec", help="override CompositionConfig.approximate_codec (FAISS factory code)")
     args = parser.parse_args()
 
     import faiss
@@ -101,6 +103,8 @@ def main() -> None:
         config = dataclasses.replace(config, exact_patches=args.exact_patches)
     if args.probe is not None:
         config = dataclasses.replace(config, ivf_probe=args.probe)
+    if args.codec:
+        config = dataclasses.replace(config, approximate_codec=args.codec)
     catalog = SyntheticCatalog(args.recordings)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.process_time()
@@ -114,7 +118,8 @@ def main() -> None:
     hours = catalog.frames.sum() * 0.186 / 3600
     print(
         f"{args.recordings} recordings of synthetic chroma ({hours:.0f} h), {patches.faiss_index.ntotal} patches: "
-        f"{kind} (exact search up to {config.exact_patches} patches), a clip patch searches {searched}"
+        f"{kind} (exact search up to {config.exact_patches} patches; codec {config.approximate_codec}), a clip "
+        f"patch searches {searched}"
     )
     print(
         f"  build: {build_cpu:.0f} s CPU; index {index_bytes(patches) / 2**20:.0f} MiB "
