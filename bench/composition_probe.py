@@ -20,6 +20,7 @@ evidence threshold), and the medians per kind.
 
     DEBUG=1 .venv/bin/python bench/composition_probe.py --workdir DIR [--part tuning] [--source synth|real|all]
         [--exact-patches 0 --probe LISTS]   (the approximate patch index, forced on a small catalog)
+        [--clip-hop FRAMES]                 (clip patches every FRAMES chroma frames instead of 4)
 
 The default and intended part is tuning; never tune on `--part reporting`.
 """
@@ -201,11 +202,18 @@ def main() -> None:
         help="override CompositionConfig.exact_patches (0: the approximate index)",
     )
     parser.add_argument("--probe", type=int, help="override CompositionConfig.ivf_probe")
+    parser.add_argument(
+        "--clip-hop", type=int, help="override CompositionConfig.clip_hop_frames (clip patches' spacing)"
+    )
     args = parser.parse_args()
     workdir = args.workdir.resolve()
     folder = real_engine.scratch_django("stemma-composition-probe-", args.scratch)
     try:
-        overrides = {"exact_patches": args.exact_patches, "ivf_probe": args.probe}
+        overrides = {
+            "exact_patches": args.exact_patches,
+            "ivf_probe": args.probe,
+            "clip_hop_frames": args.clip_hop,
+        }
         overrides = {name: value for name, value in overrides.items() if value is not None}
         results = {}
         for source in ("synth", "real") if args.source == "all" else (args.source,):

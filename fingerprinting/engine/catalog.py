@@ -5,6 +5,7 @@ calibration). Arrays in, arrays out: where they are stored is the caller's busin
 """
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import faiss
@@ -156,6 +157,11 @@ class CatalogIndex:
     standardizer: Standardizer
     embedder: Embedder
     path: object = None  # where the caller stored the version (opaque to the engine)
+    # The caller's reader of the composition lane's patch index stored with the version: given the
+    # settings it must have been built with (composition.patch_params), (FAISS index, arrays) or None.
+    stored_patches: Callable[[dict], tuple[object, Mapping[str, np.ndarray]] | None] | None = field(
+        default=None, repr=False
+    )
     _chroma_cache: dict = field(default_factory=dict, repr=False)
     _groups: dict | None = field(default=None, repr=False)
     _peaks: RecordingPeaks | None = field(default=None, repr=False)

@@ -1,0 +1,150 @@
+"""The composition lane's patch index is stored with an index version written with the lane on, and a
+worker that loads the version reads it instead of building its own (fingerprinting.index,
+engine.composition.patch_index); with the lane off, or with other patch settings, nothing is read.
+
+Versions are written straight through fingerprinting.index, as the indexing service does, for labels
+that have no database rows (the index storage does not need them), from the synthesized pieces of
+test_composition_lane."""
+
+import dataclasses
+import json
+from functools import lru_cache
+
+import pytest
+from django.core.files.storage import storages
+
+from fingerprinting import engine
+from fingerprinting import index as catalog_index
+from fingerprinting.engine import composition
+from fingerprinting.engine.config import EngineConfig
+from fingerprinting.engine.shards import ShardedCatalog
+from tests.fingerprinting.test_composition_lane import ON, SECONDS, SEEDS, piece, reperformed
+
+PATCH_FILES = {
+    "composition.index",
+    "composition_recording.npy",
+    "composition_mean.npy",
+    "composition_whitening.npy",
+}
+TARGET = 3
+
+
+@lru_cache(maxsize=1)
+def _analyses() -> tuple:
+    embedder = catalog_index.get_embedder()
+    return tuple(
+        engine.analyse_recording(
+            piece(seed),
+            recording_id=position + 1,
+            isrc=f"QZTST{seed:07d}",
+            title=f"Piece {seed}",
+            embedder=embedder,
+            config=ON,  # the lane adds nothing to a recording's analysis
+        )
+        for position, seed in enumerate(SEEDS)
+    )
+
+
+def _write(label_id: int, config: EngineConfig, shards: int = 1) -> str:
+    entries = [
+        (
+            {
+                "id": position + 1,
+                "isrc": a.isrc,
+                "title": a.title,
+                "duration": SECONDS,
+                "sha": f"sha-{position}",
+            },
+            a,
+        )
+        for position, a in enumerate(_analyses())
+    ]
+    return catalog_index.write_version(
+        label_id=label_id,
+        entries=entries,
+        standardizer=None,
+        embedder=catalog_index.get_embedder(),
+        config=config,
+        finish=lambda index: engine.finish_index(index, config=config, audio=lambda p: piece(SEEDS[p])),
+        shards=shards,
+    )
+
+
+def _stored(label_id: int, version: str) -> tuple[set[str], dict]:
+    storage = storages["indexes"]
+    prefix = catalog_index.version_prefix(label_id, version)
+    _folders, files = storage.listdir(prefix)
+    return set(files), json.loads(storage.open(f"{prefix}/meta.json").read())
+
+
+def _decision(index, clip) -> str:
+    """What an attribution stores of its shares and review, as canonical JSON."""
+    result = engine.attribute(index, clip, config=ON)
+    return json.dumps(
+        {
+            "shares": [dataclasses.asdict(s) for s in result.shares],
+            "review": dataclasses.asdict(result.review),
+        },
+        sort_keys=True,
+    )
+
+
+def _refuse_builds(monkeypatch) -> None:
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the patch index was built although the version stores one")
+
+    monkeypatch.setattr(composition.PatchIndex, "build", refuse)
+
+
+@pytest.mark.parametrize("shards", [1, 2], ids=["whole", "sharded"])
+def test_a_version_written_with_the_lane_on_stores_its_patch_index_and_workers_read_it(
+    shards, settings, tmp_path, monkeypatch
+):
+    label_id = 950 + shards
+    version = _write(label_id, ON, shards=shards)
+    files, meta = _stored(label_id, version)
+    assert files >= PATCH_FILES  # in the version's own folder, sharded or not
+    assert meta["composition_patches"] == composition.patch_params(ON.composition)
+
+    # Another host: an empty cache fetches the version through the storage API and reads the stored
+    # patch index; nothing builds one.
+    settings.INDEX_CACHE_DIR = tmp_path / "other-host-cache"
+    catalog_index.forget_loaded()
+    loaded = catalog_index.open_current(label_id, ON)
+    assert isinstance(loaded, ShardedCatalog) == (shards > 1)
+    clip = reperformed(SEEDS[TARGET], tempo=1.08, semitones=2, lead="clarinet", pad="organ", bass="square")
+    with monkeypatch.context() as patched:
+        _refuse_builds(patched)
+        stored = _decision(loaded, clip)
+    top = json.loads(stored)["shares"][0]
+    assert top["position"] == TARGET and top["right"] == "composition"
+
+    # The same version with its patch index built in memory instead decides the same, share for share.
+    rebuilt = catalog_index.load_version(label_id, version, ON)
+    rebuilt.stored_patches = None
+    assert _decision(rebuilt, clip) == stored
+    assert rebuilt._composition_patches.faiss_index.ntotal == loaded._composition_patches.faiss_index.ntotal
+
+
+def test_a_stored_patch_index_serves_only_the_settings_it_was_built_with(monkeypatch):
+    version = _write(953, ON)
+    loaded = catalog_index.load_version(953, version, ON)
+    assert loaded.stored_patches(composition.patch_params(ON.composition)) is not None
+    other = dataclasses.replace(ON.composition, catalog_hop_frames=ON.composition.catalog_hop_frames + 1)
+    assert loaded.stored_patches(composition.patch_params(other)) is None
+    built = []
+    real_build = composition.PatchIndex.build.__func__
+    monkeypatch.setattr(
+        composition.PatchIndex,
+        "build",
+        classmethod(lambda cls, index, config: built.append(config) or real_build(cls, index, config)),
+    )
+    patches = composition.patch_index(loaded, other)  # other settings: built here, as before storage
+    assert built == [other] and patches.faiss_index.ntotal > 0
+
+
+def test_a_version_written_with_the_lane_off_stores_no_patch_index():
+    version = _write(954, engine.DEFAULT_CONFIG)
+    files, meta = _stored(954, version)
+    assert not files & PATCH_FILES and "composition_patches" not in meta
+    assert catalog_index.load_version(954, version).stored_patches is None
