@@ -12,16 +12,19 @@ clip through the stored index (median, p90), how often the source is among the c
 and a check that the index as built gives the same candidates.
 
     DEBUG=1 .venv/bin/python bench/composition_scale.py [--recordings 50000] [--clips 40] [--exact-patches N]
-        [--probe LISTS] [--codec SQ8|PQ24|Flat] [--clip-hop FRAMES]
+        [--probe LISTS] [--codec SQ8|PQ24|Flat] [--clip-hop FRAMES] [--store DIR]
 
 `--exact-patches` overrides the configured limit: 0 forces the approximate index, a large number exact
 search (576 bytes a patch, and every patch compared: use it at a few thousand recordings to see what the
-approximate index loses). The content is synthetic: what real
-music loses is measured on the re-performance corpus (docs/attribution.md).
+approximate index loses). `--store DIR` keeps the stored index in DIR, and a later run with the same
+catalog and patch settings reuses it instead of building (at 50,000 recordings the build is most of a
+run): query settings (`--probe`, `--clip-hop`) are then compared on one index. The content is synthetic:
+what real music loses is measured on the re-performance corpus (docs/attribution.md).
 """
 
 import argparse
 import dataclasses
+import json
 import os
 import resource
 import sys
@@ -35,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 CLIP_FRAMES = 108  # 20 s at the alignment chroma's 0.186 s a frame
+STORED_CATALOG = "scale.json"  # what `--store` folder's index was built from (catalog and patch settings)
 CHECKED_CLIPS = 5  # clips also retrieved through the index as built (each costs a second retrieval)
 
 
@@ -94,7 +98,15 @@ def main() -> None:
     parser.add_argument("--exact-patches", type=int, help="override CompositionConfig.exact_patches")
     parser.add_argument("--probe", type=int, help="override CompositionConfig.ivf_probe (lists searched)")
     parser.add_argument("--codec", help="override CompositionConfig.approximate_codec (FAISS factory code)")
-    parser.add_argument("--clip-hop", type=int, help="override CompositionConfig.clip_hop_frames")
+    parser.add_argument(
+        "--clip-hop", type=int, help="override CompositionConfig.clip_hop_frames (clip patches' spacing)"
+    )
+    parser.add_argument(
+        "--store",
+        type=Path,
+        help="keep the stored patch index in this folder, and reuse it when a former run stored one for the "
+        "same catalog and patch settings (no build)",
+    )
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -104,11 +116,25 @@ def main() -> None:
 
     django.setup()  # fingerprinting.index, which stores the patch index, reads the settings
 
-    from fingerprinting.engine import composition
-    from fingerprinting.engine.config import CompositionConfig
-
     threadpoolctl.threadpool_limits(1, user_api="blas")  # one core, as a worker
     faiss.omp_set_num_threads(1)
+    config = configured(args)
+    catalog = SyntheticCatalog(args.recordings)
+    hours = catalog.frames.sum() * 0.186 / 3600
+    print(f"{args.recordings} recordings of synthetic chroma ({hours:.0f} h)")
+    with tempfile.TemporaryDirectory(prefix="composition-scale-") as scratch:
+        folder = args.store or Path(scratch)
+        reopened = reused(folder, catalog, config)
+        if reopened is None:
+            build(catalog, config)
+            reopened = stored_and_reopened(catalog, config, folder)
+        describe(reopened, config)
+        measure_retrieval(catalog, reopened, config, args.clips)
+
+
+def configured(args):
+    from fingerprinting.engine.config import CompositionConfig
+
     config = CompositionConfig(enabled=True)
     if args.exact_patches is not None:
         config = dataclasses.replace(config, exact_patches=args.exact_patches)
@@ -118,48 +144,86 @@ def main() -> None:
         config = dataclasses.replace(config, approximate_codec=args.codec)
     if args.clip_hop is not None:
         config = dataclasses.replace(config, clip_hop_frames=args.clip_hop)
-    catalog = SyntheticCatalog(args.recordings)
+    return config
+
+
+def build(catalog: SyntheticCatalog, config) -> None:
+    """The patch index built as an index version's writer builds it; its CPU and memory."""
+    from fingerprinting.engine import composition
+
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.process_time()
     patches = composition.PatchIndex.build(catalog, config)
     build_cpu = time.process_time() - started
     rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     catalog._composition_patches = patches  # where composition.patch_index keeps it
-    kind = type(patches.faiss_index).__name__
-    ivf = faiss.try_extract_index_ivf(patches.faiss_index)
-    searched = "every patch" if ivf is None else f"{ivf.nprobe} of {ivf.nlist} lists"
-    hours = catalog.frames.sum() * 0.186 / 3600
-    print(
-        f"{args.recordings} recordings of synthetic chroma ({hours:.0f} h), {patches.faiss_index.ntotal} patches: "
-        f"{kind} (exact search up to {config.exact_patches} patches; codec {config.approximate_codec}), a clip "
-        f"patch searches {searched}"
-    )
     print(
         f"  build: {build_cpu:.0f} s CPU; index {index_bytes(patches) / 2**20:.0f} MiB "
         f"({index_bytes(patches) / patches.faiss_index.ntotal:.0f} bytes a patch); peak RSS grew "
         f"{(rss_after - rss_before) / 1024:.0f} MiB"
     )
 
-    with tempfile.TemporaryDirectory(prefix="composition-scale-") as folder:
-        reopened = stored_and_reopened(catalog, config, Path(folder))
-        rng = np.random.default_rng(1)
-        cpu, inside, first, differ = [], 0, 0, 0
-        for n, source in enumerate(rng.choice(args.recordings, args.clips, replace=False)):
-            clip = reperformed_clip(catalog, int(source), rng)
-            started = time.process_time()
-            candidates = composition.retrieve(reopened, clip, config, frozenset())
-            cpu.append(time.process_time() - started)
-            inside += int(source) in candidates
-            first += bool(candidates) and candidates[0] == int(source)
-            if n < CHECKED_CLIPS:
-                differ += composition.retrieve(catalog, clip, config, frozenset()) != candidates
+
+def describe(catalog: SyntheticCatalog, config) -> None:
+    import faiss
+
+    from fingerprinting.engine import composition
+
+    patches = composition.patch_index(catalog, config)
+    ivf = faiss.try_extract_index_ivf(patches.faiss_index)
+    searched = "every patch" if ivf is None else f"{ivf.nprobe} of {ivf.nlist} lists"
     print(
-        f"  retrieval of {args.clips} re-performed excerpts (20 s, transposed, tempo x0.9-1.1, noise), through "
+        f"  {patches.faiss_index.ntotal} patches: {type(patches.faiss_index).__name__} (exact search up to "
+        f"{config.exact_patches} patches; codec {config.approximate_codec}); a clip patch every "
+        f"{config.clip_hop_frames} frames searches {searched}"
+    )
+
+
+def measure_retrieval(catalog: SyntheticCatalog, reopened: SyntheticCatalog, config, clips: int) -> None:
+    """Retrieval through the stored index, and (when this run built it) the built index's candidates
+    for the first clips, which must be the same."""
+    from fingerprinting.engine import composition
+
+    built = getattr(catalog, "_composition_patches", None) is not None
+    rng = np.random.default_rng(1)
+    cpu, inside, first, differ = [], 0, 0, 0
+    for n, source in enumerate(rng.choice(catalog.n_recordings, clips, replace=False)):
+        clip = reperformed_clip(catalog, int(source), rng)
+        started = time.process_time()
+        candidates = composition.retrieve(reopened, clip, config, frozenset())
+        cpu.append(time.process_time() - started)
+        inside += int(source) in candidates
+        first += bool(candidates) and candidates[0] == int(source)
+        if built and n < CHECKED_CLIPS:
+            differ += composition.retrieve(catalog, clip, config, frozenset()) != candidates
+    checked = f"{differ}/{min(CHECKED_CLIPS, clips)}" if built else "not checked (index reused)"
+    print(
+        f"  retrieval of {clips} re-performed excerpts (20 s, transposed, tempo x0.9-1.1, noise), through "
         f"the stored index: CPU per clip median {np.median(cpu) * 1000:.0f} ms, p90 "
         f"{np.quantile(cpu, 0.9) * 1000:.0f} ms; source among the {config.candidates} candidates "
-        f"{inside}/{args.clips}, first {first}/{args.clips}; candidates other than the built index's "
-        f"{differ}/{min(CHECKED_CLIPS, args.clips)}"
+        f"{inside}/{clips}, first {first}/{clips}; candidates other than the built index's {checked}"
     )
+
+
+def reused(folder: Path, catalog: SyntheticCatalog, config) -> "SyntheticCatalog | None":
+    """The catalog with the patch index a former run stored in `folder` (`--store`), when that run's
+    catalog and patch settings were these; else None."""
+    from fingerprinting import index as catalog_index
+    from fingerprinting.engine import composition
+
+    described = folder / STORED_CATALOG
+    if not described.exists():
+        return None
+    stored = json.loads(described.read_text())
+    wanted = {"recordings": catalog.n_recordings, "seed": catalog.seed, **composition.patch_params(config)}
+    if {k: stored.get(k) for k in wanted} != wanted:
+        return None
+    reopened = SyntheticCatalog(catalog.n_recordings, catalog.seed)
+    reopened.stored_patches = catalog_index.patch_index_reader(
+        folder, {"composition_patches": stored["params"]}
+    )
+    print(f"  reused the patch index stored in {folder} (no build in this run)")
+    return reopened
 
 
 def stored_and_reopened(catalog: SyntheticCatalog, config, folder: Path) -> SyntheticCatalog:
@@ -169,7 +233,12 @@ def stored_and_reopened(catalog: SyntheticCatalog, config, folder: Path) -> Synt
     from fingerprinting.engine import composition
     from fingerprinting.engine.config import EngineConfig
 
+    folder.mkdir(parents=True, exist_ok=True)
     meta = catalog_index.write_patch_index(folder, catalog, EngineConfig(composition=config))
+    params = meta["composition_patches"]
+    (folder / STORED_CATALOG).write_text(
+        json.dumps({"recordings": catalog.n_recordings, "seed": catalog.seed, **params, "params": params})
+    )
     on_disk = sum(f.stat().st_size for f in folder.iterdir())
     reopened = SyntheticCatalog(catalog.n_recordings, catalog.seed)
     reopened.stored_patches = catalog_index.patch_index_reader(folder, meta)
