@@ -9,10 +9,12 @@ by -5..6 semitones, tempo x0.9-1.1, noise added). Printed: the build's CPU and t
 the index stored as an index version stores it (`fingerprinting.index.write_patch_index`) and read back
 as a worker reads it (memory-mapped): its size on disk and the time to open it; then retrieval's CPU per
 clip through the stored index (median, p90), how often the source is among the candidates and first,
-and a check that the index as built gives the same candidates.
+and a check that the index as built gives the same candidates; last, the CPU a new version spends
+updating the stored index (`--update N` recordings removed and N added, as `fingerprinting.index`
+updates a parent's inverted file) instead of building one.
 
     DEBUG=1 .venv/bin/python bench/composition_scale.py [--recordings 50000] [--clips 40] [--exact-patches N]
-        [--probe LISTS] [--codec SQ8|PQ24|Flat] [--clip-hop FRAMES] [--store DIR]
+        [--probe LISTS] [--codec SQ8|PQ24|Flat] [--clip-hop FRAMES] [--store DIR] [--update N]
 
 `--exact-patches` overrides the configured limit: 0 forces the approximate index, a large number exact
 search (576 bytes a patch, and every patch compared: use it at a few thousand recordings to see what the
@@ -48,17 +50,24 @@ class SyntheticCatalog:
 
     version = "bench-composition-scale"
 
-    def __init__(self, recordings: int, seed: int = 0):
+    def __init__(self, recordings: int, seed: int = 0, first_id: int = 0):
+        """Recordings `first_id` .. `first_id + recordings - 1`, at positions from 0 (a later catalog
+        version, with the first recordings gone and as many new ones, starts at a later id)."""
         rng = np.random.default_rng(seed)
-        seconds = np.exp(rng.normal(np.log(180.0), 0.5, recordings)).clip(30.0, 600.0)
+        seconds = np.exp(rng.normal(np.log(180.0), 0.5, first_id + recordings)).clip(30.0, 600.0)[first_id:]
         self.frames = (seconds / 0.186).astype(int)
         self.n_recordings = recordings
         self.seed = seed
+        self.first_id = first_id
+
+    @property
+    def recordings(self) -> list[dict]:
+        return [{"id": self.first_id + p, "sha": "synthetic"} for p in range(self.n_recordings)]
 
     def recording_chroma(self, position: int) -> np.ndarray:
         from fingerprinting.engine import alignment
 
-        rng = np.random.default_rng((self.seed, position))
+        rng = np.random.default_rng((self.seed, self.first_id + position))
         frames = int(self.frames[position])
         held = np.repeat(rng.random((frames // 4 + 1, 12)) ** 4, 4, axis=0)[:frames]
         return alignment.normalise_frames(held.astype(np.float32))
@@ -102,6 +111,12 @@ def main() -> None:
         "--clip-hop", type=int, help="override CompositionConfig.clip_hop_frames (clip patches' spacing)"
     )
     parser.add_argument(
+        "--update",
+        type=int,
+        default=10,
+        help="then time a new version's update of the stored index: this many recordings removed and added",
+    )
+    parser.add_argument(
         "--store",
         type=Path,
         help="keep the stored patch index in this folder, and reuse it when a former run stored one for the "
@@ -130,6 +145,8 @@ def main() -> None:
             reopened = stored_and_reopened(catalog, config, folder)
         describe(reopened, config)
         measure_retrieval(catalog, reopened, config, args.clips)
+        if args.update:
+            measure_update(folder, catalog, config, args.update)
 
 
 def configured(args):
@@ -202,6 +219,33 @@ def measure_retrieval(catalog: SyntheticCatalog, reopened: SyntheticCatalog, con
         f"the stored index: CPU per clip median {np.median(cpu) * 1000:.0f} ms, p90 "
         f"{np.quantile(cpu, 0.9) * 1000:.0f} ms; source among the {config.candidates} candidates "
         f"{inside}/{clips}, first {first}/{clips}; candidates other than the built index's {checked}"
+    )
+
+
+def measure_update(folder: Path, catalog: SyntheticCatalog, config, changed: int) -> None:
+    """A new version's patch index from the stored one, as `fingerprinting.index` writes a version that
+    updates its parent: the stored index read whole (a private copy), the first `changed` recordings
+    removed and as many new ones added (`composition.PatchIndex.updated`)."""
+    import faiss
+
+    from fingerprinting import index as catalog_index
+    from fingerprinting.engine import composition
+
+    started = time.process_time()
+    stored = faiss.read_index(str(folder / catalog_index.PATCH_INDEX_FILE))
+    read_cpu = time.process_time() - started
+    parent = composition.PatchIndex.from_stored(stored, catalog_index._Arrays(folder), config)
+    successor = SyntheticCatalog(catalog.n_recordings, catalog.seed, first_id=changed)
+    updated = composition.PatchIndex.updated(parent, catalog.recordings, successor, config)
+    cpu = time.process_time() - started
+    if updated is None:
+        print(
+            f"  update of {changed} recordings removed and {changed} added: a whole build is due (exact search)"
+        )
+        return
+    print(
+        f"  update of {changed} recordings removed and {changed} added: {cpu:.1f} s CPU ({read_cpu:.1f} s of it "
+        f"reading the stored index whole); {updated.faiss_index.ntotal} patches"
     )
 
 

@@ -167,6 +167,52 @@ class PatchIndex:
             owners.append(np.full(len(desc), position, np.int32))
         return cls(ivf, np.concatenate(owners) if owners else np.zeros(0, np.int32), mean, whitening)
 
+    @classmethod
+    def updated(
+        cls, parent: "PatchIndex", parent_rows: list[dict], index, config: CompositionConfig
+    ) -> "PatchIndex | None":
+        """The parent version's inverted file (a private, writable copy) brought to `index`'s recordings:
+        the patches of recordings gone (or whose audio changed) removed, the new recordings' added with
+        the parent's whitening and lists, the kept ones' patches untouched and renumbered to their new
+        positions. None where a whole build is due: the parent's index is exact (a few seconds to build
+        at most), the catalog now fits exact search, or it has outgrown its lists (`outgrown`).
+        Recordings are matched by id and audio digest (the version rows' "id" and "sha")."""
+        ivf = faiss.try_extract_index_ivf(parent.faiss_index)
+        if ivf is None:
+            return None
+        rows = index.recordings
+        now = {(row["id"], row.get("sha")): position for position, row in enumerate(rows)}
+        renumbered = np.full(len(parent_rows) + 1, -1, np.int32)  # parent position -> new; [-1] stays -1
+        for position, row in enumerate(parent_rows):
+            renumbered[position] = now.pop((row["id"], row.get("sha")), -1)
+        owners = renumbered[parent.recording]
+        fresh = {position: catalog_patches(index, position, config) for position in sorted(now.values())}
+        total = int((owners >= 0).sum()) + sum(len(desc) for desc in fresh.values())
+        if total <= config.exact_patches or outgrown(int(ivf.nlist), total):
+            return None
+        gone = np.nonzero((owners < 0) & (parent.recording >= 0))[0]
+        if len(gone):
+            parent.faiss_index.remove_ids(faiss.IDSelectorBatch(gone.astype(np.int64)))
+        parts = [owners]
+        for position, desc in fresh.items():
+            # Ids continue after every id the parent ever gave (removed ones are never reused).
+            first = sum(len(part) for part in parts)
+            ids = np.arange(first, first + len(desc), dtype=np.int64)
+            parent.faiss_index.add_with_ids(
+                np.ascontiguousarray(whiten(desc, parent.mean, parent.whitening)), ids
+            )
+            parts.append(np.full(len(desc), position, np.int32))
+        ivf.nprobe = probed_lists(int(ivf.nlist), total, config)
+        return cls(parent.faiss_index, np.concatenate(parts), parent.mean, parent.whitening)
+
+
+def outgrown(lists: int, patches: int) -> bool:
+    """Whether an inverted file's lists now hold over 4 times the patches they were sized for: a clip
+    patch's scan of `probed_lists` lists costs in proportion, so the index is rebuilt with more lists
+    instead of updated. `_build_approximate` gives min(sqrt(patches), training patches / 39) lists, so
+    the catalog it was built for held at least max(lists^2, 39 lists) patches."""
+    return patches > 4 * max(lists * lists, 39 * lists)
+
 
 def probed_lists(lists: int, patches: int, config: CompositionConfig) -> int:
     """Lists a clip patch searches: `ivf_probe`, or more on a catalog just past `exact_patches`, so that

@@ -10,6 +10,7 @@ import dataclasses
 import json
 from functools import lru_cache
 
+import numpy as np
 import pytest
 from django.core.files.storage import storages
 
@@ -45,27 +46,26 @@ def _analyses() -> tuple:
     )
 
 
-def _write(label_id: int, config: EngineConfig, shards: int = 1) -> str:
+def _write(label_id: int, config: EngineConfig, shards: int = 1, pieces=None, previous=None) -> str:
+    """A version of the pieces (positions in SEEDS; all by default): a whole build or, given the
+    previous version, an update (its standardizer kept, as the indexing service does)."""
+    pieces = range(len(SEEDS)) if pieces is None else pieces
     entries = [
-        (
-            {
-                "id": position + 1,
-                "isrc": a.isrc,
-                "title": a.title,
-                "duration": SECONDS,
-                "sha": f"sha-{position}",
-            },
-            a,
-        )
-        for position, a in enumerate(_analyses())
+        ({"id": n + 1, "isrc": a.isrc, "title": a.title, "duration": SECONDS, "sha": f"sha-{n}"}, a)
+        for n, a in enumerate(_analyses())
+        if n in pieces
     ]
+    seeds = [SEEDS[row["id"] - 1] for row, _a in entries]  # in position (id) order
     return catalog_index.write_version(
         label_id=label_id,
         entries=entries,
-        standardizer=None,
+        standardizer=previous.standardizer if previous is not None else None,
         embedder=catalog_index.get_embedder(),
         config=config,
-        finish=lambda index: engine.finish_index(index, config=config, audio=lambda p: piece(SEEDS[p])),
+        finish=lambda index: engine.finish_index(
+            index, config=config, audio=lambda p: piece(seeds[p]), previous=previous
+        ),
+        previous=previous,
         shards=shards,
     )
 
@@ -148,3 +148,48 @@ def test_a_version_written_with_the_lane_off_stores_no_patch_index():
     files, meta = _stored(954, version)
     assert not files & PATCH_FILES and "composition_patches" not in meta
     assert catalog_index.load_version(954, version).stored_patches is None
+
+
+APPROXIMATE = dataclasses.replace(ON, composition=dataclasses.replace(ON.composition, exact_patches=0))
+
+
+def _patches_per_recording(patches) -> list[int]:
+    return np.bincount(patches.recording[patches.recording >= 0]).tolist()
+
+
+def test_an_update_brings_the_parents_inverted_patch_index_to_the_new_recordings(monkeypatch):
+    """Versions after the first update the parent's stored inverted file (as the segment index's IVF is
+    updated) instead of building it whole: recordings added, removed, renumbered."""
+    config = APPROXIMATE.composition  # the inverted file, forced on this small catalog
+    first = _write(955, APPROXIMATE, pieces=range(1, len(SEEDS) - 1))  # neither the first piece nor the last
+    for pieces in (range(1, len(SEEDS)), range(2, len(SEEDS))):  # the last added; then the second gone
+        parent = catalog_index.open_current(955, APPROXIMATE)
+        with monkeypatch.context() as patched:
+            _refuse_builds(patched)  # the calibration's queries and the stored index use the update
+            version = _write(955, APPROXIMATE, pieces=pieces, previous=parent)
+        loaded = catalog_index.load_version(955, version, APPROXIMATE)
+        with monkeypatch.context() as patched:
+            _refuse_builds(patched)
+            updated = composition.patch_index(loaded, config)  # the stored one
+        whole = composition.PatchIndex.build(loaded, config)
+        # Every recording holds the patches a whole build gives it, under its new position.
+        assert _patches_per_recording(updated) == _patches_per_recording(whole)
+        assert updated.faiss_index.ntotal == whole.faiss_index.ntotal
+
+    # The first version's whitening is kept; the removed recording's patch ids are never reused.
+    original = composition.patch_index(catalog_index.load_version(955, first, APPROXIMATE), config)
+    assert np.array_equal(updated.mean, original.mean) and np.array_equal(
+        updated.whitening, original.whitening
+    )
+    assert (updated.recording < 0).sum() == len(updated.recording) - updated.faiss_index.ntotal > 0
+    # A re-performance of the recording the update added is found in it.
+    clip = reperformed(SEEDS[-1], tempo=1.08, semitones=2, lead="clarinet", pad="organ", bass="square")
+    top = engine.attribute(loaded, clip, config=APPROXIMATE).shares[0]
+    assert top.position == loaded.n_recordings - 1 and top.right == "composition"
+
+
+def test_a_whole_build_where_the_update_cannot_hold():
+    lists, trained_for = 9, 351  # a small catalog's lists: capped at its training patches / 39
+    assert not composition.outgrown(lists, 4 * trained_for)
+    assert composition.outgrown(lists, 4 * trained_for + 1)
+    assert composition.outgrown(3000, 4 * 3000 * 3000 + 1) and not composition.outgrown(3000, 3000 * 3000)
