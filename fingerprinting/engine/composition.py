@@ -193,15 +193,14 @@ class PatchIndex:
         gone = np.nonzero((owners < 0) & (parent.recording >= 0))[0]
         if len(gone):
             parent.faiss_index.remove_ids(faiss.IDSelectorBatch(gone.astype(np.int64)))
-        parts = [owners]
+        parts, next_id = [owners], len(owners)  # ids after every id the parent gave: none is reused
         for position, desc in fresh.items():
-            # Ids continue after every id the parent ever gave (removed ones are never reused).
-            first = sum(len(part) for part in parts)
-            ids = np.arange(first, first + len(desc), dtype=np.int64)
+            ids = np.arange(next_id, next_id + len(desc), dtype=np.int64)
             parent.faiss_index.add_with_ids(
                 np.ascontiguousarray(whiten(desc, parent.mean, parent.whitening)), ids
             )
             parts.append(np.full(len(desc), position, np.int32))
+            next_id += len(desc)
         ivf.nprobe = probed_lists(int(ivf.nlist), total, config)
         return cls(parent.faiss_index, np.concatenate(parts), parent.mean, parent.whitening)
 
