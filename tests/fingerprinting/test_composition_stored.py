@@ -132,6 +132,8 @@ def test_a_stored_patch_index_serves_only_the_settings_it_was_built_with(monkeyp
     assert loaded.stored_patches(composition.patch_params(ON.composition)) is not None
     other = dataclasses.replace(ON.composition, catalog_hop_frames=ON.composition.catalog_hop_frames + 1)
     assert loaded.stored_patches(composition.patch_params(other)) is None
+    newer = {**composition.patch_params(ON.composition), "format": composition.PATCH_INDEX_FORMAT + 1}
+    assert loaded.stored_patches(newer) is None  # a patch index of a former kind is not read
     built = []
     real_build = composition.PatchIndex.build.__func__
     monkeypatch.setattr(
