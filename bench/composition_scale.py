@@ -7,7 +7,7 @@ exact search up to `CompositionConfig.exact_patches` patches, an inverted file o
 beyond. Then `composition.retrieve` runs on clips that re-perform a catalog excerpt (20 s, transposed
 by -5..6 semitones, tempo x0.9-1.1, noise added). Printed: the build's CPU and the index's memory,
 the index stored as an index version stores it (`fingerprinting.index.write_patch_index`) and read back
-as a worker reads it (memory-mapped): its size on disk and the time to open it; then retrieval's CPU per
+as a worker reads it: its size on disk and the time to open it; then retrieval's CPU per
 clip through the stored index (median, p90), how often the source is among the candidates and first,
 and a check that the index as built gives the same candidates; last, the CPU a new version spends
 updating the stored index (`--update N` recordings removed and N added, as `fingerprinting.index`
@@ -272,7 +272,7 @@ def reused(folder: Path, catalog: SyntheticCatalog, config) -> "SyntheticCatalog
 
 def stored_and_reopened(catalog: SyntheticCatalog, config, folder: Path) -> SyntheticCatalog:
     """The catalog's patch index written as an index version stores it and read back as a worker reads
-    it (memory-mapped), on a copy of the catalog that holds no built index."""
+    it, on a copy of the catalog that holds no built index."""
     from fingerprinting import index as catalog_index
     from fingerprinting.engine import composition
     from fingerprinting.engine.config import EngineConfig
@@ -290,7 +290,7 @@ def stored_and_reopened(catalog: SyntheticCatalog, config, folder: Path) -> Synt
     composition.patch_index(reopened, config)
     print(
         f"  stored: {on_disk / 2**20:.0f} MiB on disk; a worker opens it in {time.process_time() - started:.2f} s "
-        f"CPU ({time.perf_counter() - wall:.2f} s wall, memory-mapped) instead of building it"
+        f"CPU ({time.perf_counter() - wall:.2f} s wall) instead of building it"
     )
     return reopened
 

@@ -229,6 +229,11 @@ def catalog_patches(index, position: int, config: CompositionConfig) -> np.ndarr
     return desc
 
 
+# A direction of the raw patch descriptors whose variance is below this share of the largest is empty:
+# rounding noise (1e-16 of the largest on synthetic chroma), not a feature (`whitening_of`).
+NULL_VARIANCE = 1e-9
+
+
 def whitening_of(raw: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
     """(mean, matrix) whitening the descriptors `raw`: principal directions scaled to unit variance,
     a direction's variance floored at `floor` times the largest (so a catalog of few patches, whose
@@ -239,8 +244,17 @@ def whitening_of(raw: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]
     mean = raw.mean(axis=0)
     centred = (raw - mean).astype(np.float64)
     values, vectors = np.linalg.eigh(centred.T @ centred / len(centred))
-    values = np.maximum(values, floor * max(float(values.max()), 1e-12))
-    return mean.astype(np.float32), (vectors / np.sqrt(values)).astype(np.float32)
+    largest = max(float(values.max()), 1e-12)
+    # Directions with no variance at all are dropped (their column zeroed), not floored: the 2D FFT
+    # magnitude is symmetric, so about half the raw dimensions copy others, and the 70-odd directions
+    # that leaves empty hold only rounding noise (variances 1e-16 of the largest). Scaled up by the
+    # floor, that noise put values of 1e-9 to 1e-27 into every whitened patch and the lists' centroids,
+    # whose products are subnormal floats: FAISS's inner products ran 10x slower on them (coarse
+    # assignment of a recording's patches 50 ms against 5 ms; bench/composition_scale.py).
+    empty = values < NULL_VARIANCE * largest
+    values = np.maximum(values, floor * largest)
+    whitening = np.where(empty[None, :], 0.0, vectors / np.sqrt(values))
+    return mean.astype(np.float32), whitening.astype(np.float32)
 
 
 def whiten(desc: np.ndarray, mean: np.ndarray, whitening: np.ndarray) -> np.ndarray:
@@ -252,7 +266,7 @@ def whiten(desc: np.ndarray, mean: np.ndarray, whitening: np.ndarray) -> np.ndar
 
 # Bumped when what `PatchIndex.build` makes from the same settings changes, so that a stored patch index
 # of the former kind is rebuilt instead of read.
-PATCH_INDEX_FORMAT = 1
+PATCH_INDEX_FORMAT = 2  # 2: empty whitening directions dropped (whitening_of)
 
 
 def patch_params(config: CompositionConfig) -> dict:

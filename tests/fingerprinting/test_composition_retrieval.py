@@ -84,3 +84,27 @@ def test_a_catalog_just_past_exact_patches_is_searched_about_as_widely_as_exact_
     assert composition.probed_lists(229, 52_771, config) == 217  # 95 % of the lists, not 128 of them
     assert composition.probed_lists(2_987, 8_925_677, config) == 128  # 50,000 recordings: ivf_probe
     assert composition.probed_lists(100, 60_000, config) == 100  # never more lists than there are
+
+
+def test_empty_whitening_directions_are_dropped_not_scaled_into_subnormal_noise(catalog):
+    """About half the raw patch dimensions copy others (the 2D FFT magnitude is symmetric); the empty
+    directions that leaves are zeroed, so no whitened value is rounding noise (whose products FAISS
+    computes as slow subnormal floats), and the cosines between patches are what they were."""
+    config = CompositionConfig()
+    raw = np.concatenate([composition.catalog_patches(catalog, p, config) for p in range(20)])
+    mean, whitening = composition.whitening_of(raw, config.whitening_floor)
+    whitened = composition.whiten(raw, mean, whitening)
+    empty = ~whitening.any(axis=0)
+    assert 0.3 * raw.shape[1] < empty.sum() < 0.7 * raw.shape[1]
+    assert np.all(whitened[:, empty] == 0.0)
+    # Every other direction is a feature: its typical value is far from rounding noise.
+    assert np.median(np.abs(whitened[:, ~empty]), axis=0).min() > 1e-6
+
+    # The same whitening with the empty directions floored like the others, as before: the same cosines.
+    centred = (raw - raw.mean(axis=0)).astype(np.float64)
+    values, vectors = np.linalg.eigh(centred.T @ centred / len(centred))
+    floored = (vectors / np.sqrt(np.maximum(values, config.whitening_floor * values.max()))).astype(
+        np.float32
+    )
+    before = composition.whiten(raw, mean, floored)
+    assert np.allclose(whitened @ whitened[:50].T, before @ before[:50].T, atol=1e-5)
