@@ -259,8 +259,12 @@ def reused(folder: Path, catalog: SyntheticCatalog, config) -> "SyntheticCatalog
     if not described.exists():
         return None
     stored = json.loads(described.read_text())
-    wanted = {"recordings": catalog.n_recordings, "seed": catalog.seed, **composition.patch_params(config)}
-    if {k: stored.get(k) for k in wanted} != wanted:
+    wanted = {
+        "recordings": catalog.n_recordings,
+        "seed": catalog.seed,
+        "params": composition.patch_params(config),
+    }
+    if stored != wanted:
         return None
     reopened = SyntheticCatalog(catalog.n_recordings, catalog.seed)
     reopened.stored_patches = catalog_index.patch_index_reader(
@@ -281,7 +285,7 @@ def stored_and_reopened(catalog: SyntheticCatalog, config, folder: Path) -> Synt
     meta = catalog_index.write_patch_index(folder, catalog, EngineConfig(composition=config))
     params = meta["composition_patches"]
     (folder / STORED_CATALOG).write_text(
-        json.dumps({"recordings": catalog.n_recordings, "seed": catalog.seed, **params, "params": params})
+        json.dumps({"recordings": catalog.n_recordings, "seed": catalog.seed, "params": params})
     )
     on_disk = sum(f.stat().st_size for f in folder.iterdir())
     reopened = SyntheticCatalog(catalog.n_recordings, catalog.seed)

@@ -325,8 +325,6 @@ def _updated_patch_index(written: CatalogIndex, previous: CatalogIndex | None, c
     if previous.meta.get("composition_patches") != params or not (folder / PATCH_INDEX_FILE).exists():
         return None
     stored = faiss.read_index(str(folder / PATCH_INDEX_FILE))  # read whole: a private copy to change
-    if faiss.try_extract_index_ivf(stored) is None:
-        return None  # exact search: rebuilt whole, which costs little
     parent = composition.PatchIndex.from_stored(stored, _Arrays(folder), config.composition)
     return composition.PatchIndex.updated(parent, previous.recordings, written, config.composition)
 
@@ -340,8 +338,9 @@ def patch_index_reader(path: Path, meta: dict):
         if stored != params or not (path / PATCH_INDEX_FILE).exists():
             return None
         # Read whole, not memory-mapped: scanning a mapped inverted file of 1.3 GiB (50,000 recordings)
-        # took 1,240 ms a clip against 900 ms read whole (bench/composition_scale.py; an exact index
-        # searches as fast either way, but it is small).
+        # took 1,240-1,340 ms a clip against 900 ms read whole (6 clips each, retrieve() on the index
+        # bench/composition_scale.py --store kept; docs/attribution.md). An exact index searches as fast
+        # either way, but it is small.
         return faiss.read_index(str(path / PATCH_INDEX_FILE)), _Arrays(path)
 
     return read if stored else None
@@ -608,17 +607,11 @@ class _Arrays:
         return np.load(self.path / f"{name}.npy", mmap_mode="r")
 
 
-def _read_faiss_file(file: Path):
-    """A stored FAISS index, memory-mapped where FAISS can map its kind (so a host's worker processes
-    share one copy of it in the page cache), read whole otherwise."""
-    try:
-        return faiss.read_index(str(file), faiss.IO_FLAG_MMAP)
-    except RuntimeError:
-        return faiss.read_index(str(file))
-
-
 def _read_faiss(path: Path, meta: dict):
-    faiss_index = _read_faiss_file(path / "faiss.index")
+    try:
+        faiss_index = faiss.read_index(str(path / "faiss.index"), faiss.IO_FLAG_MMAP)
+    except RuntimeError:
+        faiss_index = faiss.read_index(str(path / "faiss.index"))
     if meta["kind"] == "ivf":
         faiss.extract_index_ivf(faiss_index).nprobe = meta.get("nprobe", IVF_NPROBE)
     return faiss_index
