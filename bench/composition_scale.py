@@ -14,13 +14,13 @@ updating the stored index (`--update N` recordings removed and N added, as `fing
 updates a parent's inverted file) instead of building one.
 
     DEBUG=1 .venv/bin/python bench/composition_scale.py [--recordings 50000] [--clips 40] [--exact-patches N]
-        [--probe LISTS] [--codec SQ8|PQ24|Flat] [--clip-hop FRAMES] [--store DIR] [--update N]
+        [--probe LISTS] [--codec SQ8|PQ24|Flat] [--clip-hop FRAMES] [--tempi N] [--store DIR] [--update N]
 
 `--exact-patches` overrides the configured limit: 0 forces the approximate index, a large number exact
 search (576 bytes a patch, and every patch compared: use it at a few thousand recordings to see what the
 approximate index loses). `--store DIR` keeps the stored index in DIR, and a later run with the same
 catalog and patch settings reuses it instead of building (at 50,000 recordings the build is most of a
-run): query settings (`--probe`, `--clip-hop`) are then compared on one index. The content is synthetic:
+run): query settings (`--probe`, `--clip-hop`, `--tempi`) are then compared on one index. The content is synthetic:
 what real music loses is measured on the re-performance corpus (docs/attribution.md).
 """
 
@@ -111,6 +111,12 @@ def main() -> None:
         "--clip-hop", type=int, help="override CompositionConfig.clip_hop_frames (clip patches' spacing)"
     )
     parser.add_argument(
+        "--tempi",
+        type=int,
+        help="override CompositionConfig.retrieval_tempi: this many clip tempi, geometric over 0.8-1.25 "
+        "(odd, so that 1.0 is one)",
+    )
+    parser.add_argument(
         "--update",
         type=int,
         default=10,
@@ -161,6 +167,15 @@ def configured(args):
         config = dataclasses.replace(config, approximate_codec=args.codec)
     if args.clip_hop is not None:
         config = dataclasses.replace(config, clip_hop_frames=args.clip_hop)
+    if args.tempi is not None:
+        if args.tempi < 1 or args.tempi % 2 == 0:
+            raise SystemExit("--tempi must be odd, so that the clip is also searched at its own tempo")
+        tempi = (
+            tuple(round(float(t), 4) for t in np.geomspace(0.8, 1.25, args.tempi))
+            if args.tempi > 1
+            else (1.0,)
+        )
+        config = dataclasses.replace(config, retrieval_tempi=tempi)
     return config
 
 
