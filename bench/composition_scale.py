@@ -241,15 +241,14 @@ def measure_update(folder: Path, catalog: SyntheticCatalog, config, changed: int
     """A new version's patch index from the stored one, as `fingerprinting.index` writes a version that
     updates its parent: the stored index read whole (a private copy), the first `changed` recordings
     removed and as many new ones added (`composition.PatchIndex.updated`)."""
-    import faiss
-
     from fingerprinting import index as catalog_index
     from fingerprinting.engine import composition
 
+    params = composition.patch_params(config)
     started = time.process_time()
-    stored = faiss.read_index(str(folder / catalog_index.PATCH_INDEX_FILE))
+    stored = catalog_index.patch_index_reader(folder, {"composition_patches": params})(params)
     read_cpu = time.process_time() - started
-    parent = composition.PatchIndex.from_stored(stored, catalog_index._Arrays(folder), config)
+    parent = composition.PatchIndex.from_stored(*stored, config)
     successor = SyntheticCatalog(catalog.n_recordings, catalog.seed, first_id=changed)
     updated = composition.PatchIndex.updated(parent, catalog.recordings, successor, config)
     cpu = time.process_time() - started

@@ -320,12 +320,11 @@ def _updated_patch_index(written: CatalogIndex, previous: CatalogIndex | None, c
     there is none to update or the settings differ."""
     if not config.composition.enabled or previous is None or previous.path is None:
         return None
-    params = composition.patch_params(config.composition)
-    folder = Path(previous.path)
-    if previous.meta.get("composition_patches") != params or not (folder / PATCH_INDEX_FILE).exists():
+    reader = patch_index_reader(Path(previous.path), previous.meta)
+    stored = reader(composition.patch_params(config.composition)) if reader is not None else None
+    if stored is None:
         return None
-    stored = faiss.read_index(str(folder / PATCH_INDEX_FILE))  # read whole: a private copy to change
-    parent = composition.PatchIndex.from_stored(stored, _Arrays(folder), config.composition)
+    parent = composition.PatchIndex.from_stored(*stored, config.composition)  # read whole: a private copy
     return composition.PatchIndex.updated(parent, previous.recordings, written, config.composition)
 
 
