@@ -57,3 +57,28 @@ def indexed(label, catalog):
     for recording in catalog:
         recording.refresh_from_db()
     return version
+
+
+def write_analysed_version(
+    label_id: int, entries: list, *, config, audio, previous=None, shards: int = 1
+) -> str:
+    """An index version of `entries` ((index row, analysis) pairs) written straight through
+    fingerprinting.index, as the indexing service writes one, for a label that needs no database rows:
+    a whole build or, given the previous version, an update (its standardizer kept). `audio(id)` returns
+    a recording's samples at the engine's rate, for the calibration's leave-one-out queries."""
+    from fingerprinting import engine
+    from fingerprinting import index as catalog_index
+
+    by_position = sorted(row["id"] for row, _analysis in entries)  # the index orders recordings by id
+    return catalog_index.write_version(
+        label_id=label_id,
+        entries=entries,
+        standardizer=previous.standardizer if previous is not None else None,
+        embedder=catalog_index.get_embedder(),
+        config=config,
+        finish=lambda index: engine.finish_index(
+            index, config=config, audio=lambda position: audio(by_position[position]), previous=previous
+        ),
+        previous=previous,
+        shards=shards,
+    )

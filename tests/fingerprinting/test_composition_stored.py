@@ -19,6 +19,7 @@ from fingerprinting import index as catalog_index
 from fingerprinting.engine import composition
 from fingerprinting.engine.config import EngineConfig
 from fingerprinting.engine.shards import ShardedCatalog
+from tests.fingerprinting.conftest import write_analysed_version
 from tests.fingerprinting.test_composition_lane import ON, SECONDS, SEEDS, piece, reperformed
 
 PATCH_FILES = {
@@ -55,16 +56,11 @@ def _write(label_id: int, config: EngineConfig, shards: int = 1, pieces=None, pr
         for n, a in enumerate(_analyses())
         if n in pieces
     ]
-    seeds = [SEEDS[row["id"] - 1] for row, _a in entries]  # in position (id) order
-    return catalog_index.write_version(
-        label_id=label_id,
-        entries=entries,
-        standardizer=previous.standardizer if previous is not None else None,
-        embedder=catalog_index.get_embedder(),
+    return write_analysed_version(
+        label_id,
+        entries,
         config=config,
-        finish=lambda index: engine.finish_index(
-            index, config=config, audio=lambda p: piece(seeds[p]), previous=previous
-        ),
+        audio=lambda rid: piece(SEEDS[rid - 1]),
         previous=previous,
         shards=shards,
     )

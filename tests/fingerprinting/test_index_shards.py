@@ -28,7 +28,7 @@ from fingerprinting.audio import resample
 from fingerprinting.engine import chromaprint
 from fingerprinting.engine.shards import LocalShard, ShardedCatalog, shard_of, split_entries
 from tests.conftest import storage_env
-from tests.fingerprinting.conftest import SR, recording_audio
+from tests.fingerprinting.conftest import SR, recording_audio, write_analysed_version
 
 CONFIG = engine.DEFAULT_CONFIG
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,18 +78,8 @@ def _entries(count: int = N_RECORDINGS) -> list:
 def _write(label_id: int, shards: int, count: int = N_RECORDINGS, previous=None) -> str:
     entries = _entries(count)
     samples = {row["id"]: resample(_audio(n), SR, engine.ANALYSIS_SR) for n, (row, _a) in enumerate(entries)}
-    ordered = [row["id"] for row, _a in sorted(entries, key=lambda e: e[0]["id"])]
-    return catalog_index.write_version(
-        label_id=label_id,
-        entries=entries,
-        standardizer=previous.standardizer if previous is not None else None,
-        embedder=catalog_index.get_embedder(),
-        config=CONFIG,
-        finish=lambda index: engine.finish_index(
-            index, config=CONFIG, audio=lambda position: samples[ordered[position]], previous=previous
-        ),
-        previous=previous,
-        shards=shards,
+    return write_analysed_version(
+        label_id, entries, config=CONFIG, audio=samples.__getitem__, previous=previous, shards=shards
     )
 
 
