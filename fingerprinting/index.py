@@ -339,7 +339,8 @@ def patch_index_reader(path: Path, meta: dict):
         # Read whole, not memory-mapped: scanning a mapped inverted file of 1.3 GiB (50,000 recordings)
         # took 1,240-1,340 ms a clip against 900 ms read whole (6 clips each, retrieve() on the index
         # bench/composition_scale.py --store kept; docs/attribution.md). An exact index searches as fast
-        # either way, but it is small.
+        # either way, but it is small. `_updated_patch_index` also relies on a private copy: it changes
+        # the index it reads into the new version's.
         return faiss.read_index(str(path / PATCH_INDEX_FILE)), _Arrays(path)
 
     return read if stored else None
