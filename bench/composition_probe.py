@@ -11,6 +11,12 @@ For every positive clip of a source (`synth`, `real`) of the part, with its true
 3. *Ranking*: whether S's z is the best among the retrieved candidates' (S added when missing); S's
    lead, its z over the best z of every other recording aligned (composition.lead_of); and the lane's
    score, z + `lead_weight` x lead.
+4. *Which line* (engine.lines): the line S's run would name at that alignment (bass, upper, all),
+   counted per kind, with the clip's bass-register share. A melody line alone should read "upper", a
+   bass line alone "bass", a whole re-performance "all". And one kind the corpus does not hold, made
+   here: each bass-only clip (source A) mixed at equal loudness with the next melody-only clip of
+   another source B, a reused bass line under another work's melody: aligned with A it should read
+   "bass", with B "upper".
 For every re-performed unrelated clip (`unrelated_reperformed`), the lane as it runs: its best z, best
 lead and best score.
 A clip is lost at retrieval when S is not retrieved, and at alignment when S's z, once aligned, is not
@@ -69,10 +75,11 @@ def reference_bound(config, seconds: float = 20.0) -> float:
 
 def probe_clip(path: Path, clip: dict, index, config, positions: dict[str, int]) -> dict:
     from fingerprinting.audio import decode
-    from fingerprinting.engine import composition
+    from fingerprinting.engine import composition, lines
     from fingerprinting.engine.lanes import ClipFeatures
 
-    chroma = ClipFeatures(decode(path), config, index.embedder).segments.chroma
+    features = ClipFeatures(decode(path), config, index.embedder)
+    chroma = features.segments.chroma
     lane = config.composition
     source = positions[clip["source"]["isrc"]]
     retrieved = composition.retrieve(index, chroma, lane, frozenset())
@@ -80,6 +87,7 @@ def probe_clip(path: Path, clip: dict, index, config, positions: dict[str, int])
     aligned = composition.align_candidates(index, chroma, pool, lane, frozenset())
     z = dict(zip(aligned.candidates, aligned.z.tolist(), strict=True))
     others = [v for p, v in z.items() if p != source]
+    line = lines.line_of(features.registers, index.recording_chroma(source), aligned.alignments[0])
     return {
         "kind": clip["kind"],
         "retrieved_rank": retrieved.index(source) + 1 if source in retrieved else None,
@@ -91,6 +99,7 @@ def probe_clip(path: Path, clip: dict, index, config, positions: dict[str, int])
         "lead": float(aligned.lead[0]),
         "score": float(aligned.score[0]),
         "transform": clip.get("transform"),
+        "line": line,
     }
 
 
@@ -110,6 +119,54 @@ def probe_negative(path: Path, clip: dict, index, config) -> dict:
         "top_lead": float(aligned.lead.max()) if len(aligned.lead) else float("nan"),
         "top_score": float(aligned.score.max()) if len(aligned.score) else float("nan"),
     }
+
+
+def probe_mixed_lines(base: Path, manifest: dict, index, config, positions: dict[str, int]) -> list[dict]:
+    """Bass-only clips of A under melody-only clips of another source B (equal RMS): the line named
+    at A's alignment and at B's, with each one's z."""
+    from fingerprinting.audio import decode
+    from fingerprinting.engine import composition, lines
+    from fingerprinting.engine.lanes import ClipFeatures
+
+    def clips(kind: str) -> list[tuple[str, dict]]:
+        return [(file, clip) for file, clip in manifest["clips"].items() if clip["kind"] == kind]
+
+    bass, melody = clips("bass_only"), clips("melody_only")
+    rows = []
+    for (bass_file, bass_clip), (melody_file, melody_clip) in zip(
+        bass, melody[1:] + melody[:1], strict=False
+    ):
+        a, b = positions[bass_clip["source"]["isrc"]], positions[melody_clip["source"]["isrc"]]
+        if a == b:
+            continue
+        low, high = decode(base / bass_file), decode(base / melody_file)
+        n = min(len(low), len(high))
+        mix = sum(x[:n] / (np.sqrt(np.mean(x[:n] ** 2)) + 1e-9) for x in (low, high)) / 4
+        features = ClipFeatures(mix.astype(np.float32), config, index.embedder)
+        aligned = composition.align_candidates(
+            index, features.segments.chroma, [a, b], config.composition, frozenset()
+        )
+        found = [
+            lines.line_of(features.registers, index.recording_chroma(p), al)["line"]
+            for p, al in zip((a, b), aligned.alignments, strict=True)
+        ]
+        rows.append({"bass_source": found[0], "melody_source": found[1], "z": aligned.z.tolist()})
+    return rows
+
+
+def report_mixed_lines(rows: list[dict]) -> None:
+    if not rows:
+        return
+    at_a = sum(r["bass_source"] == "bass" for r in rows)
+    at_b = sum(r["melody_source"] == "upper" for r in rows)
+    credible_a = [r for r in rows if r["z"][0] >= 3]
+    credible_b = [r for r in rows if r["z"][1] >= 3]
+    print(
+        f"mixed (A's bass line under B's melody), {len(rows)} clips: 'bass' at A {at_a} "
+        f"({sum(r['bass_source'] == 'bass' for r in credible_a)} of {len(credible_a)} with z(A) >= 3), "
+        f"'upper' at B {at_b} ({sum(r['melody_source'] == 'upper' for r in credible_b)} of {len(credible_b)} "
+        "with z(B) >= 3)"
+    )
 
 
 def report(source: str, rows: list[dict], bound: float, candidates: int) -> None:
@@ -134,6 +191,7 @@ def report(source: str, rows: list[dict], bound: float, candidates: int) -> None
             f"{len(best):19d}  {lost_retrieval:14d}  {lost_alignment:14d}  {np.median(z):11.2f}  "
             f"{np.median(lead):14.2f}  {np.median(score):15.2f}  {int((score >= bound).sum()):15d}"
         )
+    report_lines(rows)
     negatives = [r for r in rows if r["kind"] == NEGATIVE_KIND]
     if negatives:
         top, lead = np.array([r["top_z"] for r in negatives]), np.array([r["top_lead"] for r in negatives])
@@ -150,6 +208,26 @@ def report(source: str, rows: list[dict], bound: float, candidates: int) -> None
         "candidate aligns with a higher z. lead: z over the best z of every other recording aligned; score\n"
         "(the lane's): z + lead_weight x lead."
     )
+
+
+def report_lines(rows: list[dict]) -> None:
+    """Per kind, the line S's run names at S's alignment, and the clip's bass-register share."""
+    print("which line (engine.lines), at S's alignment:")
+    print("kind                n  bass  upper  all  unknown  bass share q10 / median / q90")
+    for kind in POSITIVE_KINDS:
+        mine = [r["line"] for r in rows if r["kind"] == kind]
+        if not mine:
+            continue
+        counts = {
+            name: sum(1 for found in mine if found["line"] == name)
+            for name in ("bass", "upper", "all", "unknown")
+        }
+        shares = np.array([found["bass_share"] for found in mine if found["bass_share"] is not None])
+        spread = " / ".join(f"{q:.2f}" for q in np.quantile(shares, (0.1, 0.5, 0.9))) if len(shares) else "-"
+        print(
+            f"{kind:18s} {len(mine):2d}  {counts['bass']:4d}  {counts['upper']:5d}  {counts['all']:3d}  "
+            f"{counts['unknown']:7d}  {spread}"
+        )
 
 
 def run_source(workdir: Path, part: str, source: str, overrides: dict) -> list[dict]:
@@ -184,7 +262,9 @@ def run_source(workdir: Path, part: str, source: str, overrides: dict) -> list[d
     ]
     limit = min(config.composition.candidates, max(1, index.n_recordings // 2))
     report(f"{part} part, {source} ({index.n_recordings} recordings)", rows, reference_bound(config), limit)
-    return rows
+    mixed = probe_mixed_lines(base, manifest, index, config, positions)
+    report_mixed_lines(mixed)
+    return rows + [{"kind": "mixed_bass_melody", **row} for row in mixed]
 
 
 def main() -> None:

@@ -128,6 +128,10 @@ def _back_to_queue(request):
 def _run_label(run: dict) -> str:
     if run.get("ber") is not None:
         how = f"bit error rate {run['ber']:.2f}"
+    elif run.get("method") == "composition":
+        how = _composition_text(run) + (
+            f", {_transform_text(run)}" if _transform_text(run) != "as is" else ""
+        )
     elif run.get("method") in ("spectral", "spectral_grid"):
         how = f"{run.get('peaks_present', 0)} recording peaks present (kappa {run.get('kappa', 0):.2f})"
         if run.get("semitones"):
@@ -151,10 +155,18 @@ def _transform_text(run: dict) -> str:
     return ", ".join(parts) or "as is"
 
 
+def _composition_text(run: dict) -> str:
+    """A re-performance run: how well the notes follow the recording, and which line matched."""
+    text = f"notes aligned (cosine {run.get('alignment', 0):.2f}, z {run.get('z', 0):.1f}, lead {run.get('lead', 0):.1f})"
+    return text + (f"; matched {run['matched']}" if run.get("matched") else "")
+
+
 def _strength_text(run: dict) -> str:
     """How strong the run is, in the lane's own terms and as the chance unrelated music matches so well."""
     if run.get("ber") is not None:
         strength = f"bit error rate {run['ber']:.2f}"
+    elif run.get("method") == "composition":
+        strength = _composition_text(run)
     elif run.get("kappa") is not None:
         strength = f"kappa {run['kappa']:.2f}" + (f", z {run['z']:.1f}" if run.get("z") is not None else "")
     else:

@@ -47,7 +47,9 @@ ENGINE_NAME = "stemma-attribution"
 # 2.2.4: the alignment pads half a clip less and correlates in cache-sized chunks; the composition lane
 # retrieves in one FAISS search and counts votes in numpy: the same decisions, float32 rounding aside.
 # Past 50,000 catalog patches the lane's patch index is an inverted file (composition.PatchIndex).
-ENGINE_VERSION = "2.2.4"
+# 2.2.5: a composition run names the line it matched (engine.lines: bass, upper or all, from the clip's
+# registers); scores, shares and decisions are 2.2.4's, with the lane on or off.
+ENGINE_VERSION = "2.2.5"
 # The version of what an index version holds (analysis, inverted indexes, calibration); its name is
 # derived from it. 2.0.0 adds near-duplicate groups and per-lane calibration. 2.2.0: the calibration
 # counts weak spectral runs in the lane's tail, and finds related pairs from full-strength runs only.

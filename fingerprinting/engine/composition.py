@@ -30,8 +30,8 @@ lane's first use.
    leave-one-out on the catalog itself, with catalog pieces that share material set aside as related).
 
 Evidence per run: the aligned clip and recording time ranges, transposition and tempo, the alignment
-cosine, its z and lead, the null's mean and spread. Which line matched (melody, bass, harmony) is not told apart: chroma
-folds all the lines together.
+cosine, its z and lead, the null's mean and spread, and which line matched (the bass line, the upper
+lines or all; engine.lines, from the clip's spectrum: chroma folds the lines together).
 """
 
 import hashlib
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from fingerprinting.engine import alignment
+from fingerprinting.engine import alignment, lines
 from fingerprinting.engine.config import CompositionConfig
 from fingerprinting.engine.embedder import ALIGN_FRAME_SECONDS
 from fingerprinting.engine.runs import Run, Transform
@@ -430,9 +430,15 @@ def lead_of(z: np.ndarray, positions: list[int], n_candidates: int, group_member
     return out
 
 
-def runs_of(result: CompositionResult, clip_chroma: np.ndarray, index, duration: float) -> list[Run]:
-    """One run per candidate: the clip time its alignment covers, the recording time it maps to, and
-    the candidate's score (z + lead_weight x lead)."""
+def runs_of(
+    result: CompositionResult,
+    clip_chroma: np.ndarray,
+    index,
+    duration: float,
+    registers: lines.Registers | None = None,
+) -> list[Run]:
+    """One run per candidate: the clip time its alignment covers, the recording time it maps to, the
+    candidate's score (z + lead_weight x lead) and, given the clip's `registers`, which line matched."""
     out = []
     for position, al, z, lead, score in zip(
         result.candidates, result.alignments, result.z, result.lead, result.score, strict=True
@@ -464,8 +470,25 @@ def runs_of(result: CompositionResult, clip_chroma: np.ndarray, index, duration:
                     "lead": float(lead),
                     "null_mean": result.null_mean,
                     "null_sd": result.null_sd,
-                    "matched": "pitch-class sequence (all lines)",
+                    **_line_evidence(registers, index.recording_chroma(position), al),
                 },
             )
         )
     return out
+
+
+LINE_TEXT = {
+    "bass": "the bass line",
+    "upper": "the upper lines (melody or chords), no bass",
+    "all": "all lines (melody or chords, and bass)",
+    "unknown": "pitch-class sequence (the aligned frames are silent)",
+}
+
+
+def _line_evidence(registers: lines.Registers | None, recording: np.ndarray, al: alignment.Alignment) -> dict:
+    """Which line matched (engine.lines) and its figures; without the clip's registers, the alignment
+    alone, which folds every line into one pitch-class sequence."""
+    if registers is None:
+        return {"matched": "pitch-class sequence (all lines)"}
+    found = lines.line_of(registers, recording, al)
+    return {**found, "matched": LINE_TEXT[found["line"]]}

@@ -17,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from fingerprinting.engine import chromaprint, composition, landmarks, spectral, style
+from fingerprinting.engine import chromaprint, composition, landmarks, lines, spectral, style
 from fingerprinting.engine.catalog import CatalogIndex
 from fingerprinting.engine.config import EngineConfig
 from fingerprinting.engine.runs import IDENTITY, Run, Transform, coverage, select_runs
@@ -53,6 +53,11 @@ class ClipFeatures:
     @cached_property
     def segments(self):
         return self.embedder.describe(self.samples)
+
+    @cached_property
+    def registers(self) -> lines.Registers:
+        """The clip's spectrum split into bass and upper registers (which line a composition run matched)."""
+        return lines.registers(self.samples)
 
     @property
     def windows(self) -> list[tuple[float, float]]:
@@ -260,7 +265,9 @@ class CompositionLane:
             return []
         chroma = clip.segments.chroma
         result = composition.align(context.index, chroma, cfg, context.exclude)
-        return composition.runs_of(result, chroma, context.index, clip.duration)
+        if not result.candidates:
+            return []
+        return composition.runs_of(result, chroma, context.index, clip.duration, clip.registers)
 
 
 # The lanes run before the style lane (no transform), and the one run after it (it uses the style

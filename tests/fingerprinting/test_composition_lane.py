@@ -92,6 +92,9 @@ def test_a_reperformed_work_is_found_with_right_composition_when_the_lane_is_on(
     assert run["semitones"] == 2 and run["tempo"] == pytest.approx(1.08, abs=0.04)
     # The run's score is its z plus its lead over every other recording aligned (lead_weight 1).
     assert run["lead"] > 0 and run["score"] == pytest.approx(run["z"] + run["lead"], abs=2e-3)
+    # Lead, pad and bass re-performed: every line matched, from the clip's bass and upper registers.
+    assert run["line"] == "all" and run["matched"] == composition.LINE_TEXT["all"]
+    assert 0.05 < run["bass_share"] < 0.9 and min(run["bass_alignment"], run["upper_alignment"]) > 0.2
     assert result.evidence["verbatim"]["lanes"]["composition"]["kept"] >= 1
     # A person confirms a composition share (config.composition.auto_accept is off).
     assert result.review.state == "needs_review"

@@ -9,8 +9,9 @@ a random key per piece, so a test controls exactly which notes a clip shares wit
 from functools import lru_cache
 
 import numpy as np
+import pytest
 
-from fingerprinting.engine import composition
+from fingerprinting.engine import composition, lines
 from fingerprinting.engine.config import CompositionConfig
 from fingerprinting.engine.embedder import get_embedder
 from fingerprinting.engine.signal import ANALYSIS_SR
@@ -132,10 +133,10 @@ def test_the_melody_alone_aligns_with_its_source_above_the_clips_null():
 def test_unrelated_material_does_not_stand_out_from_the_null():
     index = catalog()
     for seed in (900, 901, 902):
-        for lines in (("melody",), ("melody", "chords", "bass")):
-            clip = chroma(render(seed, lines, (1.0, 0.0, 0.6, 0.0, 0.4), seconds=20.0))
+        for played in (("melody",), ("melody", "chords", "bass")):
+            clip = chroma(render(seed, played, (1.0, 0.0, 0.6, 0.0, 0.4), seconds=20.0))
             result = composition.align(index, clip, CONFIG, frozenset())
-            assert float(np.max(result.z)) < 4.0, (seed, lines, result.z)
+            assert float(np.max(result.z)) < 4.0, (seed, played, result.z)
 
 
 def test_the_null_is_at_most_the_rest_of_the_catalog():
@@ -150,3 +151,64 @@ def test_the_null_is_at_most_the_rest_of_the_catalog():
     null = composition.null_positions(index, avoid, 64)
     assert len(null) == len(set(null)) == 64 and not set(null) & avoid
     assert null == composition.null_positions(index, avoid, 64)
+
+
+# -- which line matched (engine.lines) ---------------------------------------------------------------
+OTHER_TIMBRE = (1.0, 0.0, 0.6, 0.0, 0.4)
+
+
+def line_at_source(samples: np.ndarray, source: int) -> dict:
+    """The line evidence of `samples` aligned with `source` as the lane aligns a candidate."""
+    index = catalog()
+    aligned = composition.align_candidates(index, chroma(samples), [source], CONFIG, frozenset())
+    return lines.line_of(lines.registers(samples), index.recording_chroma(source), aligned.alignments[0])
+
+
+def test_the_registers_are_read_at_the_frames_of_the_clips_alignment_chroma():
+    for seconds in (0.1, 0.5, 3.3, 20.0):
+        samples = render(3, ("melody", "bass"), OTHER_TIMBRE, seconds=seconds)
+        regs = lines.registers(samples)
+        assert len(regs.bass_share) == len(regs.active) == len(regs.bass) == len(chroma(samples))
+
+
+@pytest.mark.parametrize(
+    ("played", "line"),
+    [
+        (("melody",), "upper"),
+        (("chords",), "upper"),
+        (("bass",), "bass"),
+        (("melody", "chords", "bass"), "all"),
+    ],
+)
+def test_the_line_a_reperformance_plays_is_told_from_the_clips_registers(played, line):
+    source = 5
+    found = line_at_source(render(source, played, OTHER_TIMBRE, start=8.0, seconds=20.0), source)
+    assert found["line"] == line
+    if line == "upper":  # nothing sounds below the bass line's register
+        assert found["bass_share"] <= lines.UPPER_ONLY_SHARE
+    if line == "all":  # both registers sound, and both follow the source
+        assert lines.UPPER_ONLY_SHARE < found["bass_share"] < lines.BASS_ONLY_SHARE
+        assert min(found["bass_alignment"], found["upper_alignment"]) > 0.3
+
+
+def test_a_reused_bass_line_under_another_pieces_melody_is_told_apart():
+    # Piece 5's bass line under piece 9's melody and chords: aligned with 5, only the bass register
+    # follows it; aligned with 9, only the upper register does.
+    mix = render(5, ("bass",), OTHER_TIMBRE, start=8.0, seconds=20.0) + render(
+        9, ("melody", "chords"), OTHER_TIMBRE, start=8.0, seconds=20.0
+    )
+    at_bass_source, at_melody_source = line_at_source(mix, 5), line_at_source(mix, 9)
+    assert at_bass_source["line"] == "bass" and at_melody_source["line"] == "upper"
+    assert at_bass_source["bass_alignment"] > 2 * at_bass_source["upper_alignment"]
+    assert at_melody_source["upper_alignment"] > 2 * at_melody_source["bass_alignment"]
+
+
+def test_a_run_over_silence_matched_no_line():
+    index = catalog()
+    silent = np.zeros(20 * SR, np.float32)
+    found = lines.line_of(
+        lines.registers(silent),
+        index.recording_chroma(5),
+        composition.alignment.Alignment(0.0, 0, 0, 1.0, np.zeros(0)),
+    )
+    assert found == {"line": "unknown", "bass_share": None, "bass_alignment": None, "upper_alignment": None}

@@ -177,6 +177,22 @@ def test_run_evidence_names_the_method_and_the_transform():
     assert _run_label(transposed).endswith("(kappa 0.71), transposed -1.5 semitones")
 
 
+def test_a_composition_run_says_how_the_notes_align_and_which_line_matched():
+    from fingerprinting.engine.composition import LINE_TEXT
+    from fingerprinting.views import _run_label, _strength_text
+
+    run = {"clip_start": 0.0, "clip_end": 20.0, "rec_start": 41.0, "rec_end": 62.6, "method": "composition",
+           "alignment": 0.412, "z": 7.31, "lead": 3.04, "tempo": 0.926, "semitones": 2.0, "false_alarm": 0.0011,
+           "line": "bass", "matched": LINE_TEXT["bass"], "bass_share": 0.93}  # fmt: skip
+    assert _run_label(run) == (
+        "0.0-20.0 s = recording 41.0-62.6 s, notes aligned (cosine 0.41, z 7.3, lead 3.0); matched the bass "
+        "line, tempo x0.926, +2 semitones; chance in unrelated music 0.0011"
+    )
+    assert _strength_text(run).startswith("notes aligned (cosine 0.41") and "landmark" not in _strength_text(
+        run
+    )
+
+
 def test_clip_page_shows_each_shares_right_and_why_it_waits(client):
     from catalog.models import Work
     from fingerprinting.models import ShareRight
