@@ -36,7 +36,7 @@ lines or all; engine.lines, from the clip's spectrum: chroma folds the lines tog
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import faiss
 import numpy as np
@@ -430,15 +430,10 @@ def lead_of(z: np.ndarray, positions: list[int], n_candidates: int, group_member
     return out
 
 
-def runs_of(
-    result: CompositionResult,
-    clip_chroma: np.ndarray,
-    index,
-    duration: float,
-    registers: lines.Registers | None = None,
-) -> list[Run]:
-    """One run per candidate: the clip time its alignment covers, the recording time it maps to, the
-    candidate's score (z + lead_weight x lead) and, given the clip's `registers`, which line matched."""
+def runs_of(result: CompositionResult, clip_chroma: np.ndarray, index, duration: float) -> list[Run]:
+    """One run per candidate: the clip time its alignment covers, the recording time it maps to, and
+    the candidate's score (z + lead_weight x lead). Which line matched is added to the runs kept as
+    evidence (`with_line`)."""
     out = []
     for position, al, z, lead, score in zip(
         result.candidates, result.alignments, result.z, result.lead, result.score, strict=True
@@ -470,7 +465,7 @@ def runs_of(
                     "lead": float(lead),
                     "null_mean": result.null_mean,
                     "null_sd": result.null_sd,
-                    **_line_evidence(registers, index.recording_chroma(position), al),
+                    "matched": "pitch-class sequence (all lines)",
                 },
             )
         )
@@ -485,10 +480,10 @@ LINE_TEXT = {
 }
 
 
-def _line_evidence(registers: lines.Registers | None, recording: np.ndarray, al: alignment.Alignment) -> dict:
-    """Which line matched (engine.lines) and its figures; without the clip's registers, the alignment
-    alone, which folds every line into one pitch-class sequence."""
-    if registers is None:
-        return {"matched": "pitch-class sequence (all lines)"}
-    found = lines.line_of(registers, recording, al)
-    return {**found, "matched": LINE_TEXT[found["line"]]}
+def with_line(run: Run, result: CompositionResult, registers: lines.Registers, index) -> Run:
+    """`run` (one of `result`'s) with which line it matched (engine.lines) and the figures behind it.
+    Computed for the runs kept as evidence only: the clip's registers cost an STFT, each run two
+    register alignments."""
+    al = result.alignments[result.candidates.index(run.recording)]
+    found = lines.line_of(registers, index.recording_chroma(run.recording), al)
+    return replace(run, detail={**run.detail, **found, "matched": LINE_TEXT[found["line"]]})

@@ -73,6 +73,7 @@ class LaneContext:
     declared: tuple[int, ...] = ()  # positions of the partner's declared references
     found: list[Run] = field(default_factory=list)  # evidence kept from the lanes before
     style_result: style.StyleResult | None = None  # the style lane's result, once it ran
+    composition_result: composition.CompositionResult | None = None  # the composition lane's, once it ran
 
     @cached_property
     def queries(self) -> np.ndarray:
@@ -89,6 +90,9 @@ class LaneContext:
 
 
 class Lane(Protocol):
+    """A lane finds runs; it may also define `describe(context, run) -> Run`, figures that only the
+    runs kept as evidence need (the pipeline calls it on them alone, after calibration)."""
+
     name: str
 
     def find(self, context: LaneContext) -> list[Run]: ...
@@ -264,10 +268,13 @@ class CompositionLane:
         if not cfg.enabled or context.explained(clip.duration) >= cfg.skip_coverage:
             return []
         chroma = clip.segments.chroma
-        result = composition.align(context.index, chroma, cfg, context.exclude)
-        if not result.candidates:
-            return []
-        return composition.runs_of(result, chroma, context.index, clip.duration, clip.registers)
+        context.composition_result = result = composition.align(context.index, chroma, cfg, context.exclude)
+        return composition.runs_of(result, chroma, context.index, clip.duration)
+
+    def describe(self, context: LaneContext, run: Run) -> Run:
+        """A run kept as evidence, with which line of the work it matched."""
+        assert context.composition_result is not None  # find ran first
+        return composition.with_line(run, context.composition_result, context.clip.registers, context.index)
 
 
 # The lanes run before the style lane (no transform), and the one run after it (it uses the style

@@ -111,6 +111,9 @@ def find_verbatim(
             for run in lane.find(context)
         ]
         kept = [run for run in scored if run.false_alarm <= bound]
+        describe = getattr(lane, "describe", None)  # figures only evidence needs (Lane)
+        if describe is not None:
+            kept = [describe(context, run) for run in kept]
         context.found.extend(kept)
         strongest = max(scored, key=lambda r: r.score, default=None)
         report[lane.name] = {

@@ -15,7 +15,7 @@ import pytest
 
 from demo.synth import synthesize
 from fingerprinting import engine
-from fingerprinting.engine import composition
+from fingerprinting.engine import composition, lines
 from fingerprinting.engine.config import EngineConfig
 from fingerprinting.engine.embedder import get_embedder
 from fingerprinting.engine.signal import ANALYSIS_SR
@@ -101,11 +101,17 @@ def test_a_reperformed_work_is_found_with_right_composition_when_the_lane_is_on(
     assert any(r["code"] == "composition_only" for r in result.review.reasons)
 
 
-def test_unrelated_music_gets_no_composition_share(index_on):
+def test_unrelated_music_gets_no_composition_share(index_on, monkeypatch):
+    # Which line a run matched is worked out for runs kept as evidence only: here, for none.
+    described = []
+    monkeypatch.setattr(lines, "registers", lambda samples: described.append(len(samples)))
     for seed in (910_001, 910_002, 910_003):
         clip = reperformed(seed, lead="flute", pad="bell", bass="organ")
         result = engine.attribute(index_on, clip, config=ON)
         assert not [s for s in result.shares if s.right == "composition"], seed
+        strongest = result.evidence["verbatim"]["lanes"]["composition"]["strongest"]
+        assert strongest is not None and "line" not in strongest  # aligned, not kept: no line named
+    assert described == []
 
 
 def test_with_the_lane_off_index_and_attribution_are_unchanged(index_off, monkeypatch):
