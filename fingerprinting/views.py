@@ -129,9 +129,8 @@ def _run_label(run: dict) -> str:
     if run.get("ber") is not None:
         how = f"bit error rate {run['ber']:.2f}"
     elif run.get("method") == "composition":
-        how = _composition_text(run) + (
-            f", {_transform_text(run)}" if _transform_text(run) != "as is" else ""
-        )
+        transform = _transform_text(run)
+        how = _composition_text(run) + (f", {transform}" if transform != "as is" else "")
     elif run.get("method") in ("spectral", "spectral_grid"):
         how = f"{run.get('peaks_present', 0)} recording peaks present (kappa {run.get('kappa', 0):.2f})"
         if run.get("semitones"):

@@ -91,7 +91,8 @@ def _mel_filterbank(n_mels: int, n_fft: int, sr: int, fmin: float, fmax: float) 
     return bank
 
 
-def _chroma_map(n_fft: int, sr: int, fmin: float = 65.0, fmax: float = 2100.0) -> np.ndarray:
+def chroma_map(n_fft: int, sr: int, fmin: float = 65.0, fmax: float = 2100.0) -> np.ndarray:
+    """Spectrum bin -> pitch class weights between `fmin` and `fmax` Hz (also engine.lines' registers)."""
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
     mapping = np.zeros((12, len(freqs)), dtype=np.float32)
     valid = (freqs >= fmin) & (freqs <= fmax)
@@ -126,7 +127,7 @@ class DescriptorEmbedder(Embedder):
     def __init__(self):
         self._window = np.hanning(self.N_FFT).astype(np.float32)
         self._mel = _mel_filterbank(self.N_MELS, self.N_FFT, ANALYSIS_SR, 60.0, 5000.0)
-        self._chroma = _chroma_map(self.N_FFT, ANALYSIS_SR)
+        self._chroma = chroma_map(self.N_FFT, ANALYSIS_SR)
         freqs = np.fft.rfftfreq(self.N_FFT, 1.0 / ANALYSIS_SR)
         mel_centres = np.array([freqs[np.argmax(row)] for row in self._mel])
         self._low_bands = mel_centres < 300.0

@@ -21,12 +21,13 @@ import numpy as np
 from scipy.fft import rfft
 
 from fingerprinting.engine.alignment import ALIGN_POOL, Alignment, normalise_frames, rescale_time
+from fingerprinting.engine.embedder import chroma_map
 from fingerprinting.engine.signal import ANALYSIS_SR
 
 N_FFT = 2048  # the embedder's STFT (DescriptorEmbedder.N_FFT, HOP), so frames pool to the same
 HOP = 512  # alignment frames as the clip's chroma (ALIGN_POOL STFT frames each)
-BASS_TOP_HZ = 250.0  # about B3: bass lines sit below, melodies above (General MIDI bass programs
-# and the catalogs' bass parts lie mostly at 40-200 Hz, their melodies at 260 Hz and above)
+BASS_TOP_HZ = 250.0  # about B3: melody-only tuning clips put at most 0.01-0.03 of their energy below
+# it (9 in 10), bass-only clips at least 0.51-0.82 (bench/composition_probe.py --part tuning)
 ENERGY_BAND_HZ = (30.0, 4000.0)  # where a line's fundamentals and first harmonics lie
 CHROMA_LOW_HZ = 65.0  # the embedder's chroma floor: the recording's chroma stops there too
 CHROMA_HIGH_HZ = 2100.0  # and its ceiling
@@ -44,7 +45,8 @@ BASS_ONLY_SHARE = 0.8
 # more in 9 of 10. The upper register also carries the bass notes' harmonics, so it follows a little
 # whenever the bass does: it counts as a line of its own only at 0.8 of the bass register's cosine or
 # more. Set on the tuning part's full re-performances (upper / bass at least 0.9-1.4 in 9 of 10) and
-# reused bass lines under another work's melody (the probe's mixed pairs: 0.5-0.8 at the bass's source).
+# the probe's mixed pairs (a bass line under another work's melody), 21 of 30 and 21 of 29 of which
+# then read "bass" at the bass's source (0.5: 8 of 30 and 8 of 29).
 BASS_FOLLOWS_COSINE = 0.15
 UPPER_FOLLOWS_RATIO = 0.8
 
@@ -57,17 +59,6 @@ class Registers:
     active: np.ndarray  # bool: the frame is within ACTIVE_DB of the clip's loudest
     bass: np.ndarray  # [frames, 12] normalised chroma of the bass register (normalise_frames)
     upper: np.ndarray  # [frames, 12] normalised chroma above it
-
-
-def _chroma_weights(freqs: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Spectrum bin -> pitch class weights between `low` and `high` Hz, as the embedder's chroma:
-    weighted by closeness to the semitone centre."""
-    weights = np.zeros((12, len(freqs)), dtype=np.float32)
-    inside = (freqs >= low) & (freqs < high)
-    midi = 69 + 12 * np.log2(freqs[inside] / 440.0)
-    nearest = np.round(midi)
-    weights[np.mod(nearest, 12).astype(int), np.nonzero(inside)[0]] = np.cos(np.pi * (midi - nearest)) ** 2
-    return weights
 
 
 def _pooled(frames: np.ndarray, count: int) -> np.ndarray:
@@ -98,8 +89,8 @@ def registers(samples: np.ndarray) -> Registers:
     loudest = float(total.max()) if len(total) else 0.0
     active = (total > loudest * 10 ** (-ACTIVE_DB / 10)) & (total > 0)
     magnitude = _pooled(spectrum, count)
-    bass = magnitude @ _chroma_weights(freqs, CHROMA_LOW_HZ, BASS_TOP_HZ).T
-    upper = magnitude @ _chroma_weights(freqs, BASS_TOP_HZ, CHROMA_HIGH_HZ).T
+    bass = magnitude @ chroma_map(N_FFT, ANALYSIS_SR, CHROMA_LOW_HZ, BASS_TOP_HZ).T
+    upper = magnitude @ chroma_map(N_FFT, ANALYSIS_SR, BASS_TOP_HZ, CHROMA_HIGH_HZ).T
     return Registers(share, active, _log_chroma(bass), _log_chroma(upper))
 
 
