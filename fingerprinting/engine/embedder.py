@@ -105,6 +105,22 @@ def chroma_map(n_fft: int, sr: int, fmin: float = 65.0, fmax: float = 2100.0) ->
     return mapping
 
 
+def magnitude_frames(samples: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """The magnitude STFT [frames, n_fft // 2 + 1] (float32) of `samples` under a Hann window, one frame
+    every `hop` samples from the first, the last ones zero-padded: the embedder's framing, shared with
+    engine.lines so that a clip's registers fall on its alignment chroma's frames."""
+    padded = np.concatenate([samples.astype(np.float32), np.zeros(n_fft, np.float32)])
+    n_frames = max(1, 1 + (len(samples) - 1) // hop)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames]
+    # scipy's FFT transforms the frames together (SIMD across frames), 3x numpy's frame by frame.
+    return np.abs(rfft(frames * np.hanning(n_fft).astype(np.float32), axis=1)).astype(np.float32)
+
+
+def compress_chroma(chroma: np.ndarray) -> np.ndarray:
+    """Chroma per frame relative to its loudest pitch class, log-compressed (a quiet note still counts)."""
+    return np.log1p(100.0 * chroma / (chroma.max(axis=1, keepdims=True) + 1e-9))
+
+
 class DescriptorEmbedder(Embedder):
     name = "stemma-descriptors"
     version = "1.0"
@@ -125,7 +141,6 @@ class DescriptorEmbedder(Embedder):
     weights = {"timbre": 0.15, "harmony": 0.1, "melody": 0.65, "rhythm": 0.1}
 
     def __init__(self):
-        self._window = np.hanning(self.N_FFT).astype(np.float32)
         self._mel = _mel_filterbank(self.N_MELS, self.N_FFT, ANALYSIS_SR, 60.0, 5000.0)
         self._chroma = chroma_map(self.N_FFT, ANALYSIS_SR)
         freqs = np.fft.rfftfreq(self.N_FFT, 1.0 / ANALYSIS_SR)
@@ -137,11 +152,7 @@ class DescriptorEmbedder(Embedder):
 
     # -- frame-level features over the whole signal (computed once, windows slice them) -------------
     def _frames(self, samples: np.ndarray) -> dict[str, np.ndarray]:
-        padded = np.concatenate([samples.astype(np.float32), np.zeros(self.N_FFT, np.float32)])
-        n_frames = max(1, 1 + (len(samples) - 1) // self.HOP)
-        frames = np.lib.stride_tricks.sliding_window_view(padded, self.N_FFT)[:: self.HOP][:n_frames]
-        # scipy's FFT transforms the frames together (SIMD across frames), 3x numpy's frame by frame.
-        spectrum = np.abs(rfft(frames * self._window, axis=1)).astype(np.float32)
+        spectrum = magnitude_frames(samples, self.N_FFT, self.HOP)
         power = spectrum**2
         mel = power @ self._mel.T
         log_mel = np.log10(mel + 1e-8).astype(np.float32)
@@ -151,11 +162,11 @@ class DescriptorEmbedder(Embedder):
         chroma = spectrum @ self._chroma.T
         usable = (len(chroma) // ALIGN_POOL) * ALIGN_POOL
         align = chroma[:usable].reshape(-1, ALIGN_POOL, 12).mean(axis=1) if usable else chroma[:1]
-        align = np.log1p(100.0 * align / (align.max(axis=1, keepdims=True) + 1e-9))
+        align = compress_chroma(align)
         pool = self.CHROMA_POOL
         usable = (len(chroma) // pool) * pool
         chroma = chroma[:usable].reshape(-1, pool, 12).mean(axis=1) if usable else chroma[:1]
-        chroma = np.log1p(100.0 * chroma / (chroma.max(axis=1, keepdims=True) + 1e-9))
+        chroma = compress_chroma(chroma)
         chroma /= chroma.max(axis=1, keepdims=True) + 1e-9
         return {"mfcc": mfcc, "flux": flux, "chroma": chroma.astype(np.float32), "align": align}
 

@@ -18,10 +18,9 @@ not depend on it, and the clip's analysis, the index and its calibration are unc
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.fft import rfft
 
 from fingerprinting.engine.alignment import ALIGN_POOL, Alignment, normalise_frames, rescale_time
-from fingerprinting.engine.embedder import chroma_map
+from fingerprinting.engine.embedder import chroma_map, compress_chroma, magnitude_frames
 from fingerprinting.engine.signal import ANALYSIS_SR
 
 N_FFT = 2048  # the embedder's STFT (DescriptorEmbedder.N_FFT, HOP), so frames pool to the same
@@ -67,16 +66,13 @@ def _pooled(frames: np.ndarray, count: int) -> np.ndarray:
 
 def _log_chroma(chroma: np.ndarray) -> np.ndarray:
     """The embedder's compression of alignment chroma, then its normalisation."""
-    compressed = np.log1p(100.0 * chroma / (chroma.max(axis=1, keepdims=True) + 1e-9))
-    return normalise_frames(compressed)
+    return normalise_frames(compress_chroma(chroma))
 
 
 def registers(samples: np.ndarray) -> Registers:
     """The clip's registers at the frames of its alignment chroma (the embedder's framing)."""
-    padded = np.concatenate([samples.astype(np.float32), np.zeros(N_FFT, np.float32)])
-    n_stft = max(1, 1 + (len(samples) - 1) // HOP)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP][:n_stft]
-    spectrum = np.abs(rfft(windows * np.hanning(N_FFT).astype(np.float32), axis=1))
+    spectrum = magnitude_frames(samples, N_FFT, HOP)
+    n_stft = len(spectrum)
     count = max(1, n_stft // ALIGN_POOL)
     if n_stft < ALIGN_POOL:
         spectrum = np.resize(spectrum, (ALIGN_POOL, spectrum.shape[1]))
