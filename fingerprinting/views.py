@@ -155,9 +155,14 @@ def _transform_text(run: dict) -> str:
 
 
 def _composition_text(run: dict) -> str:
-    """A re-performance run: how well the notes follow the recording, and which line matched."""
+    """A re-performance run: how well the notes follow the recording, which line matched, and how many of
+    the clip's phrases follow it."""
     text = f"notes aligned (cosine {run.get('alignment', 0):.2f}, z {run.get('z', 0):.1f}, lead {run.get('lead', 0):.1f})"
-    return text + (f"; matched {run['matched']}" if run.get("matched") else "")
+    if run.get("matched"):
+        text += f"; matched {run['matched']}"
+    if run.get("phrases"):
+        text += f"; {run.get('phrases_agreeing', 0)} of {run['phrases']} phrases follow it"
+    return text
 
 
 def _strength_text(run: dict) -> str:

@@ -48,8 +48,10 @@ ENGINE_NAME = "stemma-attribution"
 # retrieves in one FAISS search and counts votes in numpy: the same decisions, float32 rounding aside.
 # Past 50,000 catalog patches the lane's patch index is an inverted file (composition.PatchIndex).
 # 2.2.5: a composition run names the line it matched (engine.lines: bass, upper or all, from the clip's
-# registers); scores, shares and decisions are 2.2.4's, with the lane on or off.
-ENGINE_VERSION = "2.2.5"
+# registers); scores, shares and decisions are 2.2.4's, with the lane on or off. 2.2.6: a kept composition
+# run also counts the clip's phrases that follow the recording at its alignment (phrases_agreeing); the
+# score, shares and decisions are 2.2.5's.
+ENGINE_VERSION = "2.2.6"
 # The version of what an index version holds (analysis, inverted indexes, calibration); its name is
 # derived from it. 2.0.0 adds near-duplicate groups and per-lane calibration. 2.2.0: the calibration
 # counts weak spectral runs in the lane's tail, and finds related pairs from full-strength runs only.

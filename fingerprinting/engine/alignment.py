@@ -184,9 +184,35 @@ def _correlate(clip_spectrum: np.ndarray, rec_spectrum: np.ndarray, n: int) -> n
     """corr[k, i, tau] = sum_t sum_p clip[t, p] * rec_i[t + tau, p + k] (tau modulo n) for the clip of
     `clip_spectrum` (_clip_spectrum) against every recording of `rec_spectrum` (_spectra at length n):
     the alignment's largest cost."""
-    product = (rec_spectrum * clip_spectrum[:, None]).reshape(12, -1)
-    pitch_inverse = (_PITCH_IDFT @ product).reshape(rec_spectrum.shape)
+    return _inverse(rec_spectrum * clip_spectrum[:, None], n)
+
+
+def _inverse(product: np.ndarray, n: int) -> np.ndarray:
+    """The correlations [12, rows, n] whose 2D cross spectra are `product` [12, rows, n // 2 + 1]."""
+    pitch_inverse = (_PITCH_IDFT @ product.reshape(12, -1)).reshape(product.shape)
     return scipy.fft.irfft(pitch_inverse, n=n, axis=2)
+
+
+def best_window_scores(
+    windows: np.ndarray, recording: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per window [windows, frames, 12] of a normalised clip (already at its tempo): the score of its
+    best alignment with `recording` on its own (every offset where they overlap by MIN_OVERLAP of the
+    window, the 12 transpositions, no tempo change: what `align_many` gives the window as a clip at
+    tempo 1), and the mean and spread over those offsets of the best score at each (how far the best
+    stands out of the window's alignments with this recording). The recording's spectrum is computed
+    once for every window."""
+    length = windows.shape[1]
+    n = fft_length(correlation_frames(len(recording), length))
+    spectra = np.stack([_clip_spectrum(window, n) for window in windows], axis=1)  # [12, windows, F]
+    corr = _inverse(_spectra([recording], n) * spectra, n)
+    found = _best_offsets(corr, length, np.full(len(windows), len(recording)), 1.0)
+    best = np.array([0.0 if a is None else a.score for a in found], dtype=np.float64)
+    min_overlap = int(MIN_OVERLAP * length)
+    before = length - min_overlap
+    end = max(1, len(recording) - min_overlap)
+    per_offset = corr.max(axis=0)[:, np.r_[n - before : n, 0:end]] / length  # [windows, offsets]
+    return best, per_offset.mean(axis=1).astype(np.float64), per_offset.std(axis=1).astype(np.float64)
 
 
 def _best_offsets(

@@ -30,8 +30,13 @@ lane's first use.
    leave-one-out on the catalog itself, with catalog pieces that share material set aside as related).
 
 Evidence per run: the aligned clip and recording time ranges, transposition and tempo, the alignment
-cosine, its z and lead, the null's mean and spread, and which line matched (the bass line, the upper
-lines or all; engine.lines, from the clip's spectrum: chroma folds the lines together).
+cosine, its z and lead, the null's mean and spread; and, on the runs kept as evidence (`described`),
+which line matched (the bass line, the upper lines or all; engine.lines, from the clip's spectrum:
+chroma folds the lines together) and how many of the clip's phrases follow the recording at the run's
+alignment (`phrases_agreeing`: a re-performance follows its source phrase after phrase, a chance
+alignment is a compromise over the whole clip that its phrases, aligned alone, mostly leave). Neither
+is part of the score: as a score term the phrases raised unrelated music's tail on the reporting
+catalog (docs/attribution.md, "Tried after 2.2.5").
 """
 
 import hashlib
@@ -432,8 +437,8 @@ def lead_of(z: np.ndarray, positions: list[int], n_candidates: int, group_member
 
 def runs_of(result: CompositionResult, clip_chroma: np.ndarray, index, duration: float) -> list[Run]:
     """One run per candidate: the clip time its alignment covers, the recording time it maps to, and
-    the candidate's score (z + lead_weight x lead). Which line matched is added to the runs kept as
-    evidence (`with_line`)."""
+    the candidate's score (z + lead_weight x lead). Which line matched and the phrases that follow are
+    added to the runs kept as evidence (`described`)."""
     out = []
     for position, al, z, lead, score in zip(
         result.candidates, result.alignments, result.z, result.lead, result.score, strict=True
@@ -480,10 +485,58 @@ LINE_TEXT = {
 }
 
 
-def with_line(run: Run, result: CompositionResult, registers: lines.Registers, index) -> Run:
-    """`run` (one of `result`'s) with which line it matched (engine.lines) and the figures behind it.
-    Computed for the runs kept as evidence only: the clip's registers cost an STFT, each run two
-    register alignments."""
+def phrases_agreeing(
+    clip_chroma: np.ndarray, recording: np.ndarray, al: alignment.Alignment, config: CompositionConfig
+) -> tuple[int, int]:
+    """(How many of the clip's phrases follow `recording` at the alignment `al`, how many phrases
+    sound): the clip at `al`'s tempo cut into whole phrases of `phrase_frames`, a phrase following when
+    its mean cosine at `al` is at least `phrase_tolerance` of its own best alignment with the
+    recording (`alignment.best_window_scores`: every offset, the 12 transpositions). The tolerance,
+    not the same offset, so that a phrase the recording repeats follows at either repeat."""
+    scaled = (
+        alignment.normalise_frames(alignment.rescale_time(clip_chroma, al.tempo_step))
+        if al.tempo_step != 1.0
+        else clip_chroma
+    )
+    size = config.phrase_frames
+    starts = [a for a in range(0, len(scaled) - size + 1, size) if np.any(scaled[a : a + size])]
+    if not starts:
+        return 0, 0
+    windows = np.stack([scaled[a : a + size] for a in starts])
+    own, _typical, _spread = alignment.best_window_scores(windows, recording)
+    rotated = np.roll(recording, -al.transpose, axis=1)
+    held = 0
+    for window, start, best in zip(windows, starts, own, strict=True):
+        at = np.arange(size) + al.offset_frames + start
+        inside = (at >= 0) & (at < len(recording))
+        at_run = float(np.sum(window[inside] * rotated[at[inside]])) / size
+        held += bool(best > 0 and at_run >= config.phrase_tolerance * best)
+    return held, len(starts)
+
+
+def described(
+    run: Run,
+    result: CompositionResult,
+    registers: lines.Registers,
+    clip_chroma: np.ndarray,
+    index,
+    config: CompositionConfig,
+) -> Run:
+    """`run` (one of `result`'s) with which line it matched (engine.lines) and the phrases that follow
+    the recording at its alignment, and the figures behind them. For the runs kept as evidence only:
+    the clip's registers cost an STFT, each run two register alignments and its phrases' alignments
+    with the recording."""
     al = result.alignments[result.candidates.index(run.recording)]
-    found = lines.line_of(registers, index.recording_chroma(run.recording), al)
-    return replace(run, detail={**run.detail, **found, "matched": LINE_TEXT[found["line"]]})
+    recording = index.recording_chroma(run.recording)
+    found = lines.line_of(registers, recording, al)
+    held, phrases = phrases_agreeing(clip_chroma, recording, al, config)
+    return replace(
+        run,
+        detail={
+            **run.detail,
+            **found,
+            "matched": LINE_TEXT[found["line"]],
+            "phrases_agreeing": held,
+            "phrases": phrases,
+        },
+    )

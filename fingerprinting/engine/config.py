@@ -298,6 +298,17 @@ class CompositionConfig:
         "and 23/19/10 (2026-12-02)",
         "reperformance-tuning",
     )
+    phrase_frames: int = knob(
+        24, "frames per phrase in a kept run's evidence (composition.phrases_agreeing; 4.5 s, as a patch)"
+    )
+    phrase_tolerance: float = knob(
+        0.8,
+        "a phrase follows the recording at a run when its cosine there is this share of its own best "
+        "alignment with it (a repeat elsewhere in the recording scores the same). Evidence only: tried as "
+        "a score term (docs/attribution.md, 'Tried after 2.2.5'), where 0.8 was the best of 0.7-0.9 on the "
+        "tuning part's harness (bench/composition_harness.py)",
+        "reperformance-tuning",
+    )
     skip_coverage: float = knob(0.9, "not run once verbatim runs cover this much of the clip")
     auto_accept: bool = knob(
         False,

@@ -272,9 +272,16 @@ class CompositionLane:
         return composition.runs_of(result, chroma, context.index, clip.duration)
 
     def describe(self, context: LaneContext, run: Run) -> Run:
-        """A run kept as evidence, with which line of the work it matched."""
+        """A run kept as evidence, with which line of the work it matched and the phrases that follow it."""
         assert context.composition_result is not None  # find ran first
-        return composition.with_line(run, context.composition_result, context.clip.registers, context.index)
+        return composition.described(
+            run,
+            context.composition_result,
+            context.clip.registers,
+            context.clip.segments.chroma,
+            context.index,
+            context.config.composition,
+        )
 
 
 # The lanes run before the style lane (no transform), and the one run after it (it uses the style

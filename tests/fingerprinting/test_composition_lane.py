@@ -94,6 +94,9 @@ def test_a_reperformed_work_is_found_with_right_composition_when_the_lane_is_on(
     assert run["lead"] > 0 and run["score"] == pytest.approx(run["z"] + run["lead"], abs=2e-3)
     # Lead, pad and bass re-performed: every line matched, from the clip's bass and upper registers.
     assert run["line"] == "all" and run["matched"] == composition.LINE_TEXT["all"]
+    # The 20 s clip holds 4 phrases at 1.08x; most follow the recording at the run's alignment (other
+    # timbres move a phrase's chroma, and 1.08 lies between two aligned tempo factors).
+    assert run["phrases"] == 4 and run["phrases_agreeing"] >= 3
     assert 0.05 < run["bass_share"] < 0.9 and min(run["bass_alignment"], run["upper_alignment"]) > 0.2
     assert result.evidence["verbatim"]["lanes"]["composition"]["kept"] >= 1
     # A person confirms a composition share (config.composition.auto_accept is off).

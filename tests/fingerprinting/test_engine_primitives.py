@@ -172,3 +172,22 @@ def test_retrieval_votes_are_the_per_hit_loops(tempi, patches, k, recordings, ex
     ]
     exclude = frozenset(excluded)
     assert composition._recording_votes(hits, owners, exclude) == loop_votes(hits, owners, exclude)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    length=st.integers(20, 200),
+    window_frames=st.integers(3, 24),
+    windows=st.integers(1, 4),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_best_window_scores_are_each_windows_own_best_alignment(length, window_frames, windows, seed):
+    """Every window scored at once against one recording equals the window aligned alone at tempo 1."""
+    rng = np.random.default_rng(seed)
+    recording = alignment.normalise_frames(rng.random((length, 12)) ** 3)
+    stack = np.stack(
+        [alignment.normalise_frames(rng.random((window_frames, 12)) ** 3) for _ in range(windows)]
+    )
+    got, _typical, _spread = alignment.best_window_scores(stack, recording)
+    for window, score in zip(stack, got, strict=True):
+        assert abs(score - direct_best_alignment(window, recording, (1.0,))[0]) < 1e-4

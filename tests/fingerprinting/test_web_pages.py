@@ -177,7 +177,7 @@ def test_run_evidence_names_the_method_and_the_transform():
     assert _run_label(transposed).endswith("(kappa 0.71), transposed -1.5 semitones")
 
 
-def test_a_composition_run_says_how_the_notes_align_and_which_line_matched():
+def test_a_composition_run_says_how_the_notes_align_which_line_matched_and_the_phrases_that_follow():
     from fingerprinting.engine.composition import LINE_TEXT
     from fingerprinting.views import _run_label, _strength_text
 
@@ -190,6 +190,10 @@ def test_a_composition_run_says_how_the_notes_align_and_which_line_matched():
     )
     assert _strength_text(run).startswith("notes aligned (cosine 0.41") and "landmark" not in _strength_text(
         run
+    )
+    # A kept run's evidence also counts the clip's phrases that follow the recording.
+    assert "matched the bass line; 3 of 4 phrases follow it;" in _strength_text(
+        {**run, "phrases_agreeing": 3, "phrases": 4}
     )
 
 
