@@ -5,7 +5,7 @@ configuration.
 
 Cached per clip (`--cache FILE`, JSON), for every recording the lane would align as a candidate (the
 true source added for a positive clip): its z, lead and score as the lane computes them, and the
-*phrases*: the (rescaled) clip cut into phrases of `WINDOW_FRAMES` frames, each aligned on its own with
+*phrases*: the (rescaled) clip cut into phrases of `phrase_frames` frames (composition.phrase_figures), each aligned alone with
 the recording at the run's tempo (every offset, the 12 transpositions): its own best score, the mean and
 spread of its best score per offset, and its cosine at the run's alignment. A re-performance follows its
 source phrase after phrase, so each phrase is about as close to the recording at the run's alignment as
@@ -23,6 +23,7 @@ Never run it on `--part reporting` for a choice: the reporting part measures.
 """
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -31,38 +32,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import real_engine  # noqa: E402
+from composition_probe import lane_catalog  # noqa: E402
 
 POSITIVE_KINDS = ("same_key_tempo", "key_tempo_changed", "melody_only", "bass_only")
-WINDOW_FRAMES = 24  # 4.5 s, a phrase (the lane's patch length)
-
-
-def window_agreement(scaled: np.ndarray, recording: np.ndarray, al) -> list[dict]:
-    """Per sounding phrase of the clip `scaled` (at the run's tempo, normalised): its own best alignment
-    score with `recording` at tempo 1, that score's mean and spread over offsets, and its cosine at the
-    run `al`."""
-    from fingerprinting.engine import alignment
-
-    rotated = np.roll(recording, -al.transpose, axis=1)
-    starts = [
-        a
-        for a in range(0, len(scaled) - WINDOW_FRAMES + 1, WINDOW_FRAMES)
-        if np.any(scaled[a : a + WINDOW_FRAMES])
-    ]
-    if not starts:
-        return []
-    windows = np.stack([scaled[a : a + WINDOW_FRAMES] for a in starts])
-    own, typical, spread = alignment.best_window_scores(windows, recording)
-    out = []
-    for window, start, best, mean, sd in zip(windows, starts, own, typical, spread, strict=True):
-        at = np.arange(WINDOW_FRAMES) + al.offset_frames + start
-        inside = (at >= 0) & (at < len(recording))
-        at_run = float(np.sum(window[inside] * rotated[at[inside]]) / WINDOW_FRAMES)
-        out.append({"own": float(best), "at_run": at_run, "typical": float(mean), "spread": float(sd)})
-    return out
 
 
 def clip_figures(samples: np.ndarray, index, config, source: int | None) -> dict:
-    from fingerprinting.engine import alignment, composition
+    from fingerprinting.engine import composition
     from fingerprinting.engine.lanes import ClipFeatures
 
     chroma = ClipFeatures(samples, config, index.embedder).segments.chroma
@@ -73,11 +49,7 @@ def clip_figures(samples: np.ndarray, index, config, source: int | None) -> dict
     rows = []
     for i, position in enumerate(result.candidates):
         al = result.alignments[i]
-        scaled = (
-            alignment.normalise_frames(alignment.rescale_time(chroma, al.tempo_step))
-            if al.tempo_step != 1.0
-            else chroma
-        )
+        phrases = composition.phrase_figures(chroma, index.recording_chroma(position), al, lane)
         rows.append(
             {
                 "position": position,
@@ -86,34 +58,18 @@ def clip_figures(samples: np.ndarray, index, config, source: int | None) -> dict
                 "lead": float(result.lead[i]),
                 "score": float(result.score[i]),
                 "cosine": al.score,
-                "windows": window_agreement(scaled, index.recording_chroma(position), al),
+                "windows": [dataclasses.asdict(phrase) for phrase in phrases],
             }
         )
     return {"source": source, "null_mean": result.null_mean, "null_sd": result.null_sd, "candidates": rows}
 
 
 def collect(workdir: Path, part: str, source: str) -> list[dict]:
-    from catalog.models import Label
-    from fingerprinting import engine
     from fingerprinting.audio import decode, load_for_analysis
 
-    base = workdir / "reperformance" / part / source
-    manifest = json.loads((base / "manifest.json").read_text())
-    slug = f"composition-harness-{source}"
-    label = Label.objects.filter(slug=slug).first()
-    if label is None:
-        label = real_engine.label_create(slug)
-        real_engine.catalog_load(
-            label=label,
-            csv_path=workdir / manifest["catalog_csv"],
-            audio_dir=workdir / manifest["catalog_audio"],
-        )
-    index = real_engine.current_index(label)
-    config = engine.DEFAULT_CONFIG
-    from dataclasses import replace
-
-    config = replace(config, composition=replace(config.composition, enabled=True))
-    positions = {r["isrc"]: i for i, r in enumerate(index.recordings)}
+    base, manifest, index, config, positions = lane_catalog(
+        workdir, part, source, f"composition-harness-{source}"
+    )
     out = []
     for file, clip in manifest["clips"].items():
         if clip["kind"] in POSITIVE_KINDS:
@@ -139,21 +95,29 @@ def collect(workdir: Path, part: str, source: str) -> list[dict]:
 
 
 def held(candidate: dict, tolerance: float) -> int:
-    """Phrases holding at the candidate's alignment at `tolerance` (composition.phrases_agreeing's rule)."""
-    return sum(1 for w in candidate["windows"] if w["own"] > 0 and w["at_run"] >= tolerance * w["own"])
+    """Phrases following at the candidate's alignment at `tolerance` (composition.phrase_follows)."""
+    from fingerprinting.engine import composition
+    from fingerprinting.engine.config import CompositionConfig
+
+    config = CompositionConfig(phrase_tolerance=tolerance)
+    return sum(composition.phrase_follows(composition.Phrase(**w), config) for w in candidate["windows"])
 
 
 def reference_floor(scores: list[float]) -> float:
-    """The score a 20 s clip needs under the exponential tail `bench/reference_null.py` fits to these
-    best scores of unrelated clips (engine.calibration.tail_fit with the composition prior, the top
-    clip put at its rank as CompositionConfig.reference_tail is), against a catalog of the same size."""
-    values = np.sort(scores)
-    start = values[int(np.floor(0.8 * len(values)))]
-    tail = values[values >= start]
-    scale = (len(tail) * float(np.median(tail - start)) / np.log(2.0) + 2 * 1.4) / (len(tail) + 2)
-    if 0.2 * np.exp(-(values[-1] - start) / scale) < 1 / len(values):
-        scale = (values[-1] - start) / np.log(0.2 * len(values))
-    return float(start + scale * np.log(0.2 / 0.002))
+    """The score a 20 s clip needs at the evidence bound under the tail `bench/reference_null.py` fits
+    to these best scores of unrelated clips (engine.calibration.tail_fit with the lane's prior), the top
+    clip put at its rank as CompositionConfig.reference_tail is, against the catalog it was fitted on (the
+    size only scales the chance against other catalogs: 1 stands for it)."""
+    from fingerprinting import engine
+    from fingerprinting.engine.calibration import tail_fit
+
+    config = engine.DEFAULT_CONFIG
+    null = tail_fit("composition", scores, len(scores), 1, config.calibration, config.composition.prior_tail)
+    top = max(scores)
+    if null.tail_exceed * np.exp(-(top - null.tail_start) / null.tail_scale) < 1 / len(scores):
+        at_rank = (top - null.tail_start) / np.log(null.tail_exceed * len(scores))
+        null = dataclasses.replace(null, tail_scale=float(at_rank))
+    return null.score_for(config.evidence.max_false_alarm, duration=20.0, catalog_size=1)
 
 
 def report(data: dict[str, list[dict]]) -> None:

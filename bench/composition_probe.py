@@ -230,12 +230,15 @@ def report_lines(rows: list[dict]) -> None:
         )
 
 
-def run_source(workdir: Path, part: str, source: str, overrides: dict) -> list[dict]:
+def lane_catalog(workdir: Path, part: str, source: str, slug: str, overrides: dict | None = None):
+    """The part's re-performance catalog of `source`, imported under label `slug` (reused when the
+    scratch database holds it), with the lane's configuration switched on: (clip folder, manifest,
+    index, config, position per ISRC). Also bench/composition_harness.py's."""
     base = workdir / "reperformance" / part / source
     manifest = json.loads((base / "manifest.json").read_text())
     from catalog.models import Label
+    from fingerprinting import engine
 
-    slug = f"composition-probe-{source}"
     label = Label.objects.filter(slug=slug).first()
     if label is None:
         label = real_engine.label_create(slug)
@@ -245,11 +248,16 @@ def run_source(workdir: Path, part: str, source: str, overrides: dict) -> list[d
             audio_dir=workdir / manifest["catalog_audio"],
         )
     index = real_engine.current_index(label)
-    from fingerprinting import engine
-
     config = engine.DEFAULT_CONFIG
-    config = replace(config, composition=replace(config.composition, enabled=True, **overrides))
+    config = replace(config, composition=replace(config.composition, enabled=True, **(overrides or {})))
     positions = {r["isrc"]: i for i, r in enumerate(index.recordings)}
+    return base, manifest, index, config, positions
+
+
+def run_source(workdir: Path, part: str, source: str, overrides: dict) -> list[dict]:
+    base, manifest, index, config, positions = lane_catalog(
+        workdir, part, source, f"composition-probe-{source}", overrides
+    )
     rows = [
         {"file": file, **probe_clip(base / file, clip, index, config, positions)}
         for file, clip in manifest["clips"].items()

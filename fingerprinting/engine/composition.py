@@ -485,14 +485,21 @@ LINE_TEXT = {
 }
 
 
-def phrases_agreeing(
+@dataclass(frozen=True)
+class Phrase:
+    """One phrase of a clip against a run's recording (`phrase_figures`), in mean cosine per frame."""
+
+    own: float  # its best alignment with the recording on its own (every offset, the 12 transpositions)
+    at_run: float  # at the run's alignment
+    typical: float  # the mean over offsets of its best alignment at each
+    spread: float  # and their spread
+
+
+def phrase_figures(
     clip_chroma: np.ndarray, recording: np.ndarray, al: alignment.Alignment, config: CompositionConfig
-) -> tuple[int, int]:
-    """(How many of the clip's phrases follow `recording` at the alignment `al`, how many phrases
-    sound): the clip at `al`'s tempo cut into whole phrases of `phrase_frames`, a phrase following when
-    its mean cosine at `al` is at least `phrase_tolerance` of its own best alignment with the
-    recording (`alignment.best_window_scores`: every offset, the 12 transpositions). The tolerance,
-    not the same offset, so that a phrase the recording repeats follows at either repeat."""
+) -> list[Phrase]:
+    """Per sounding phrase of the clip (at `al`'s tempo, cut into whole phrases of `phrase_frames`),
+    how it aligns with `recording` on its own (`alignment.best_window_scores`) and at `al`."""
     scaled = (
         alignment.normalise_frames(alignment.rescale_time(clip_chroma, al.tempo_step))
         if al.tempo_step != 1.0
@@ -501,17 +508,32 @@ def phrases_agreeing(
     size = config.phrase_frames
     starts = [a for a in range(0, len(scaled) - size + 1, size) if np.any(scaled[a : a + size])]
     if not starts:
-        return 0, 0
+        return []
     windows = np.stack([scaled[a : a + size] for a in starts])
-    own, _typical, _spread = alignment.best_window_scores(windows, recording)
+    own, typical, spread = alignment.best_window_scores(windows, recording)
     rotated = np.roll(recording, -al.transpose, axis=1)
-    held = 0
-    for window, start, best in zip(windows, starts, own, strict=True):
+    out = []
+    for window, start, best, mean, sd in zip(windows, starts, own, typical, spread, strict=True):
         at = np.arange(size) + al.offset_frames + start
         inside = (at >= 0) & (at < len(recording))
         at_run = float(np.sum(window[inside] * rotated[at[inside]])) / size
-        held += bool(best > 0 and at_run >= config.phrase_tolerance * best)
-    return held, len(starts)
+        out.append(Phrase(float(best), at_run, float(mean), float(sd)))
+    return out
+
+
+def phrase_follows(phrase: Phrase, config: CompositionConfig) -> bool:
+    """At the run's alignment the phrase is at least `phrase_tolerance` of its own best: the tolerance,
+    not the same offset, so that a phrase the recording repeats follows at either repeat."""
+    return phrase.own > 0 and phrase.at_run >= config.phrase_tolerance * phrase.own
+
+
+def phrases_agreeing(
+    clip_chroma: np.ndarray, recording: np.ndarray, al: alignment.Alignment, config: CompositionConfig
+) -> tuple[int, int]:
+    """(How many of the clip's phrases follow `recording` at the alignment `al`, how many phrases
+    sound): `phrase_figures` counted by `phrase_follows`."""
+    phrases = phrase_figures(clip_chroma, recording, al, config)
+    return sum(phrase_follows(p, config) for p in phrases), len(phrases)
 
 
 def described(
