@@ -244,6 +244,12 @@ def recording_analyse(*, recording: Recording) -> engine.RecordingAnalysis:
 def _index_finish(index: engine.CatalogIndex, previous: engine.CatalogIndex | None) -> dict:
     """Near-duplicate groups and the false-alarm calibration of a new index version
     (engine.finish_index), leave-one-out over the recordings' own audio files."""
+    return engine.finish_index(index, config=ENGINE_CONFIG, audio=index_audio(index), previous=previous)
+
+
+def index_audio(index: engine.CatalogIndex) -> Callable[[int], np.ndarray]:
+    """A recording's samples at the analysis rate by its position in `index`, read from its audio file
+    (what the leave-one-out calibration cuts its queries from)."""
     ids = [row["id"] for row in index.recordings]
     files = {r.pk: r.audio for r in Recording.objects.filter(pk__in=ids).only("pk", "audio")}
 
@@ -252,7 +258,7 @@ def _index_finish(index: engine.CatalogIndex, previous: engine.CatalogIndex | No
         with local_copy(file.storage, file.name) as path:
             return load_for_analysis(path, min_seconds=0.0, max_seconds=RECORDING_MAX_SECONDS)
 
-    return engine.finish_index(index, config=ENGINE_CONFIG, audio=audio, previous=previous)
+    return audio
 
 
 def _row(recording: Recording, analysis: engine.RecordingAnalysis) -> dict:

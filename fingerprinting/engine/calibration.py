@@ -268,12 +268,14 @@ class Calibration:
         return cls(nulls, size, reference)
 
 
-def query_plan(index, config: CalibrationConfig) -> list[tuple[int, float]]:
+def query_plan(index, config: CalibrationConfig, seed: int | None = None) -> list[tuple[int, float]]:
     """(position, start seconds) of the leave-one-out queries: `per_recording` excerpts from each of a
-    seeded sample of recordings, spread over each recording."""
+    sample of recordings, spread over each recording. The sample is seeded by the index version's name
+    unless `seed` is given (bench/calibration_stability.py draws several)."""
     n = index.n_recordings
     wanted = min(config.max_queries, config.per_recording * n)
-    seed = int(hashlib.sha256(index.version.encode()).hexdigest()[:8], 16)
+    if seed is None:
+        seed = int(hashlib.sha256(index.version.encode()).hexdigest()[:8], 16)
     rng = np.random.default_rng(seed)
     plan = []
     for position in rng.permutation(n)[: max(1, wanted // config.per_recording)]:
@@ -284,11 +286,18 @@ def query_plan(index, config: CalibrationConfig) -> list[tuple[int, float]]:
     return plan[:wanted]
 
 
-def observe(index, *, config: EngineConfig, audio: Callable[[int], np.ndarray], lane_scores: Callable):
+def observe(
+    index,
+    *,
+    config: EngineConfig,
+    audio: Callable[[int], np.ndarray],
+    lane_scores: Callable,
+    seed: int | None = None,
+):
     """(queries run, observations) of the leave-one-out plan: per query and lane, the best score
     against each recording the lane found."""
     cal = config.calibration
-    plan = query_plan(index, cal) if index.n_recordings >= 2 else []
+    plan = query_plan(index, cal, seed) if index.n_recordings >= 2 else []
     observed: list[Observation] = []
     loaded: dict[int, np.ndarray] = {}
     queries = 0
@@ -316,25 +325,37 @@ def calibrate(
 
     `audio(position)` returns a recording's samples at ANALYSIS_SR; `lane_scores(index, samples,
     exclude)` runs the lanes on a clip and returns {lane: {recording: LaneScore}}."""
-    cal = config.calibration
     queries, observed = observe(index, config=config, audio=audio, lane_scores=lane_scores)
-    related: set[frozenset] = set()
-    for _round in range(5):  # set related pairs aside, fit again, until no new pair turns up
-        nulls = {
-            lane: tail_fit(
-                lane, lane_maxima(observed, lane, related), queries, index.n_recordings, cal, prior
-            )
-            for lane, prior in config.lanes_calibrated().items()
-        }
-        found = related_pairs(observed, nulls, index.n_recordings, cal, config.reuse_lanes())
-        if found <= related:
-            break
-        related |= found
+    nulls, related = fit_nulls(observed, queries, index.n_recordings, config)
     return {
         "lanes": {lane: null.as_dict() for lane, null in nulls.items()},
         "queries": queries,
         "related": [_related_entry(index, pair, observed) for pair in sorted(sorted(p) for p in related)],
     }
+
+
+def fit_nulls(
+    observed: list[Observation], queries: int, catalog_size: int, config: EngineConfig
+) -> tuple[dict[str, LaneNull], set[frozenset]]:
+    """Every calibrated lane's null from the leave-one-out observations, and the related pairs set
+    aside from them: fit, find pairs matching beyond chance, fit again without them, until no new pair
+    turns up."""
+    cal = config.calibration
+    related: set[frozenset] = set()
+
+    def fit(excluded: set[frozenset]) -> dict[str, LaneNull]:
+        return {
+            lane: tail_fit(lane, lane_maxima(observed, lane, excluded), queries, catalog_size, cal, prior)
+            for lane, prior in config.lanes_calibrated().items()
+        }
+
+    for _round in range(5):
+        nulls = fit(related)
+        found = related_pairs(observed, nulls, catalog_size, cal, config.reuse_lanes())
+        if found <= related:
+            break
+        related |= found
+    return nulls, related
 
 
 def _related_entry(index, pair: list[int], observed: list[Observation]) -> dict:
