@@ -16,7 +16,10 @@ For every positive clip of a source (`synth`, `real`) of the part, with its true
    bass line alone "bass", a whole re-performance "all". And one kind the corpus does not hold, made
    here: each bass-only clip (source A) mixed at equal loudness with the next melody-only clip of
    another source B, a reused bass line under another work's melody: aligned with A it should read
-   "bass", with B "upper".
+   "bass", with B "upper". An upper line is a melody or chords (`upper_line`, from the pitch classes
+   sounding at once, `upper_voices`): a second kind made here, the harmony line of each same-key clip
+   rendered alone from its MIDI file as the corpus renders (`harmony_only`, cached beside the corpus),
+   should read "chords", the melody-only clips "melody".
 For every re-performed unrelated clip (`unrelated_reperformed`), the lane as it runs: its best z, best
 lead and best score.
 A clip is lost at retrieval when S is not retrieved, and at alignment when S's z, once aligned, is not
@@ -44,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import real_engine  # noqa: E402
 
 POSITIVE_KINDS = ("same_key_tempo", "key_tempo_changed", "melody_only", "bass_only")
+HARMONY_KIND = "harmony_only"  # made by this probe from the same-key clips' MIDI files
 NEGATIVE_KIND = "unrelated_reperformed"
 
 
@@ -121,6 +125,34 @@ def probe_negative(path: Path, clip: dict, index, config) -> dict:
     }
 
 
+def harmony_clips(base: Path, manifest: dict) -> list[tuple[Path, dict]]:
+    """The harmony line of every same-key clip that has one, rendered alone (reperformance_corpus.
+    render_midi, bit-for-bit repeatable) into `base`/probe-harmony once: (audio, the clip's entry as
+    kind `harmony_only`)."""
+    import mido
+    from reperformance_corpus import CLIP_SECONDS, render_midi
+
+    folder = base / "probe-harmony"
+    folder.mkdir(exist_ok=True)
+    out = []
+    for file, clip in manifest["clips"].items():
+        if clip["kind"] != "same_key_tempo" or not clip.get("notes", {}).get("harmony"):
+            continue
+        audio = folder / f"{Path(file).stem}.flac"
+        if not audio.exists():
+            song = mido.MidiFile(base / clip["midi"])
+            alone = mido.MidiFile(type=1, ticks_per_beat=song.ticks_per_beat)
+            alone.tracks.append(song.tracks[0])  # the tempo track
+            alone.tracks += [
+                t for t in song.tracks[1:] if any(getattr(m, "name", "") == "harmony" for m in t)
+            ]
+            midi = audio.with_suffix(".mid")
+            alone.save(midi)
+            render_midi(midi, audio, CLIP_SECONDS)
+        out.append((audio, {**clip, "kind": HARMONY_KIND}))
+    return out
+
+
 def probe_mixed_lines(base: Path, manifest: dict, index, config, positions: dict[str, int]) -> list[dict]:
     """Bass-only clips of A under melody-only clips of another source B (equal RMS): the line named
     at A's alignment and at B's, with each one's z."""
@@ -147,10 +179,17 @@ def probe_mixed_lines(base: Path, manifest: dict, index, config, positions: dict
             index, features.segments.chroma, [a, b], config.composition, frozenset()
         )
         found = [
-            lines.line_of(features.registers, index.recording_chroma(p), al)["line"]
+            lines.line_of(features.registers, index.recording_chroma(p), al)
             for p, al in zip((a, b), aligned.alignments, strict=True)
         ]
-        rows.append({"bass_source": found[0], "melody_source": found[1], "z": aligned.z.tolist()})
+        rows.append(
+            {
+                "bass_source": found[0]["line"],
+                "melody_source": found[1]["line"],
+                "melody_upper_line": found[1]["upper_line"],
+                "z": aligned.z.tolist(),
+            }
+        )
     return rows
 
 
@@ -165,7 +204,7 @@ def report_mixed_lines(rows: list[dict]) -> None:
         f"mixed (A's bass line under B's melody), {len(rows)} clips: 'bass' at A {at_a} "
         f"({sum(r['bass_source'] == 'bass' for r in credible_a)} of {len(credible_a)} with z(A) >= 3), "
         f"'upper' at B {at_b} ({sum(r['melody_source'] == 'upper' for r in credible_b)} of {len(credible_b)} "
-        "with z(B) >= 3)"
+        f"with z(B) >= 3), of which a melody {sum(r['melody_upper_line'] == 'melody' for r in rows)}"
     )
 
 
@@ -213,8 +252,16 @@ def report(source: str, rows: list[dict], bound: float, candidates: int) -> None
 def report_lines(rows: list[dict]) -> None:
     """Per kind, the line S's run names at S's alignment, and the clip's bass-register share."""
     print("which line (engine.lines), at S's alignment:")
-    print("kind                n  bass  upper  all  unknown  bass share q10 / median / q90")
-    for kind in POSITIVE_KINDS:
+    print(
+        "kind                n  bass  upper (melody / chords)  all  unknown  bass share q10 / median / q90  "
+        "upper voices q10 / median / q90"
+    )
+
+    def spread(values: list) -> str:
+        values = [v for v in values if v is not None]
+        return " / ".join(f"{q:.2f}" for q in np.quantile(values, (0.1, 0.5, 0.9))) if values else "-"
+
+    for kind in (*POSITIVE_KINDS, HARMONY_KIND):
         mine = [r["line"] for r in rows if r["kind"] == kind]
         if not mine:
             continue
@@ -222,11 +269,11 @@ def report_lines(rows: list[dict]) -> None:
             name: sum(1 for found in mine if found["line"] == name)
             for name in ("bass", "upper", "all", "unknown")
         }
-        shares = np.array([found["bass_share"] for found in mine if found["bass_share"] is not None])
-        spread = " / ".join(f"{q:.2f}" for q in np.quantile(shares, (0.1, 0.5, 0.9))) if len(shares) else "-"
+        melody = sum(1 for found in mine if found["upper_line"] == "melody")
         print(
-            f"{kind:18s} {len(mine):2d}  {counts['bass']:4d}  {counts['upper']:5d}  {counts['all']:3d}  "
-            f"{counts['unknown']:7d}  {spread}"
+            f"{kind:18s} {len(mine):2d}  {counts['bass']:4d}  {counts['upper']:5d} ({melody:2d} / "
+            f"{counts['upper'] - melody:2d})        {counts['all']:3d}  {counts['unknown']:7d}  "
+            f"{spread([found['bass_share'] for found in mine]):29s}  {spread([found['upper_voices'] for found in mine])}"
         )
 
 
@@ -262,6 +309,10 @@ def run_source(workdir: Path, part: str, source: str, overrides: dict) -> list[d
         {"file": file, **probe_clip(base / file, clip, index, config, positions)}
         for file, clip in manifest["clips"].items()
         if clip["kind"] in POSITIVE_KINDS
+    ]
+    rows += [
+        {"file": str(path), **probe_clip(path, clip, index, config, positions)}
+        for path, clip in harmony_clips(base, manifest)
     ]
     rows += [
         {"file": file, **probe_negative(base / file, clip, index, config)}

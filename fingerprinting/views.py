@@ -160,6 +160,8 @@ def _composition_text(run: dict) -> str:
     text = f"notes aligned (cosine {run.get('alignment', 0):.2f}, z {run.get('z', 0):.1f}, lead {run.get('lead', 0):.1f})"
     if run.get("matched"):
         text += f"; matched {run['matched']}"
+    if run.get("upper_line"):
+        text += f" ({run['upper_voices']:.1f} pitch classes at once)"
     if run.get("phrases"):
         text += f"; {run.get('phrases_agreeing', 0)} of {run['phrases']} phrases follow it"
     return text

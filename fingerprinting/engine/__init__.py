@@ -50,8 +50,9 @@ ENGINE_NAME = "stemma-attribution"
 # 2.2.5: a composition run names the line it matched (engine.lines: bass, upper or all, from the clip's
 # registers); scores, shares and decisions are 2.2.4's, with the lane on or off. 2.2.6: a kept composition
 # run also counts the clip's phrases that follow the recording at its alignment (phrases_agreeing); the
-# score, shares and decisions are 2.2.5's.
-ENGINE_VERSION = "2.2.6"
+# score, shares and decisions are 2.2.5's. 2.2.7: an upper-register match is named a melody or chords
+# (lines.voices_sounding: the pitch classes sounding at once); evidence only, decisions are 2.2.6's.
+ENGINE_VERSION = "2.2.7"
 # The version of what an index version holds (analysis, inverted indexes, calibration); its name is
 # derived from it. 2.0.0 adds near-duplicate groups and per-lane calibration. 2.2.0: the calibration
 # counts weak spectral runs in the lane's tail, and finds related pairs from full-strength runs only.

@@ -480,6 +480,8 @@ def runs_of(result: CompositionResult, clip_chroma: np.ndarray, index, duration:
 LINE_TEXT = {
     "bass": "the bass line",
     "upper": "the upper lines (melody or chords), no bass",
+    "melody": "a melody (one upper line), no bass",
+    "chords": "chords (several upper notes at once), no bass",
     "all": "all lines (melody or chords, and bass)",
     "unknown": "pitch-class sequence (the aligned frames are silent)",
 }
@@ -557,7 +559,7 @@ def described(
         detail={
             **run.detail,
             **found,
-            "matched": LINE_TEXT[found["line"]],
+            "matched": LINE_TEXT[found["upper_line"] or found["line"]],
             "phrases_agreeing": held,
             "phrases": phrases,
         },

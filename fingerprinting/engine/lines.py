@@ -1,5 +1,5 @@
-"""Which line of a re-performance a composition run matched: the bass line, the upper lines (melody,
-chords) or all of them (issue 12's evidence).
+"""Which line of a re-performance a composition run matched: the bass line, the upper lines (a melody
+or chords) or all of them (issue 12's evidence).
 
 The lane aligns chroma, which folds every line into 12 pitch classes, so the alignment itself cannot
 say which line the clip plays. The clip's own spectrum can, at the frames the alignment covers:
@@ -9,7 +9,9 @@ say which line the clip plays. The clip's own spectrum can, at the frames the al
   as the run aligned the whole (its offset, transposition and tempo) with the recording's chroma. In a
   full arrangement that reuses only one line, that line's register follows the recording and the
   other does not.
-A melody and chords are not told apart: both sound in the upper register ("upper").
+- *a melody or chords*, when the upper register alone carries the match: how many pitch classes sound
+  in it at once (`upper_voices`, the effective number of its chroma's pitch classes by power). A melody
+  plays one note at a time, whose harmonics add a fifth and a third; chords play three or four notes.
 
 This is evidence for a reviewer, not a part of the score: a run's score and its false-alarm chance do
 not depend on it, and the clip's analysis, the index and its calibration are unchanged.
@@ -48,6 +50,13 @@ BASS_ONLY_SHARE = 0.8
 # then read "bass" at the bass's source (0.5: 8 of 30 and 8 of 29).
 BASS_FOLLOWS_COSINE = 0.15
 UPPER_FOLLOWS_RATIO = 0.8
+# Pitch classes sounding at once in the upper register (median over the frames a run covers), at or
+# under which an upper-register match is a melody, over it chords. Set on the re-performance corpus's
+# tuning clips (`bench/composition_probe.py --part tuning`, docs/attribution.md "Melody or chords"):
+# melody-only clips at most 2.30 and 2.12 in 9 of 10 (synthesized, real), the synthesized harmony lines
+# rendered alone at least 2.73 in 9 of 10. Real harmony lines are whatever the transcription held
+# between the melody and the bass, often one inner voice, and read as a melody as often as not.
+MELODY_MAX_VOICES = 2.4
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ class Registers:
     active: np.ndarray  # bool: the frame is within ACTIVE_DB of the clip's loudest
     bass: np.ndarray  # [frames, 12] normalised chroma of the bass register (normalise_frames)
     upper: np.ndarray  # [frames, 12] normalised chroma above it
+    upper_voices: np.ndarray  # pitch classes sounding at once above it (voices_sounding)
 
 
 def _pooled(frames: np.ndarray, count: int) -> np.ndarray:
@@ -87,7 +97,15 @@ def registers(samples: np.ndarray) -> Registers:
     magnitude = _pooled(spectrum, count)
     bass = magnitude @ chroma_map(N_FFT, ANALYSIS_SR, CHROMA_LOW_HZ, BASS_TOP_HZ).T
     upper = magnitude @ chroma_map(N_FFT, ANALYSIS_SR, BASS_TOP_HZ, CHROMA_HIGH_HZ).T
-    return Registers(share, active, _log_chroma(bass), _log_chroma(upper))
+    return Registers(share, active, _log_chroma(bass), _log_chroma(upper), voices_sounding(upper))
+
+
+def voices_sounding(chroma: np.ndarray) -> np.ndarray:
+    """Per frame, the effective number of pitch classes in a (magnitude) chroma: (sum p)^2 / sum p^2
+    of its power p, 1 for a pure tone's pitch class, 12 for all alike. A note's harmonics add a fifth
+    (3rd) and a third (5th), so a melody reads about 1.5-2, a triad 3 or more."""
+    power = chroma.astype(np.float64) ** 2
+    return power.sum(axis=1) ** 2 / np.maximum((power**2).sum(axis=1), 1e-24)
 
 
 def _aligned_cosine(chroma: np.ndarray, recording: np.ndarray, al: Alignment, frames: np.ndarray) -> float:
@@ -125,19 +143,27 @@ def line_of(regs: Registers, recording: np.ndarray, al: Alignment) -> dict:
 
     `line`: "bass" (the clip holds a bass line alone, or only its bass register follows the
     recording), "upper" (a melody or chords without bass, or only the upper register follows) or
-    "all" (both registers sound and follow); "unknown" when the frames the run covers are silent."""
+    "all" (both registers sound and follow); "unknown" when the frames the run covers are silent.
+    `upper_line`, for "upper" only: "melody" (one note at a time) or "chords"."""
     covered = _covered(al, len(regs.bass_share), len(recording))
     # The clip frame each rescaled frame was read from, for the per-frame register figures.
     clip_frames = np.minimum(np.round(covered * al.tempo_step).astype(int), len(regs.bass_share) - 1)
     sounding = regs.active[clip_frames]
     if not sounding.any():
-        return {"line": "unknown", "bass_share": None, "bass_alignment": None, "upper_alignment": None}
+        return {
+            "line": "unknown", "bass_share": None, "bass_alignment": None, "upper_alignment": None,
+            "upper_voices": None, "upper_line": None,
+        }  # fmt: skip
     share = float(np.median(regs.bass_share[clip_frames[sounding]]))
     bass_cos = _aligned_cosine(regs.bass, recording, al, covered[sounding])
     upper_cos = _aligned_cosine(regs.upper, recording, al, covered[sounding])
+    voices = float(np.median(regs.upper_voices[clip_frames[sounding]]))
+    line = _line(share, bass_cos, upper_cos)
     return {
-        "line": _line(share, bass_cos, upper_cos),
+        "line": line,
         "bass_share": round(share, 3),
         "bass_alignment": round(bass_cos, 3),
         "upper_alignment": round(upper_cos, 3),
+        "upper_voices": round(voices, 2),
+        "upper_line": ("melody" if voices <= MELODY_MAX_VOICES else "chords") if line == "upper" else None,
     }

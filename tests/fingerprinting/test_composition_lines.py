@@ -10,6 +10,8 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fingerprinting.engine import composition, lines
 from fingerprinting.engine.config import CompositionConfig
@@ -172,18 +174,18 @@ def test_the_registers_are_read_at_the_frames_of_the_clips_alignment_chroma():
 
 
 @pytest.mark.parametrize(
-    ("played", "line"),
+    ("played", "line", "upper_line"),
     [
-        (("melody",), "upper"),
-        (("chords",), "upper"),
-        (("bass",), "bass"),
-        (("melody", "chords", "bass"), "all"),
+        (("melody",), "upper", "melody"),
+        (("chords",), "upper", "chords"),
+        (("bass",), "bass", None),
+        (("melody", "chords", "bass"), "all", None),
     ],
 )
-def test_the_line_a_reperformance_plays_is_told_from_the_clips_registers(played, line):
+def test_the_line_a_reperformance_plays_is_told_from_the_clips_registers(played, line, upper_line):
     source = 5
     found = line_at_source(render(source, played, OTHER_TIMBRE, start=8.0, seconds=20.0), source)
-    assert found["line"] == line
+    assert (found["line"], found["upper_line"]) == (line, upper_line)
     if line == "upper":  # nothing sounds below the bass line's register
         assert found["bass_share"] <= lines.UPPER_ONLY_SHARE
     if line == "all":  # both registers sound, and both follow the source
@@ -211,4 +213,29 @@ def test_a_run_over_silence_matched_no_line():
         index.recording_chroma(5),
         composition.alignment.Alignment(0.0, 0, 0, 1.0, np.zeros(0)),
     )
-    assert found == {"line": "unknown", "bass_share": None, "bass_alignment": None, "upper_alignment": None}
+    assert found == {
+        "line": "unknown", "bass_share": None, "bass_alignment": None, "upper_alignment": None,
+        "upper_voices": None, "upper_line": None,
+    }  # fmt: skip
+
+
+@given(
+    classes=st.sets(st.integers(0, 11), min_size=1, max_size=12),
+    level=st.floats(1e-3, 1e3),
+    leak=st.floats(0.0, 1e-4),
+)
+def test_voices_sounding_counts_pitch_classes_of_equal_strength(classes, level, leak):
+    """k pitch classes alike read k (whatever their level), and a trace elsewhere changes little."""
+    chroma = np.full((1, 12), leak * level)
+    chroma[0, sorted(classes)] = level
+    assert abs(lines.voices_sounding(chroma)[0] - len(classes)) < 0.01
+
+
+def test_a_melody_reads_fewer_voices_than_chords_whatever_the_timbre():
+    """The figure `upper_line` rests on, per frame: a melody's harmonics (a fifth, a third) stay under
+    MELODY_MAX_VOICES, three-note chords over it."""
+    for partials in (OTHER_TIMBRE, (1.0, 0.5, 0.3, 0.2), (1.0,)):
+        for played, above in ((("melody",), False), (("chords",), True)):
+            regs = lines.registers(render(7, played, partials, seconds=12.0))
+            voices = float(np.median(regs.upper_voices[regs.active]))
+            assert (voices > lines.MELODY_MAX_VOICES) == above, (partials, played, voices)

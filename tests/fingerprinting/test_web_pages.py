@@ -195,6 +195,15 @@ def test_a_composition_run_says_how_the_notes_align_which_line_matched_and_the_p
     assert "matched the bass line; 3 of 4 phrases follow it;" in _strength_text(
         {**run, "phrases_agreeing": 3, "phrases": 4}
     )
+    # An upper line alone is named a melody or chords, with how many pitch classes sound at once.
+    melody = {
+        **run,
+        "line": "upper",
+        "upper_line": "melody",
+        "upper_voices": 1.62,
+        "matched": LINE_TEXT["melody"],
+    }
+    assert "matched a melody (one upper line), no bass (1.6 pitch classes at once)," in _run_label(melody)
 
 
 def test_clip_page_shows_each_shares_right_and_why_it_waits(client):
