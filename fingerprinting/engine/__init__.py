@@ -52,7 +52,11 @@ ENGINE_NAME = "stemma-attribution"
 # run also counts the clip's phrases that follow the recording at its alignment (phrases_agreeing); the
 # score, shares and decisions are 2.2.5's. 2.2.7: an upper-register match is named a melody or chords
 # (lines.voices_sounding: the pitch classes sounding at once); evidence only, decisions are 2.2.6's.
-ENGINE_VERSION = "2.2.7"
+# 2.2.8: the calibration judges a pair not found related, whose runs reach into a lane's tail, again
+# against the tail fitted without it (calibration.related_pairs), so a relative alone in the tail of a
+# lane that rarely fires is set aside instead of becoming the tail; an index version calibrated before
+# keeps its stored calibration.
+ENGINE_VERSION = "2.2.8"
 # The version of what an index version holds (analysis, inverted indexes, calibration); its name is
 # derived from it. 2.0.0 adds near-duplicate groups and per-lane calibration. 2.2.0: the calibration
 # counts weak spectral runs in the lane's tail, and finds related pairs from full-strength runs only.

@@ -178,3 +178,22 @@ def test_the_calibration_finds_related_pairs_from_full_strength_runs_only():
     assert calibration.related_pairs(observed(False), {"spectral": null}, 45, cal) == set()
     tail = calibration.lane_maxima(observed(False), "spectral", set())
     assert tail == [14.0, 14.0, 14.0]  # ... and the weak runs still count in the lane's tail
+
+
+def test_a_relative_alone_in_a_rarely_firing_lanes_tail_is_set_aside():
+    """A lane that rarely fires in leave-one-out (landmarks) sees one strong match between two
+    recordings that share audio: judged against a tail that holds nothing but that match, it looked like
+    chance and set the lane's evidence bound at its own score. Judged against the tail without it, it
+    is a relative, set aside, and the lane keeps its prior tail."""
+    config = engine.DEFAULT_CONFIG
+    rng = np.random.default_rng(8)
+    queries, recordings = 150, 50
+    observed = [
+        calibration.Observation("spectral", q % recordings, float(q), int(rng.integers(recordings)), s, s)
+        for q, s in enumerate(rng.normal(4.0, 0.7, queries))
+    ]
+    observed.append(calibration.Observation("landmark", 1, 30.0, 4, 25.5, 25.5))
+    nulls, related = calibration.fit_nulls(observed, queries, recordings, config)
+    assert frozenset((1, 4)) in related
+    bound = calibration.Calibration(nulls, recordings).score_for("landmark", 0.002, 20.0)
+    assert bound < 10.0  # the prior's, not the relative's 25.5
